@@ -1,0 +1,306 @@
+"""The `mlw` command line. Thin on purpose: parse, load the config, call one stage
+function, render its result. Errors are mapped to exit codes in one place
+(`_guarded`). Heavy libraries are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from . import __version__, console
+from .errors import EXIT_INTERRUPTED, MlwError
+
+app = typer.Typer(
+    name="mlw",
+    help="mlw: the whole machine-learning workflow from one YAML file.\n\n"
+         "Each stage reads mlw.yaml and writes a versioned artifact under ./artifacts; "
+         "stages chain through files on disk.\n\n"
+         "Start with `mlw init NAME`, or run `mlw ingest -c configs/churn.yaml` in this repository.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+config_app = typer.Typer(help="Check, show and describe the config file.", no_args_is_help=True)
+artifacts_app = typer.Typer(help="Browse, trace, verify and clean up artifact versions.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(artifacts_app, name="artifacts")
+
+# ----------------------------------------------------------------- shared options
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Config file.", show_default=True)]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", metavar="KEY=VALUE", help="Override a config value (YAML value), e.g. --set prepare.split.seed=7. "
+                                       "Repeatable.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Recompute even when a cached version matches.")]
+DEFAULT_CONFIG = Path("mlw.yaml")
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command, turning project errors into a message and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("json_out"):
+            console.configure(json_mode=True)
+        try:
+            return fn(*args, **kwargs)
+        except MlwError as exc:
+            if console.state.debug:
+                console.err.print_exception()
+            console.error(exc.message, exc.hint)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.error("Interrupted. Nothing half-written was kept; earlier versions are untouched.")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug, not a user mistake: say so plainly
+            if console.state.debug:
+                console.err.print_exception()
+            else:
+                console.error(f"Unexpected internal error: {type(exc).__name__}: {exc}",
+                              "This is a bug in mlw. Re-run with --debug for the traceback and report it.")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _load(config: Path, overrides: list[str] | None) -> Any:
+    from .config import load_config
+
+    return load_config(config, overrides or [])
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print_text(f"mlw {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    json_out: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors; no status lines.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    console.configure(json_mode=json_out, quiet=quiet, debug=debug)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+# ----------------------------------------------------------------- stages
+
+
+@app.command()
+@_guarded
+def init(
+    name: Annotated[str, typer.Argument(help="Project name; also the folder created.")],
+    directory: Annotated[Optional[Path], typer.Option("--dir", help="Create the project here instead of ./NAME.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Scaffold a runnable project: a commented mlw.yaml, sample data and a Makefile.
+
+    Example: `mlw init churn && cd churn && make prepare`
+    """
+    from .scaffold import scaffold_project
+
+    created = scaffold_project(name, directory or Path(name))
+    console.emit({"project": name, "path": str(created["path"]), "files": created["files"]},
+                 lambda: console.print_text(
+                     f"Created project '{name}' in {created['path']}:\n  " + "\n  ".join(created["files"]) +
+                     f"\nNext: cd {created['path']} && make prepare"))
+
+
+@app.command()
+@_guarded
+def ingest(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    append: Annotated[Optional[bool], typer.Option(
+        "--append/--snapshot", help="Add the source to the previous snapshot (de-duplicated on data.id_columns), "
+                                    "or replace it. Default: ingest.mode.", show_default=False)] = None,
+    json_out: JsonOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Collect the data: snapshot the source into a versioned Parquet artifact with schema and profile.
+
+    Example: `mlw ingest -c mlw.yaml` or, for a new batch, `mlw ingest --append --set data.source.path=new.csv`
+    """
+    from .render import render_ingest
+    from .stages.ingest import run_ingest
+
+    cfg = _load(config, set_)
+    result = run_ingest(cfg, force=force, append=append, progress=console.progress)
+    render_ingest(result)
+
+
+@app.command()
+@_guarded
+def prepare(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    from_: Annotated[Optional[str], typer.Option("--from", help="Ingest version to prepare (default: latest).")] = None,
+    json_out: JsonOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Clean, split and fit the preprocessing pipeline (on the training split only).
+
+    Example: `mlw prepare -c mlw.yaml --set prepare.split.test_size=0.25`
+    """
+    from .render import render_prepare
+    from .stages.prepare import run_prepare
+
+    cfg = _load(config, set_)
+    result = run_prepare(cfg, source_version=from_, force=force)
+    render_prepare(result)
+
+
+# ----------------------------------------------------------------- config
+
+
+@config_app.command("validate")
+@_guarded
+def config_validate(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Check the config file; exit 2 with every problem named if it is invalid.
+
+    Example: `mlw config validate -c mlw.yaml`
+    """
+    cfg = _load(config, set_)
+    console.emit({"valid": True, "config": str(cfg.path)},
+                 lambda: console.print_text(f"{cfg.path.name} is valid (project '{cfg.model.project}')."))
+
+
+@config_app.command("show")
+@_guarded
+def config_show(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Print the resolved config with every default filled in (secrets stay as ${VAR}).
+
+    Example: `mlw config show --set prepare.split.seed=7`
+    """
+    import yaml
+
+    cfg = _load(config, set_)
+    data = cfg.dump()
+    console.emit(data, lambda: console.print_text(yaml.safe_dump(data, sort_keys=False).rstrip()))
+
+
+@config_app.command("schema")
+@_guarded
+def config_schema() -> None:
+    """Print the JSON Schema of mlw.yaml, for editor validation and autocompletion.
+
+    Example: `mlw config schema > mlw.schema.json`
+    """
+    from .config import json_schema
+
+    console.emit(json_schema(), lambda: console.print_text(__import__("json").dumps(json_schema(), indent=2)))
+
+
+# ----------------------------------------------------------------- artifacts
+
+
+@artifacts_app.command("list")
+@_guarded
+def artifacts_list(
+    stage: Annotated[Optional[str], typer.Argument(help="Only this stage.")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """List versions, newest first, with their size, key facts and aliases.
+
+    Example: `mlw artifacts list ingest`
+    """
+    from .render import render_artifact_list
+    from .artifacts import list_artifacts
+
+    render_artifact_list(list_artifacts(_load(config, None), stage))
+
+
+@artifacts_app.command("show")
+@_guarded
+def artifacts_show(
+    version: Annotated[str, typer.Argument(help="Version id, unique prefix, or STAGE/latest.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a version's manifest: inputs, outputs, config, metrics, library versions.
+
+    Example: `mlw artifacts show prepare/latest`
+    """
+    from .render import render_manifest
+    from .artifacts import show_artifact
+
+    render_manifest(show_artifact(_load(config, None), version))
+
+
+@artifacts_app.command("lineage")
+@_guarded
+def artifacts_lineage(
+    version: Annotated[str, typer.Argument(help="Version id, unique prefix, or STAGE/latest.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the tree of inputs behind a version, back to the source data.
+
+    Example: `mlw artifacts lineage prepare/latest`
+    """
+    from .render import render_lineage
+    from .artifacts import artifact_lineage
+
+    render_lineage(artifact_lineage(_load(config, None), version))
+
+
+@artifacts_app.command("verify")
+@_guarded
+def artifacts_verify(
+    version: Annotated[Optional[str], typer.Argument(help="Check only this version (default: all).")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check every file against its manifest's sha256; exit 4 naming any file that does not match.
+
+    Example: `mlw artifacts verify`
+    """
+    from .render import render_verify
+    from .artifacts import verify_artifacts
+
+    render_verify(verify_artifacts(_load(config, None), version))
+
+
+@artifacts_app.command("gc")
+@_guarded
+def artifacts_gc(
+    keep: Annotated[int, typer.Option("--keep", min=0, help="Versions to keep per stage (newest first).")] = 5,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove old versions, never one that a kept artifact or a model alias still references.
+
+    Example: `mlw artifacts gc --keep 3 --dry-run`
+    """
+    from .render import render_gc
+    from .artifacts import collect_garbage
+
+    render_gc(collect_garbage(_load(config, None), keep, dry_run), dry_run)
+
+
+def run() -> None:  # pragma: no cover - `python -m mlflow_cli`
+    app(prog_name="mlw")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())

@@ -1,0 +1,455 @@
+"""The config file: typed schemas, a loader that knows line numbers, --set and ${ENV}.
+
+The whole file is validated before any work starts. Unknown keys are errors (with a
+did-you-mean), and every message names the file, the key path and the line. Secrets stay
+out of manifests and `config show`: values that came from `${VAR}` are reported with the
+template, never with what it expanded to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError, did_you_mean
+
+DEFAULT_CONFIG = "mlw.yaml"
+
+FILE_TYPES = {
+    ".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "excel", ".xls": "excel",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class SourceConfig(_Section):
+    """Where the data comes from: a file, a glob of files, or a SQL database."""
+
+    type: Literal["auto", "csv", "tsv", "parquet", "json", "jsonl", "excel", "sql"] = Field(
+        "auto", description="Reader to use; 'auto' picks it from the file extension, or 'sql' when url is set.")
+    path: str | None = Field(None, description="File path or glob (data/*.csv), relative to the config file.")
+    url: str | None = Field(None, description="SQLAlchemy URL for SQL sources, e.g. postgresql://u:${PGPASSWORD}@host/db.")
+    table: str | None = Field(None, description="SQL table to read (or use query).")
+    query: str | None = Field(None, description="SQL query to read (or use table).")
+    delimiter: str | None = Field(None, description="Field delimiter for csv/tsv; default ',' or tab.")
+    encoding: str = Field("utf-8", description="Text encoding of csv/tsv/json files.")
+    sheet: str | int = Field(0, description="Excel sheet name or index.")
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> SourceConfig:
+        if self.type == "sql" or (self.type == "auto" and self.url):
+            if not self.url:
+                raise ValueError("a sql source needs 'url' (a SQLAlchemy URL)")
+            if bool(self.table) == bool(self.query):
+                raise ValueError("a sql source needs exactly one of 'table' or 'query'")
+            if self.path:
+                raise ValueError("a sql source takes 'url', not 'path'")
+            self.type = "sql"
+            return self
+        if not self.path:
+            raise ValueError("a file source needs 'path' (a file or a glob such as data/*.csv)")
+        if self.type == "auto":
+            suffix = Path(self.path).suffix.lower()
+            if suffix not in FILE_TYPES:
+                raise ValueError(
+                    f"cannot tell the file type of '{self.path}' from its extension; "
+                    f"set type to one of csv, tsv, parquet, json, jsonl, excel")
+            self.type = FILE_TYPES[suffix]
+        return self
+
+
+class DataConfig(_Section):
+    """Shared by every stage: the source and the roles of its columns."""
+
+    source: SourceConfig
+    target: str | None = Field(None, description="Column to predict; omit for clustering.")
+    id_columns: list[str] = Field(default_factory=list,
+                                  description="Row identifiers: never features; used to de-duplicate appended batches.")
+    time_column: str | None = Field(None, description="When set, splits are time-ordered on this column.")
+
+    @model_validator(mode="after")
+    def _check_roles(self) -> DataConfig:
+        if self.target and self.target in self.id_columns:
+            raise ValueError(f"column '{self.target}' cannot be both the target and an id column")
+        return self
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+class IngestConfig(_Section):
+    """How a snapshot is taken and stored."""
+
+    mode: Literal["snapshot", "append"] = Field(
+        "snapshot", description="snapshot: replace; append: add the new batch to the previous snapshot, "
+                                "de-duplicating on data.id_columns (newest row wins).")
+    block_size_mb: int = Field(16, ge=1, le=1024, description="Read large files in blocks of this size.")
+    max_categories: int = Field(50, ge=1, description="A string column with at most this many distinct values is categorical.")
+
+
+# --------------------------------------------------------------------------- prepare
+
+ImputeStrategy = Literal["drop", "mean", "median", "most_frequent", "constant", "none"]
+ScaleMethod = Literal["standard", "minmax", "robust", "none"]
+EncodeMethod = Literal["auto", "onehot", "ordinal", "target"]
+DateComponent = Literal["year", "month", "day", "dayofweek", "dayofyear", "quarter", "hour", "minute"]
+ColumnKind = Literal["numeric", "boolean", "categorical", "text", "datetime"]
+
+
+class SplitConfig(_Section):
+    """How rows are split into train / (validation) / test."""
+
+    method: Literal["auto", "random", "stratified", "time", "group"] = Field(
+        "auto", description="auto: time when data.time_column is set, group when group_column is set, "
+                            "stratified for classification, else random.")
+    test_size: float = Field(0.2, gt=0, lt=1)
+    valid_size: float = Field(0.0, ge=0, lt=1, description="Share of rows held out for validation (early stopping).")
+    seed: int = 42
+    stratify: bool | None = Field(None, description="Shorthand: true = stratified, false = random.")
+    group_column: str | None = Field(None, description="Rows sharing this value stay in the same split.")
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> SplitConfig:
+        if self.test_size + self.valid_size >= 1:
+            raise ValueError(f"test_size + valid_size must be below 1; got {self.test_size} + {self.valid_size}")
+        if self.method == "group" and not self.group_column:
+            raise ValueError("method 'group' needs group_column")
+        return self
+
+
+class NumericRule(_Section):
+    impute: ImputeStrategy = "median"
+    fill_value: float | None = Field(None, description="Value for impute: constant.")
+    missing_indicator: bool = False
+    scale: ScaleMethod = "standard"
+
+
+class CategoricalRule(_Section):
+    impute: ImputeStrategy = "constant"
+    fill_value: str = "missing"
+    missing_indicator: bool = False
+    encode: EncodeMethod = Field("auto", description="auto: one-hot up to max_onehot categories, target encoding above.")
+    min_frequency: float = Field(0.01, ge=0, lt=1, description="One-hot groups categories rarer than this share.")
+    max_onehot: int = Field(30, ge=2)
+
+
+class TextRule(_Section):
+    max_features: int = Field(5000, ge=1)
+    ngram_max: int = Field(1, ge=1, le=3, description="Use word n-grams up to this length.")
+    min_df: int = Field(2, ge=1)
+
+
+class DatetimeRule(_Section):
+    components: list[DateComponent] = Field(default_factory=lambda: ["year", "month", "day", "dayofweek"])
+    impute: ImputeStrategy = "median"
+
+
+class ColumnRule(_Section):
+    """Per-column override; options apply to the column's kind."""
+
+    type: Literal["numeric", "boolean", "categorical", "text", "datetime", "drop"] | None = None
+    impute: ImputeStrategy | None = None
+    fill_value: Any = None
+    missing_indicator: bool | None = None
+    scale: ScaleMethod | None = None
+    encode: EncodeMethod | None = None
+    min_frequency: float | None = Field(None, ge=0, lt=1)
+    max_onehot: int | None = Field(None, ge=2)
+    max_features: int | None = Field(None, ge=1)
+    ngram_max: int | None = Field(None, ge=1, le=3)
+    min_df: int | None = Field(None, ge=1)
+    components: list[DateComponent] | None = None
+
+
+class PrepareConfig(_Section):
+    """Cleaning, splitting and the preprocessing pipeline."""
+
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    drop_duplicates: bool = True
+    coerce_types: bool = Field(True, description="Turn numeric strings, yes/no booleans and ISO dates into real types.")
+    drop_columns: list[str] = Field(default_factory=list)
+    numeric: NumericRule = Field(default_factory=NumericRule)
+    categorical: CategoricalRule = Field(default_factory=CategoricalRule)
+    text: TextRule = Field(default_factory=TextRule)
+    datetime: DatetimeRule = Field(default_factory=DatetimeRule)
+    columns: dict[str, ColumnRule] = Field(default_factory=dict, description="Per-column overrides by name.")
+
+
+# --------------------------------------------------------------------------- train
+
+
+class TrainConfig(_Section):
+    task: Literal["auto", "classification", "regression", "clustering"] = Field(
+        "auto", description="auto: classification for non-float or few-valued targets, regression otherwise, "
+                            "clustering when there is no target.")
+
+
+class MlwConfig(_Section):
+    """An mlw project: one file, a section per stage."""
+
+    project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Project name; names the artifact folder.")
+    artifacts: str = Field("./artifacts", description="Artifact store root, relative to the config file.")
+    data: DataConfig
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    prepare: PrepareConfig = Field(default_factory=PrepareConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+# --------------------------------------------------------------------------- loading
+
+KeyPath = tuple[Any, ...]
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass
+class Config:
+    """A validated config plus what is needed to explain it: file, lines, env templates."""
+
+    model: MlwConfig
+    path: Path
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    templates: dict[KeyPath, str] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.resolve(self.model.artifacts)
+
+    def resolve(self, path: str) -> Path:
+        """Resolve a path written in the config against the config file's folder."""
+        p = Path(os.path.expanduser(path))
+        return p if p.is_absolute() else Path(os.path.normpath(self.base_dir / p))
+
+    def dump(self) -> dict[str, Any]:
+        """The full config with defaults, ${VAR} templates in place of secrets."""
+        data = self.model.model_dump(mode="json")
+        for key_path, template in self.templates.items():
+            _set_path(data, key_path, template)
+        return data
+
+    def section(self, *names: str) -> dict[str, Any]:
+        """The named top-level sections (safe to store in a manifest and to hash)."""
+        data = self.dump()
+        return {name: data[name] for name in names}
+
+    def where(self, *key_path: Any) -> str:
+        """'`a.b` (mlw.yaml:7)' for messages."""
+        dotted = ".".join(str(k) for k in key_path)
+        line = self.lines.get(tuple(key_path))
+        return f"`{dotted}` ({self.path.name}:{line})" if line else f"`{dotted}` ({self.path.name})"
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, override, expand and validate a config file, or raise ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"Config file '{path}' not found.",
+            hint="Pass the file with -c PATH, or create a project with `mlw init NAME`.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: the file is not valid YAML ({problem}).",
+                          hint="Check indentation and quoting on that line.") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the file must be a YAML mapping of sections (project:, data:, ...). "
+                          f"Got {type(raw).__name__ if raw is not None else 'an empty file'}.",
+                          hint="Start from `mlw init NAME` or an example in configs/.")
+    lines: dict[KeyPath, int] = {}
+    _collect_lines(node, (), lines)
+    for override in overrides:
+        _apply_override(raw, override, lines)
+    templates: dict[KeyPath, str] = {}
+    raw = _expand_env(raw, (), templates, lambda kp: _where(path, lines, kp))
+    try:
+        model = MlwConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, path, lines),
+                          hint="See `mlw config schema` for every key, or `mlw config show` for defaults.") from exc
+    config = Config(model=model, path=path.resolve(), lines=lines, templates=templates)
+    _resolve_paths(config)
+    return config
+
+
+def _where(path: Path, lines: dict[KeyPath, int], key_path: KeyPath) -> str:
+    dotted = ".".join(str(k) for k in key_path) or "(top level)"
+    line = lines.get(tuple(key_path))
+    if line == -1:
+        return f"`{dotted}` (from --set)"
+    return f"`{dotted}` ({path.name}:{line})" if line else f"`{dotted}` ({path.name})"
+
+
+def _collect_lines(node: yaml.Node | None, prefix: KeyPath, lines: dict[KeyPath, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key_path = prefix + (key_node.value,)
+            lines[key_path] = key_node.start_mark.line + 1
+            _collect_lines(value_node, key_path, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[prefix + (index,)] = item.start_mark.line + 1
+            _collect_lines(item, prefix + (index,), lines)
+
+
+def _apply_override(raw: dict[str, Any], override: str, lines: dict[KeyPath, int]) -> None:
+    key, sep, value_text = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set '{override}' must look like key.path=value.",
+                          hint="For example: --set prepare.split.test_size=0.25")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set '{override}': the value is not valid YAML.",
+                          hint="Quote strings that contain ':' or '#'.") from exc
+    parts = key.strip().split(".")
+    target = raw
+    for i, part in enumerate(parts[:-1]):
+        child = target.get(part)
+        if child is None:
+            child = target[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set '{override}': `{'.'.join(parts[:i + 1])}` is not a section, so it has no "
+                              f"key '{parts[i + 1]}'.", hint="Check the key path with `mlw config show`.")
+        target = child
+    target[parts[-1]] = value
+    lines[tuple(parts)] = -1
+
+
+def _expand_env(value: Any, key_path: KeyPath, templates: dict[KeyPath, str], where: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, key_path + (k,), templates, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, key_path + (i,), templates, where) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where(key_path)} uses ${{{name}}}, but the environment variable {name} is not set.",
+                          hint=f"Export it before running mlw (export {name}=...), or write ${{{name}:-default}}.")
+
+    templates[key_path] = value
+    return _ENV.sub(substitute, value)
+
+
+def _resolve_paths(config: Config) -> None:
+    source = config.model.data.source
+    if source.path:
+        source.path = str(config.resolve(source.path))
+    if source.url and source.url.startswith("sqlite:///") and not source.url.startswith("sqlite:////"):
+        db = source.url[len("sqlite:///"):]
+        if db and db != ":memory:" and not db.startswith("${"):
+            source.url = "sqlite:///" + str(config.resolve(db))
+
+
+def _set_path(data: dict[str, Any], key_path: KeyPath, value: Any) -> None:
+    target: Any = data
+    for part in key_path[:-1]:
+        target = target[part]
+    target[key_path[-1]] = value
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _format_validation(exc: ValidationError, path: Path, lines: dict[KeyPath, int]) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+        problems.append(_describe(error, loc, path, lines))
+    head = f"{path.name} has {len(problems)} problem{'s' if len(problems) > 1 else ''}:" if len(problems) > 1 else ""
+    body = "\n".join(f"  - {p}" for p in problems) if head else problems[0]
+    return f"{head}\n{body}" if head else body
+
+
+def _describe(error: dict[str, Any], loc: KeyPath, path: Path, lines: dict[KeyPath, int]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent, key = loc[:-1], loc[-1]
+        allowed = _fields_at(MlwConfig, parent)
+        section = f"`{'.'.join(map(str, parent))}`" if parent else "the top level"
+        line = lines.get(loc)
+        at = f" ({path.name}:{line})" if line and line > 0 else (" (from --set)" if line == -1 else "")
+        return (f"Unknown key '{key}' in {section}{at}.{did_you_mean(str(key), allowed)} "
+                f"Allowed keys: {', '.join(allowed)}.")
+    located = _where(path, lines, _nearest(loc, lines))
+    if located.split(" ")[0] != f"`{'.'.join(map(str, loc))}`":
+        located = f"`{'.'.join(map(str, loc))}` (under {located})"
+    if kind == "missing":
+        return f"{located} is required."
+    message = error["msg"]
+    message = re.sub(r"^(Input should be|Value error, )", lambda m: "must be" if m.group(1) == "Input should be" else "", message)
+    got = error.get("input")
+    if kind.startswith("value_error") or error["msg"].startswith("Value error"):
+        return f"{located}: {message}."
+    return f"{located} {message}. Got {got!r}."
+
+
+def _nearest(loc: KeyPath, lines: dict[KeyPath, int]) -> KeyPath:
+    """The deepest prefix of loc that has a known line (a missing key has none)."""
+    for end in range(len(loc), 0, -1):
+        if tuple(loc[:end]) in lines:
+            return tuple(loc[:end])
+    return loc
+
+
+def _fields_at(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    """The field names of the section at loc, walking through Optional, list and dict types."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap_optional(current)
+        origin, args = typing.get_origin(current), typing.get_args(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if part not in current.model_fields:
+                return []
+            current = current.model_fields[part].annotation
+        elif origin is dict and len(args) == 2:
+            current = args[1]
+        elif origin is list and args:
+            current = args[0]
+        else:
+            return []
+    current = _unwrap_optional(current)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        return models[0] if models else (args[0] if len(args) == 1 else annotation)
+    return annotation
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema for mlw.yaml, so editors can validate and autocomplete it."""
+    schema = MlwConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mlw.yaml"
+    return schema

@@ -1,0 +1,112 @@
+"""All printing lives here.
+
+Status lines and progress go to stderr; results go to stdout. With `--json`, stdout
+carries exactly one JSON document and nothing else. Colour and progress bars appear
+only on a terminal (rich detects it), so scripts and CI logs stay clean.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass
+class _State:
+    json: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+
+state = _State()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False)
+if not out.is_terminal and "COLUMNS" not in __import__("os").environ:
+    out.width = 160  # logs and pipes: room for tables instead of 80-column wrapping
+
+
+def configure(*, json_mode: bool | None = None, quiet: bool | None = None, debug: bool | None = None) -> None:
+    """Set output modes; None leaves a mode as it is (global and per-command flags merge)."""
+    if json_mode is not None:
+        state.json = state.json or json_mode
+    if quiet is not None:
+        state.quiet = state.quiet or quiet
+    if debug is not None:
+        state.debug = state.debug or debug
+
+
+def status(message: str) -> None:
+    """A progress or status line on stderr; silenced by --quiet."""
+    if not state.quiet:
+        err.print(message)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr; shown even with --quiet."""
+    err.print(f"[yellow]Warning:[/yellow] {message}")
+
+
+def error(message: str, hint: str | None = None) -> None:
+    """The one format for errors: a paragraph naming the problem, then the fix."""
+    text = f"[bold red]Error:[/bold red] {message}"
+    if hint:
+        text += f"\n{hint}"
+    err.print(text, markup=True)
+
+
+def emit(data: Any, render: Callable[[], None] | None = None) -> None:
+    """Deliver a command's result: JSON on stdout with --json, else the human rendering."""
+    if state.json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+    elif render is not None:
+        render()
+    else:
+        out.print_json(json.dumps(data, default=str))
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                *, to_stderr: bool = False) -> None:
+    """Render rows as a rich table (stdout by default: tables are results)."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for i, name in enumerate(columns):
+        last = i == len(columns) - 1
+        table.add_column(name, overflow="fold", no_wrap=not last)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    (err if to_stderr else out).print(table)
+
+
+def print_text(text: str) -> None:
+    """Plain result text on stdout (not markup-interpreted)."""
+    out.print(text, markup=False)
+
+
+class _Progress:
+    def __init__(self, bar: Any, task: Any) -> None:
+        self._bar, self._task = bar, task
+
+    def advance(self, amount: float) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, amount)
+
+
+@contextmanager
+def progress(description: str, total: float | None) -> Iterator[_Progress]:
+    """A progress bar on stderr, only when stderr is a terminal and output is for humans."""
+    if state.quiet or state.json or not err.is_terminal:
+        yield _Progress(None, None)
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield _Progress(bar, task)

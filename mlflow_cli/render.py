@@ -1,0 +1,184 @@
+"""How each command's result looks to a person (tables on stdout, status on stderr) and to a
+script (`--json`). Part of the printing layer with console.py; stages never print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import console
+from .stages import StageResult
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _clip(value: Any, width: int = 24) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _headline(result: StageResult, what: str) -> None:
+    for warning in result.warnings:
+        console.warn(warning)
+    ref = f"{result.stage}/{result.version}"
+    if result.cached:
+        console.status(f"cached: {ref} already holds this result (inputs and config unchanged; --force recomputes)")
+    else:
+        console.status(f"{what} -> {ref} ({result.manifest.get('duration_s', 0):.2f} s)")
+
+
+def render_ingest(result: StageResult) -> None:
+    info = result.manifest["info"]
+
+    def human() -> None:
+        batch = info.get("batch", {})
+        what = f"Ingested {info['source']}: {info['rows']:,} rows x {info['columns']} columns"
+        if info.get("mode") == "append" and "previous" in batch:
+            what += (f" ({batch['previous_rows']:,} from {batch['previous']} + {batch['rows']:,} new, "
+                     f"{batch['replaced']:,} replaced by newer rows)")
+        _headline(result, what)
+        rows = []
+        for name, col in result.details["profile"]["columns"].items():
+            top = "  ".join(f"{_clip(v)} ({n:,})" for v, n in col.get("top", [])[:2])
+            distinct = _fmt(col["distinct"]) + ("" if col["distinct_exact"] else "+")
+            rows.append([name, col["type"], col["kind"], f"{col['missing_share']:.1%}", distinct,
+                         _fmt(col.get("min")), _fmt(col.get("max")), _fmt(col.get("mean")), _fmt(col.get("std")),
+                         top])
+        console.print_table(f"{result.stage}/{result.version}: {info['rows']:,} rows",
+                            ["column", "dtype", "kind", "missing", "distinct", "min", "max", "mean", "std",
+                             "top values"], rows)
+
+    console.emit(result.to_json(), human)
+
+
+def render_prepare(result: StageResult) -> None:
+    info = result.manifest["info"]
+
+    def human() -> None:
+        _headline(result, f"Prepared {info['rows_in']:,} rows from {info['source']}")
+        rows = [["rows in", _fmt(info["rows_in"])]]
+        for reason, count in info["dropped"].items():
+            rows.append([f"dropped: {reason.replace('_', ' ')}", _fmt(count)])
+        rows.append(["rows out", _fmt(info["rows_out"])])
+        for split, count in info["splits"].items():
+            rows.append([f"{split} split", _fmt(count)])
+        rows.append(["task", info["task"]])
+        rows.append(["split method", info["split_method"]])
+        rows.append(["features", f"{info['features_in']} columns -> {info['features_out']} model inputs"])
+        for kind, columns in info["feature_kinds"].items():
+            rows.append([f"  {kind}", ", ".join(columns)])
+        for column, what in info.get("coerced", {}).items():
+            rows.append([f"coerced {column}", what])
+        console.print_table(f"{result.stage}/{result.version}", ["", ""], rows)
+        balance = info.get("class_balance")
+        if balance:
+            splits = list(balance)
+            classes = sorted({c for counts in balance.values() for c in counts})
+            console.print_table("class balance", ["class", *splits],
+                                [[c, *(_share(balance[s], c) for s in splits)] for c in classes])
+
+    console.emit(result.to_json(), human)
+
+
+def _share(counts: dict[str, int], cls: str) -> str:
+    total = sum(counts.values())
+    n = counts.get(cls, 0)
+    return f"{n:,} ({n / total:.1%})" if total else "0"
+
+
+def render_artifact_list(rows: list[dict[str, Any]]) -> None:
+    def human() -> None:
+        if not rows:
+            console.status("No artifacts yet. Run `mlw ingest` to create the first one.")
+            return
+        table = []
+        for row in rows:
+            if "error" in row:
+                table.append([row["stage"], row["version"], "", "", row["error"]])
+                continue
+            marks = (["latest"] if row["latest"] else []) + row["aliases"]
+            metrics = "  ".join(f"{k} {_fmt(v)}" for k, v in list(row["metrics"].items())[:4])
+            table.append([row["stage"], row["version"], (row["created"] or "")[:19].replace("T", " "),
+                          _size(row["size"]), metrics, ", ".join(row["inputs"]), ", ".join(marks)])
+        console.print_table(None, ["stage", "version", "created (UTC)", "size", "metrics", "inputs", ""], table)
+
+    console.emit(rows, human)
+
+
+def render_manifest(manifest: dict[str, Any]) -> None:
+    def human() -> None:
+        import yaml
+
+        shown = {k: v for k, v in manifest.items() if k != "problems"}
+        console.print_text(yaml.safe_dump(shown, sort_keys=False, default_flow_style=False).rstrip())
+        if manifest["problems"]:
+            for problem in manifest["problems"]:
+                console.warn(problem)
+
+    console.emit(manifest, human)
+
+
+def render_lineage(tree: dict[str, Any]) -> None:
+    def human() -> None:
+        from rich.tree import Tree
+
+        root = Tree(_lineage_label(tree))
+        _lineage_children(root, tree)
+        console.out.print(root)
+
+    console.emit(tree, human)
+
+
+def _lineage_label(node: dict[str, Any]) -> str:
+    if node.get("external"):
+        source = node.get("source", {})
+        if source.get("type") == "sql":
+            return f"source: sql {source.get('table') or source.get('query')} @ {source.get('url')}"
+        files = source.get("files", [])
+        sums = ", ".join(f"{f['path']} (sha256 {f.get('sha256', '')[:12]})" for f in files[:3])
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+        return f"source: {source.get('type')} {sums}{more}"
+    if node.get("missing"):
+        return f"{node['stage']}/{node['version']} (removed)"
+    created = (node.get("created") or "")[:19].replace("T", " ")
+    return f"{node['stage']}/{node['version']}  {created}  content {node.get('content_hash', '')[:12]}"
+
+
+def _lineage_children(branch: Any, node: dict[str, Any]) -> None:
+    for child in node.get("inputs", []):
+        sub = branch.add(_lineage_label(child))
+        _lineage_children(sub, child)
+
+
+def render_verify(summary: dict[str, Any]) -> None:
+    console.emit(summary, lambda: console.print_text(
+        f"OK: {summary['checked']} version{'s' if summary['checked'] != 1 else ''} match their manifests."))
+
+
+def render_gc(removed: dict[str, list[str]], dry_run: bool) -> None:
+    def human() -> None:
+        verb = "Would remove" if dry_run else "Removed"
+        if not removed["versions"] and not removed["temporary"]:
+            console.print_text("Nothing to remove.")
+            return
+        for ref in removed["versions"]:
+            console.print_text(f"{verb} {ref}")
+        for ref in removed["temporary"]:
+            console.print_text(f"{verb} leftover temporary folder {ref}")
+
+    console.emit({"dry_run": dry_run, **removed}, human)
