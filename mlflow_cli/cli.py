@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -97,7 +96,7 @@ def main(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors; no status lines.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
-    console.configure(json_mode=json_out, quiet=quiet, debug=debug)
+    console.reset(json_mode=json_out, quiet=quiet, debug=debug)
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
@@ -298,9 +297,3 @@ def artifacts_gc(
     render_gc(collect_garbage(_load(config, None), keep, dry_run), dry_run)
 
 
-def run() -> None:  # pragma: no cover - `python -m mlflow_cli`
-    app(prog_name="mlw")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run())

@@ -32,6 +32,11 @@ if not out.is_terminal and "COLUMNS" not in __import__("os").environ:
     out.width = 160  # logs and pipes: room for tables instead of 80-column wrapping
 
 
+def reset(*, json_mode: bool = False, quiet: bool = False, debug: bool = False) -> None:
+    """Start an invocation with exactly these modes (the CLI callback runs first, every time)."""
+    state.json, state.quiet, state.debug = json_mode, quiet, debug
+
+
 def configure(*, json_mode: bool | None = None, quiet: bool | None = None, debug: bool | None = None) -> None:
     """Set output modes; None leaves a mode as it is (global and per-command flags merge)."""
     if json_mode is not None:

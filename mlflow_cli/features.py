@@ -24,7 +24,7 @@ BOOLEAN_TOKENS = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n
 NA_TOKENS = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
 DATE_COMPONENT_FNS = {
     "year": lambda s: s.dt.year, "month": lambda s: s.dt.month, "day": lambda s: s.dt.day,
-    "dayofweek": lambda s: s.dt.dayofweek, "dayofyear": lambda s: s.dt.dayofyear,
+    "dayofweek": lambda s: s.dt.day_of_week, "dayofyear": lambda s: s.dt.day_of_year,
     "quarter": lambda s: s.dt.quarter, "hour": lambda s: s.dt.hour, "minute": lambda s: s.dt.minute,
 }
 KIND_OPTIONS = {

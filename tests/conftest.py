@@ -1,0 +1,91 @@
+"""Shared fixtures: run the real `mlw` (in-process with typer's CliRunner, or as a
+subprocess), and make small projects from the shipped sample data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mlflow_cli.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data"
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def mlw():
+    """Invoke mlw in-process: mlw("ingest", "-c", path) -> Run(exit_code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Run:
+        old = os.getcwd()
+        if cwd:
+            os.chdir(cwd)
+        try:
+            result = runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+        finally:
+            os.chdir(old)
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
+
+
+@pytest.fixture
+def mlw_process():
+    """Invoke mlw as a real subprocess (the installed console script's module)."""
+
+    def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 300) -> Run:
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run([sys.executable, "-m", "mlflow_cli", *map(str, args)], cwd=cwd, env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    return invoke
+
+
+def write_config(folder: Path, data: dict, name: str = "mlw.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def churn_project(tmp_path: Path) -> Path:
+    """A project folder with churn.csv and an mlw.yaml that uses relative paths."""
+    (tmp_path / "data").mkdir()
+    shutil.copy(DATA / "churn.csv", tmp_path / "data" / "churn.csv")
+    return write_config(tmp_path, {
+        "project": "churn",
+        "data": {"source": {"path": "data/churn.csv"}, "target": "churned", "id_columns": ["customer_id"]},
+        "prepare": {"split": {"test_size": 0.2, "seed": 42}},
+    })
+
+
+@pytest.fixture
+def iris_project(tmp_path: Path) -> Path:
+    (tmp_path / "data").mkdir()
+    shutil.copy(DATA / "iris.csv", tmp_path / "data" / "iris.csv")
+    return write_config(tmp_path, {
+        "project": "iris",
+        "data": {"source": {"path": "data/iris.csv"}, "target": "species"},
+    })
