@@ -250,10 +250,8 @@ class Config:
         return {name: data[name] for name in names}
 
     def where(self, *key_path: Any) -> str:
-        """'`a.b` (mlw.yaml:7)' for messages."""
-        dotted = ".".join(str(k) for k in key_path)
-        line = self.lines.get(tuple(key_path))
-        return f"`{dotted}` ({self.path.name}:{line})" if line else f"`{dotted}` ({self.path.name})"
+        """'`a.b` (mlw.yaml:7)' for messages; '(from --set)' for overridden values."""
+        return _where(self.path, self.lines, tuple(key_path))
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -263,7 +261,14 @@ def load_config(path: str | Path = DEFAULT_CONFIG, overrides: list[str] | tuple[
         raise ConfigError(
             f"Config file '{path}' not found.",
             hint="Pass the file with -c PATH, or create a project with `mlw init NAME`.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the file is not UTF-8 text (byte {exc.start} cannot be decoded).",
+                          hint="Save the config as UTF-8.") from None
+    except OSError as exc:
+        raise ConfigError(f"Config file '{path}' cannot be read ({exc.strerror}).",
+                          hint="Check the file's permissions.") from None
     try:
         node = yaml.compose(text)
         raw = yaml.safe_load(text)
@@ -278,7 +283,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG, overrides: list[str] | tuple[
                           f"Got {type(raw).__name__ if raw is not None else 'an empty file'}.",
                           hint="Start from `mlw init NAME` or an example in configs/.")
     lines: dict[KeyPath, int] = {}
-    _collect_lines(node, (), lines)
+    _collect_lines(node, (), lines, path.name)
     for override in overrides:
         _apply_override(raw, override, lines)
     templates: dict[KeyPath, str] = {}
@@ -286,7 +291,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG, overrides: list[str] | tuple[
     try:
         model = MlwConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation(exc, path, lines),
+        raise ConfigError(_format_validation(exc, path, lines, templates),
                           hint="See `mlw config schema` for every key, or `mlw config show` for defaults.") from exc
     config = Config(model=model, path=path.resolve(), lines=lines, templates=templates)
     _resolve_paths(config)
@@ -301,16 +306,25 @@ def _where(path: Path, lines: dict[KeyPath, int], key_path: KeyPath) -> str:
     return f"`{dotted}` ({path.name}:{line})" if line else f"`{dotted}` ({path.name})"
 
 
-def _collect_lines(node: yaml.Node | None, prefix: KeyPath, lines: dict[KeyPath, int]) -> None:
+def _collect_lines(node: yaml.Node | None, prefix: KeyPath, lines: dict[KeyPath, int], name: str) -> None:
+    """Record the line of every key; a repeated key is an error (YAML would silently keep the last)."""
     if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key_path = prefix + (key_node.value,)
-            lines[key_path] = key_node.start_mark.line + 1
-            _collect_lines(value_node, key_path, lines)
+            line = key_node.start_mark.line + 1
+            if key_node.value in seen and key_node.tag != "tag:yaml.org,2002:merge":
+                where = f"in `{'.'.join(map(str, prefix))}`" if prefix else "at the top level"
+                raise ConfigError(f"{name}:{line}: key '{key_node.value}' appears twice {where} "
+                                  f"(first at line {seen[key_node.value]}).",
+                                  hint="Remove one of them; YAML would silently keep only the last.")
+            seen[key_node.value] = line
+            lines[key_path] = line
+            _collect_lines(value_node, key_path, lines, name)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[prefix + (index,)] = item.start_mark.line + 1
-            _collect_lines(item, prefix + (index,), lines)
+            _collect_lines(item, prefix + (index,), lines, name)
 
 
 def _apply_override(raw: dict[str, Any], override: str, lines: dict[KeyPath, int]) -> None:
@@ -334,7 +348,21 @@ def _apply_override(raw: dict[str, Any], override: str, lines: dict[KeyPath, int
                               f"key '{parts[i + 1]}'.", hint="Check the key path with `mlw config show`.")
         target = child
     target[parts[-1]] = value
-    lines[tuple(parts)] = -1
+    prefix = tuple(parts)
+    for stale in [kp for kp in lines if kp[:len(prefix)] == prefix]:
+        del lines[stale]  # the file's lines no longer describe what is there
+    _mark_override(value, prefix, lines)
+
+
+def _mark_override(value: Any, key_path: KeyPath, lines: dict[KeyPath, int]) -> None:
+    """Line -1 means "from --set", for the key and everything inside its value."""
+    lines[key_path] = -1
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _mark_override(item, key_path + (key,), lines)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _mark_override(item, key_path + (index,), lines)
 
 
 def _expand_env(value: Any, key_path: KeyPath, templates: dict[KeyPath, str], where: Any) -> Any:
@@ -378,17 +406,22 @@ def _set_path(data: dict[str, Any], key_path: KeyPath, value: Any) -> None:
 # --------------------------------------------------------------------------- messages
 
 
-def _format_validation(exc: ValidationError, path: Path, lines: dict[KeyPath, int]) -> str:
-    problems = []
+def _format_validation(exc: ValidationError, path: Path, lines: dict[KeyPath, int],
+                       templates: dict[KeyPath, str]) -> str:
+    grouped: dict[KeyPath, list[dict[str, Any]]] = {}
     for error in exc.errors():
-        loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
-        problems.append(_describe(error, loc, path, lines))
+        loc = _clean_loc(tuple(part for part in error["loc"] if not str(part).startswith("function-")))
+        grouped.setdefault(loc, []).append(error)
+    problems = [_describe(errors, loc, path, lines, templates) for loc, errors in grouped.items()]
     head = f"{path.name} has {len(problems)} problem{'s' if len(problems) > 1 else ''}:" if len(problems) > 1 else ""
     body = "\n".join(f"  - {p}" for p in problems) if head else problems[0]
     return f"{head}\n{body}" if head else body
 
 
-def _describe(error: dict[str, Any], loc: KeyPath, path: Path, lines: dict[KeyPath, int]) -> str:
+def _describe(errors: list[dict[str, Any]], loc: KeyPath, path: Path, lines: dict[KeyPath, int],
+              templates: dict[KeyPath, str]) -> str:
+    """One problem per key path; the members of a union (str | int) become one 'must be a or b'."""
+    error = errors[0]
     kind = error["type"]
     if kind == "extra_forbidden":
         parent, key = loc[:-1], loc[-1]
@@ -404,11 +437,16 @@ def _describe(error: dict[str, Any], loc: KeyPath, path: Path, lines: dict[KeyPa
     if kind == "missing":
         return f"{located} is required."
     message = error["msg"]
-    message = re.sub(r"^(Input should be|Value error, )", lambda m: "must be" if m.group(1) == "Input should be" else "", message)
-    got = error.get("input")
+    # pydantic says "Input/String/List should ..."; our template is "`key` (file:line) must ...".
+    message = re.sub(r"^(?:Value error, |[A-Z][a-z]* should )",
+                     lambda m: "" if m.group(0).startswith("Value") else "must ", message)
     if kind.startswith("value_error") or error["msg"].startswith("Value error"):
         return f"{located}: {message}."
-    return f"{located} {message}. Got {got!r}."
+    for other in errors[1:]:
+        message += " or " + re.sub(r"^[A-Z][a-z]* should (?:be )?", "", other["msg"])
+    if loc in templates:  # never echo what a ${VAR} expanded to: it may be a secret
+        return f"{located} {message}. Got the value of {templates[loc]!r}."
+    return f"{located} {message}. Got {error.get('input')!r}."
 
 
 def _nearest(loc: KeyPath, lines: dict[KeyPath, int]) -> KeyPath:
@@ -417,6 +455,28 @@ def _nearest(loc: KeyPath, lines: dict[KeyPath, int]) -> KeyPath:
         if tuple(loc[:end]) in lines:
             return tuple(loc[:end])
     return loc
+
+
+def _clean_loc(loc: KeyPath) -> KeyPath:
+    """Drop the member names pydantic adds under a union field (`sheet.str`): not keys the user wrote."""
+    current: Any = MlwConfig
+    cleaned: list[Any] = []
+    for part in loc:
+        current = _unwrap_optional(current)
+        origin, args = typing.get_origin(current), typing.get_args(current)
+        if origin in (typing.Union, types.UnionType):
+            current = Any
+            continue
+        cleaned.append(part)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            current = current.model_fields[part].annotation if part in current.model_fields else Any
+        elif origin is dict and len(args) == 2:
+            current = args[1]
+        elif origin is list and args:
+            current = args[0]
+        else:
+            current = Any
+    return tuple(cleaned)
 
 
 def _fields_at(model: type[BaseModel], loc: KeyPath) -> list[str]:

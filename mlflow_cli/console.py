@@ -78,9 +78,9 @@ def emit(data: Any, render: Callable[[], None] | None = None) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                *, to_stderr: bool = False) -> None:
+                *, to_stderr: bool = False, header: bool = True) -> None:
     """Render rows as a rich table (stdout by default: tables are results)."""
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(title=title, title_justify="left", header_style="bold", show_header=header)
     for i, name in enumerate(columns):
         last = i == len(columns) - 1
         table.add_column(name, overflow="fold", no_wrap=not last)

@@ -224,7 +224,9 @@ def _categorical_branch(options: dict[str, Any], n: int, supervised: bool, seed:
     encode = options.get("encode", "onehot")
     imputer = _imputer(options, numeric=False)
     if encode == "target" and supervised:
-        return _steps(imputer, TargetEncoder(random_state=seed))
+        from sklearn.model_selection import KFold
+
+        return _steps(imputer, TargetEncoder(cv=KFold(5, shuffle=True, random_state=seed)))
     if encode == "ordinal":
         return _steps(imputer, OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                               encoded_missing_value=-1))

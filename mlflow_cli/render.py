@@ -84,7 +84,7 @@ def render_prepare(result: StageResult) -> None:
             rows.append([f"  {kind}", ", ".join(columns)])
         for column, what in info.get("coerced", {}).items():
             rows.append([f"coerced {column}", what])
-        console.print_table(f"{result.stage}/{result.version}", ["", ""], rows)
+        console.print_table(f"{result.stage}/{result.version}", ["", ""], rows, header=False)
         balance = info.get("class_balance")
         if balance:
             splits = list(balance)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob as globlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from .store import sha256_file
 
 Batches = Iterator[pa.RecordBatch | pa.Table]
 Advance = Callable[[float], None]
+SQL_CHUNK_ROWS = 50_000
 
 
 def describe(source: SourceConfig, with_hashes: bool = True) -> dict[str, Any]:
@@ -61,28 +62,45 @@ def total_bytes(source: SourceConfig) -> int | None:
 
 
 def read_batches(source: SourceConfig, block_size: int, advance: Advance,
-                 text_columns: set[str] = frozenset()) -> Batches:
+                 column_types: Mapping[str, pa.DataType] = {}) -> Batches:
     """Yield the source's rows as pyarrow batches; `advance(n)` reports bytes (or rows) read.
 
-    May raise RetypeNeeded for a CSV: read again with that column in `text_columns`."""
+    May raise RetypeNeeded for a CSV: read again with `column_types[column] = retype.type`."""
     if source.type == "sql":
         yield from _read_sql(source, advance)
         return
     files = source_files(source)
     if len(files) == 1:
-        yield from _read_file(files[0], _file_type(source, files[0]), source, block_size, advance, text_columns)
+        yield from _read_file(files[0], _file_type(source, files[0]), source, block_size, advance, column_types)
         return
     # A glob: each file may infer slightly different types (int vs float); unify them.
     tables = []
     for path in files:
-        parts = list(_read_file(path, _file_type(source, path), source, block_size, advance, text_columns))
-        tables.append(pa.Table.from_batches(parts) if parts and isinstance(parts[0], pa.RecordBatch)
-                      else pa.concat_tables(parts))
+        parts = list(_read_file(path, _file_type(source, path), source, block_size, advance, column_types))
+        table = (pa.Table.from_batches(parts) if parts and isinstance(parts[0], pa.RecordBatch)
+                 else pa.concat_tables(parts) if parts else None)
+        if table is None:
+            continue  # a header-only CSV adds no rows
+        if tables and set(table.schema.names) != set(tables[0].schema.names):
+            raise _glob_mismatch(source, files[0], tables[0].schema.names, path, table.schema.names)
+        tables.append(table.select(tables[0].schema.names) if tables else table)
+    if not tables:
+        return
     try:
         yield pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(f"The files matched by '{source.path}' do not share one set of columns and types ({exc}).",
                         hint="Make the files consistent, or ingest them separately with ingest.mode: append.") from None
+
+
+def _glob_mismatch(source: SourceConfig, first: Path, first_names: list[str], path: Path,
+                   names: list[str]) -> DataError:
+    """Concatenating would fill the missing columns with nulls; a changed export is an error instead."""
+    missing = [c for c in first_names if c not in names]
+    extra = [c for c in names if c not in first_names]
+    return DataError(f"The files matched by '{source.path}' do not share one set of columns: '{path.name}' "
+                     f"lacks {missing or 'none'} and adds {extra or 'none'} compared with '{first.name}'.",
+                     hint="Make the files consistent, or ingest them separately with ingest.mode: append.")
 
 
 def _file_type(source: SourceConfig, path: Path) -> str:
@@ -92,12 +110,12 @@ def _file_type(source: SourceConfig, path: Path) -> str:
 
 
 def _read_file(path: Path, kind: str, source: SourceConfig, block_size: int, advance: Advance,
-               text_columns: set[str]) -> Batches:
+               column_types: Mapping[str, pa.DataType]) -> Batches:
     if path.stat().st_size == 0:
         raise DataError(f"Source file '{path}' is empty.", hint="Point data.source.path at a file with data.")
     try:
         if kind in ("csv", "tsv"):
-            yield from _read_csv(path, kind, source, block_size, advance, text_columns)
+            yield from _read_csv(path, kind, source, block_size, advance, column_types)
         elif kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -117,13 +135,13 @@ def _read_file(path: Path, kind: str, source: SourceConfig, block_size: int, adv
 
             frame = pd.read_json(path, encoding=source.encoding)
             advance(path.stat().st_size)
-            yield pa.Table.from_pandas(frame, preserve_index=False)
+            yield _from_pandas(frame)
         elif kind == "excel":
             import pandas as pd
 
             frame = pd.read_excel(path, sheet_name=source.sheet)
             advance(path.stat().st_size)
-            yield pa.Table.from_pandas(frame, preserve_index=False)
+            yield _from_pandas(frame)
         else:
             raise DataError(f"Source type '{kind}' cannot read '{path}'.", hint="Set data.source.type.")
     except (DataError, RetypeNeeded):
@@ -134,21 +152,42 @@ def _read_file(path: Path, kind: str, source: SourceConfig, block_size: int, adv
                              f"(data.source.encoding, now {source.encoding}).") from None
 
 
+def _from_pandas(frame: Any) -> pa.Table:
+    """A frame from pandas' JSON/Excel readers as Arrow. A column mixing numbers and text
+    (object dtype) cannot be typed, so it is stored as text, as a CSV reader would."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        frame = frame.copy()
+        for column in frame.columns[frame.dtypes == object]:
+            try:
+                pa.array(frame[column], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                frame[column] = frame[column].map(_text_or_none)
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _text_or_none(value: Any) -> str | None:
+    missing = value is None or (isinstance(value, float) and value != value) or type(value).__name__ == "NAType"
+    return None if missing else str(value)
+
+
 _CONVERSION = re.compile(r"In CSV column #(\d+): .*conversion error")
 
 
 class RetypeNeeded(Exception):
-    """A CSV column inferred as numeric holds text further down: read again, as text."""
+    """A CSV column's type, inferred from the first block, does not fit a later block: read
+    again with the column as `type` (float64 for whole numbers that turn fractional, else text)."""
 
-    def __init__(self, column: str) -> None:
+    def __init__(self, column: str, type: pa.DataType = pa.string()) -> None:
         super().__init__(column)
-        self.column = column
+        self.column, self.type = column, type
 
 
 def _read_csv(path: Path, kind: str, source: SourceConfig, block_size: int, advance: Advance,
-              text_columns: set[str]) -> Batches:
+              column_types: Mapping[str, pa.DataType]) -> Batches:
     """Stream a CSV. Types are inferred from the first block; when a column turns out to hold
-    text further down, RetypeNeeded asks the caller to start again with it read as text."""
+    other values further down, RetypeNeeded asks the caller to start again with a wider type."""
     import pyarrow.csv as pcsv
 
     delimiter = source.delimiter or ("\t" if kind == "tsv" else ",")
@@ -157,17 +196,20 @@ def _read_csv(path: Path, kind: str, source: SourceConfig, block_size: int, adva
             _CountingFile(raw, advance),
             read_options=pcsv.ReadOptions(block_size=block_size, encoding=source.encoding),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pcsv.ConvertOptions(strings_can_be_null=True,
-                                                column_types={c: pa.string() for c in text_columns}),
+            convert_options=pcsv.ConvertOptions(strings_can_be_null=True, column_types=dict(column_types)),
         )
-        names = reader.schema.names
+        schema = reader.schema
         try:
             yield from reader
         except pa.ArrowInvalid as exc:
             match = _CONVERSION.search(str(exc))
-            if not match or names[int(match.group(1))] in text_columns:
+            if not match:
                 raise
-            raise RetypeNeeded(names[int(match.group(1))]) from None
+            field = schema.field(int(match.group(1)))
+            if pa.types.is_string(field.type):
+                raise
+            numeric_so_far = pa.types.is_integer(field.type) or pa.types.is_null(field.type)
+            raise RetypeNeeded(field.name, pa.float64() if numeric_so_far else pa.string()) from None
 
 
 class _CountingFile:
@@ -194,41 +236,92 @@ class _CountingFile:
 
 
 def _read_sql(source: SourceConfig, advance: Advance) -> Batches:
-    import pandas as pd
+    """Run the table read or query through SQLAlchemy, fetching rows in chunks.
+
+    Rows go straight to Arrow (not through pandas, which turns an integer column with NULLs
+    into floats and, since pandas 3, wraps driver errors in its own exception). A failure to
+    connect and a failure of the query are told apart, because their fixes differ."""
     import sqlalchemy as sa
 
     url = source.url or ""
     shown = redact_url(url)
+    _check_sqlite_file(url, shown)
     try:
         engine = sa.create_engine(_with_driver(url))
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
-        raise DataError(f"data.source.url '{shown}' cannot be used: {_first_line(exc)}.",
+        raise DataError(f"data.source.url '{shown}' cannot be used: {_detail(exc, url)}.",
                         hint="Use a SQLAlchemy URL such as sqlite:///data/app.db or "
                              "postgresql://user:${PGPASSWORD}@host:5432/db, and install the driver "
                              "(pip install 'mlw[postgres]' for PostgreSQL).") from None
-    statement = source.query or sa.select(sa.text("*")).select_from(sa.table(source.table or ""))
     if source.query:
-        statement = sa.text(source.query)
+        statement: Any = sa.text(source.query)
+    else:
+        schema, _, name = (source.table or "").rpartition(".")
+        statement = sa.select(sa.text("*")).select_from(sa.table(name, schema=schema or None))
     try:
-        with engine.connect() as conn:
-            tables = []
-            for chunk in pd.read_sql(statement, conn, chunksize=50_000):
-                advance(len(chunk))
-                tables.append(pa.Table.from_pandas(chunk, preserve_index=False))
-    except sa.exc.OperationalError as exc:
-        detail = _first_line(getattr(exc, "orig", exc))
-        if "no such table" in detail or "does not exist" in detail:
-            raise _bad_query(source, shown, detail) from None
-        raise DataError(f"Could not connect to or query {shown}: {detail}.",
-                        hint="Check that the database is running and reachable, and the user, password "
-                             "(${ENV} in data.source.url) and database name.") from None
-    except (sa.exc.ProgrammingError, sa.exc.DatabaseError) as exc:
-        raise _bad_query(source, shown, _first_line(getattr(exc, "orig", exc))) from None
+        try:
+            conn = engine.connect()
+        except sa.exc.SQLAlchemyError as exc:
+            raise DataError(f"Could not connect to {shown}: {_detail(exc, url)}.",
+                            hint="Check that the database is running and reachable, and the user, password "
+                                 "(${ENV} in data.source.url) and database name.") from None
+        with conn:
+            try:
+                result = conn.execution_options(stream_results=True).execute(statement)
+                names = list(result.keys())
+                tables = []
+                for rows in result.partitions(SQL_CHUNK_ROWS):
+                    advance(len(rows))
+                    tables.append(_rows_to_table(names, rows))
+            except sa.exc.SQLAlchemyError as exc:
+                raise _bad_query(source, shown, _detail(exc, url)) from None
     finally:
         engine.dispose()
     if not tables:
         raise DataError(f"The query on {shown} returned no rows.", hint="Check data.source.table or query.")
-    yield pa.concat_tables(tables, promote_options="permissive")
+    yield _concat_chunks(tables)
+
+
+def _check_sqlite_file(url: str, shown: str) -> None:
+    """SQLite creates a missing database file on connect; for a snapshot that is a typo, not a wish."""
+    if not url.startswith("sqlite:///") or "uri=true" in url:
+        return
+    database = url[len("sqlite:///"):].split("?", 1)[0]
+    if database and database != ":memory:" and not Path(database).is_file():
+        raise DataError(f"The SQLite database file '{database}' in data.source.url does not exist.",
+                        hint="Check data.source.url; a relative sqlite:///path starts at the config file's folder.")
+
+
+def _rows_to_table(names: list[str], rows: list[Any]) -> pa.Table:
+    """Arrow columns from driver rows. Decimals become float64 (what a model takes); a column
+    of mixed Python types (SQLite allows it) is kept as text."""
+    arrays = []
+    for i in range(len(names)):
+        values = [row[i] for row in rows]
+        try:
+            array = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            array = pa.array([_text_or_none(v) for v in values], pa.string())
+        if pa.types.is_decimal(array.type):
+            array = array.cast(pa.float64())
+        arrays.append(array)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _concat_chunks(tables: list[pa.Table]) -> pa.Table:
+    """Chunks may disagree on a column's type (all NULL in one, int then float, int then text
+    in SQLite); widen where Arrow can, else keep the column as text."""
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    names = tables[0].schema.names
+    for i, name in enumerate(names):
+        try:
+            pa.unify_schemas([pa.schema([t.schema.field(i)]) for t in tables], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            tables = [t.set_column(i, name, t.column(i).cast(pa.string())) for t in tables]
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _bad_query(source: SourceConfig, shown: str, detail: str) -> DataError:
@@ -250,6 +343,15 @@ def _with_driver(url: str) -> str:
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ***."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _detail(exc: BaseException, url: str) -> str:
+    """The driver's own first line (not SQLAlchemy's wrapper), with the URL's password blanked out."""
+    text = _first_line(getattr(exc, "orig", None) or exc)
+    password = re.search(r"://[^:/@]+:([^@]*)@", url)
+    if password and password.group(1):
+        text = text.replace(password.group(1), "***")
+    return text
 
 
 def _first_line(exc: BaseException | Any) -> str:

@@ -16,11 +16,12 @@ import os
 import platform
 import random
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,14 +36,34 @@ TMP_PREFIX = ".tmp-"
 KEY_LIBRARIES = ("pandas", "numpy", "pyarrow", "scikit-learn", "xgboost", "joblib")
 
 
-def new_version_id() -> str:
-    """Sortable by creation time (to the millisecond), unique in practice, short to type.
+_ID_LOCK = threading.Lock()
+_last_id = ""
 
-    Uniqueness is guaranteed by the atomic publish, which retries with a fresh id when
-    a folder of that name already exists.
+
+def new_version_id() -> str:
+    """Sortable by creation time, unique, short to type: 20240131-235959-123abc.
+
+    The UTC time to the millisecond, then a 3-hex-digit suffix: random at a fresh
+    millisecond (two processes rarely pick the same id), counting up within one (ids
+    from one process are strictly increasing). A cross-process clash is still possible;
+    the atomic publish retries with a fresh id when a folder of that name exists.
     """
+    global _last_id
     now = datetime.now(timezone.utc)
-    return f"{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}{random.randrange(16 ** 2):02x}"
+    candidate = f"{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}{random.randrange(16 ** 3 // 2):03x}"
+    with _ID_LOCK:
+        if candidate <= _last_id:  # same millisecond as the previous id, or the clock stepped back
+            candidate = _next_id(_last_id)
+        _last_id = candidate
+    return candidate
+
+
+def _next_id(previous: str) -> str:
+    stamp, suffix = previous[:-3], int(previous[-3:], 16)
+    if suffix < 0xFFF:
+        return f"{stamp}{suffix + 1:03x}"
+    moment = datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f") + timedelta(milliseconds=1)
+    return f"{moment:%Y%m%d-%H%M%S}-{moment.microsecond // 1000:03d}000"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -175,7 +196,11 @@ class Store:
         """Turn 'latest', a version id, a unique prefix, or 'stage/version' into (stage, version)."""
         ref = ref.strip()
         if "/" in ref or "@" in ref:
-            stage, _, ref = ref.replace("@", "/").partition("/")
+            named, _, ref = ref.replace("@", "/").partition("/")
+            if stage and named != stage:
+                raise ArtifactError(f"'{named}/{ref}' is a '{named}' version, but a '{stage}' version is "
+                                    f"needed here.", hint=f"Name a {stage} version, e.g. {stage}/latest.")
+            stage = named
         stages = [stage] if stage else self.stages()
         if stage and stage not in self.stages():
             raise ArtifactError(f"There are no '{stage}' artifacts in {self.project_dir}.",
@@ -205,13 +230,17 @@ class Store:
     def manifest(self, stage: str, version: str) -> dict[str, Any]:
         path = self.stage_dir(stage) / version / MANIFEST
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ArtifactError(f"{stage}/{version} has no manifest.json.",
                                 hint="The version is incomplete or was damaged; run the stage again.") from None
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{stage}/{version}/manifest.json cannot be read ({exc}).",
                                 hint="The manifest is corrupt; delete the version and run the stage again.") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("outputs", {}), dict):
+            raise ArtifactError(f"{stage}/{version}/manifest.json is not a manifest (no JSON object of outputs).",
+                                hint="The manifest is corrupt; delete the version and run the stage again.")
+        return manifest
 
     def verify(self, stage: str, version: str) -> list[str]:
         """Every file against the manifest's sha256 and size; returns the problems found."""
@@ -359,13 +388,14 @@ class Store:
         manifest = self.manifest(stage, version)
         node: dict[str, Any] = {"stage": stage, "version": version, "created": manifest.get("created"),
                                 "content_hash": manifest.get("content_hash"), "inputs": []}
+        seen = _seen | {f"{stage}/{version}"}
         for item in manifest.get("inputs", []):
             if item.get("external"):
                 node["inputs"].append({k: v for k, v in item.items() if k != "external"} | {"external": True})
-            elif f"{item['stage']}/{item['version']}" in _seen:
+            elif f"{item['stage']}/{item['version']}" in seen:
                 continue
             elif (self.stage_dir(item["stage"]) / item["version"] / MANIFEST).is_file():
-                node["inputs"].append(self.lineage(item["stage"], item["version"], _seen | {f"{stage}/{version}"}))
+                node["inputs"].append(self.lineage(item["stage"], item["version"], seen))
             else:
                 node["inputs"].append({"stage": item["stage"], "version": item["version"], "missing": True,
                                        "inputs": []})

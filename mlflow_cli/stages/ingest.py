@@ -73,8 +73,8 @@ def run_ingest(config: Config, *, force: bool = False, append: bool | None = Non
 
 def _result(artifact: Artifact, cached: bool) -> StageResult:
     profile = json.loads(artifact.file("profile.json").read_text())
-    warnings = [f"column '{c}' looked numeric at first but holds text further down; it was read as text "
-                f"(prepare coerces what it can)" for c in artifact.manifest["info"].get("read_as_text", [])]
+    warnings = [f"column '{c}' looked numeric (or empty) at first but holds text further down; it was read as "
+                f"text (prepare coerces what it can)" for c in artifact.manifest["info"].get("read_as_text", [])]
     return StageResult.from_artifact(artifact, cached, details={"profile": profile}, warnings=warnings)
 
 
@@ -85,13 +85,15 @@ def _label(source: SourceConfig) -> str:
 
 
 def _stream_to_parquet(source: SourceConfig, out: Path, block_size: int, advance: Any) -> tuple[Profiler, set[str]]:
-    """Write all batches into one Parquet file while profiling them; retry CSV columns as text."""
-    text_columns: set[str] = set()
+    """Write all batches into one Parquet file while profiling them; when a CSV column does not
+    fit the type inferred from the first block, start again with it widened (float, then text).
+    Returns the profile and the columns that ended up as text."""
+    column_types: dict[str, pa.DataType] = {}
     while True:
         profiler = Profiler()
         parquet: pq.ParquetWriter | None = None
         try:
-            for batch in read_batches(source, block_size, advance, text_columns):
+            for batch in read_batches(source, block_size, advance, column_types):
                 if parquet is None:
                     _check_columns(batch.schema.names, source)
                     parquet = pq.ParquetWriter(out, batch.schema)
@@ -101,14 +103,14 @@ def _stream_to_parquet(source: SourceConfig, out: Path, block_size: int, advance
                     parquet.write_batch(batch)
                 profiler.update(batch)
         except RetypeNeeded as retype:
-            text_columns.add(retype.column)
+            column_types[retype.column] = retype.type
             continue
         finally:
             if parquet is not None:
                 parquet.close()
         if parquet is None or profiler.rows == 0:
             raise DataError(f"{_label(source)} has no data rows.", hint="Point data.source at data with rows.")
-        return profiler, text_columns
+        return profiler, {c for c, t in column_types.items() if pa.types.is_string(t)}
 
 
 def _append(source: SourceConfig, previous: Artifact, id_columns: list[str], out: Path, block_size: int,

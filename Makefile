@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   - create .venv if needed, install mlw, run the main job on shipped data
+#   make test   - install what the tests need (dev extra, PostgreSQL server) and run them
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+CONFIG ?= configs/churn.yaml
+
+.PHONY: demo test install install-dev postgres bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+postgres:
+	bash .ci/ensure-postgres
+
+demo: install
+	$(BIN)/mlw ingest -c $(CONFIG)
+	$(BIN)/mlw prepare -c $(CONFIG)
+	$(BIN)/mlw artifacts lineage prepare/latest -c $(CONFIG)
+
+test: install-dev postgres
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/bench_help.py
+	$(BIN)/python bench/bench_ingest_prepare.py
+
+clean:
+	rm -rf artifacts bench/out .pytest_cache

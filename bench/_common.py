@@ -1,0 +1,108 @@
+"""Helpers shared by the benchmark scripts (not a test module; run the bench_*.py files by hand).
+
+Timing is wall clock around a real child process; peak memory is the child's peak RSS as
+reported by GNU time (`/usr/bin/time -f "%e %M"`) when it exists, else by
+resource.getrusage(RUSAGE_CHILDREN) read in a fresh wrapper process per run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+VENV_BIN = ROOT / ".venv" / "bin"
+PYTHON = str(VENV_BIN / "python")
+MLW = str(VENV_BIN / "mlw")
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+# Run in a fresh interpreter: report this child's wall time and peak RSS (KiB, Linux) on stderr's last line.
+_RUSAGE_WRAPPER = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "wall = time.perf_counter() - t\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "sys.stderr.write(f'\\n{wall:.3f} {peak}\\n')\n"
+    "sys.exit(rc)\n"
+)
+
+
+class RunFailed(RuntimeError):
+    pass
+
+
+def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Run cmd once; return (wall seconds, peak RSS in KiB). stdout is discarded."""
+    if GNU_TIME:
+        with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+            started = time.perf_counter()
+            proc = subprocess.run([GNU_TIME, "-f", "%e %M", "-o", report.name, *cmd], cwd=cwd, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            wall = time.perf_counter() - started
+            lines = [ln for ln in Path(report.name).read_text().splitlines() if ln.strip()]
+        if proc.returncode != 0:
+            raise RunFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+        peak_kib = int(lines[-1].split()[1])
+        return wall, peak_kib
+    proc = subprocess.run([sys.executable, "-c", _RUSAGE_WRAPPER, *cmd], cwd=cwd, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RunFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    wall_s, peak = proc.stderr.strip().splitlines()[-1].split()
+    return float(wall_s), int(peak)
+
+
+def wall_only(cmd: list[str], cwd: Path | None = None) -> float:
+    """Wall time of one run (no wrapper process in between, for short commands)."""
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RunFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.decode()[-3000:]}")
+    return wall
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def verdict(ratio: float, limit: float) -> str:
+    return "PASS" if ratio <= limit else "FAIL"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({model}), {mem} RAM, Python {sys.version.split()[0]}"
+
+
+def ensure_out() -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    return OUT
+
+
+def clean_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

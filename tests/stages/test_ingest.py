@@ -1,0 +1,145 @@
+"""`mlw ingest`: profile and schema values, streaming in blocks, and crash safety (a killed
+or interrupted stage leaves no partial version and never damages an earlier one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlflow_cli.store import Store
+
+from ..conftest import DATA, write_config
+
+
+def test_ingest_profile_matches_pandas(mlw, churn_project):
+    result = mlw("ingest", "-c", churn_project, "--json")
+    assert result.exit_code == 0, result.stderr
+    profile = result.json()["profile"]
+    raw = pd.read_csv(DATA / "churn.csv")
+    assert profile["rows"] == len(raw)
+    for name in raw.columns:
+        column = profile["columns"][name]
+        assert column["missing_share"] == pytest.approx(raw[name].isna().mean(), abs=1e-6), name
+        assert column["distinct"] == raw[name].nunique(), name
+    charges = profile["columns"]["monthly_charges"]
+    assert charges["mean"] == pytest.approx(raw["monthly_charges"].mean())
+    assert charges["std"] == pytest.approx(raw["monthly_charges"].std())
+    assert charges["min"] == raw["monthly_charges"].min() and charges["max"] == raw["monthly_charges"].max()
+    assert profile["columns"]["plan"]["top"][0] == ["basic", int((raw["plan"] == "basic").sum())]
+
+
+def test_ingest_schema_kinds_and_categories(mlw, churn_project):
+    version = mlw("ingest", "-c", churn_project, "--json").json()["version"]
+    folder = churn_project.parent / "artifacts" / "churn" / "ingest" / version
+    schema = json.loads((folder / "schema.json").read_text())["columns"]
+    kinds = {name: col["kind"] for name, col in schema.items()}
+    assert kinds == {"customer_id": "categorical", "signup_date": "datetime", "plan": "categorical",
+                     "region": "categorical", "tenure_months": "numeric", "monthly_charges": "numeric",
+                     "total_charges": "numeric", "support_calls": "numeric", "autopay": "categorical",
+                     "last_ticket": "text", "churned": "categorical"}
+    assert schema["plan"]["categories"] == ["basic", "premium", "standard"]
+    assert schema["plan"]["nullable"] is True and schema["region"]["nullable"] is False
+    assert "categories" not in schema["customer_id"]  # 1,990 values: too many to be a category list
+    stored = pd.read_parquet(folder / "data.parquet")
+    pd.testing.assert_frame_equal(stored.reset_index(drop=True),
+                                  pd.read_parquet(folder / "data.parquet"))
+    assert len(stored) == 2000 and list(stored.columns) == list(pd.read_csv(DATA / "churn.csv").columns)
+
+
+def test_ingest_streams_in_blocks_and_merges_statistics(mlw, tmp_path):
+    rng = np.random.default_rng(3)
+    n = 120_000
+    frame = pd.DataFrame({"a": rng.normal(50, 5, n), "b": rng.integers(0, 1000, n),
+                          "c": rng.choice(["x", "y", "z"], n), "t": rng.choice([0, 1], n)})
+    frame.loc[rng.choice(n, 5000, replace=False), "a"] = np.nan
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    assert (tmp_path / "big.csv").stat().st_size > 2 << 20
+    config = write_config(tmp_path, {"project": "p", "data": {"source": {"path": "big.csv"}, "target": "t"},
+                                     "ingest": {"block_size_mb": 1}})
+    result = mlw("ingest", "-c", config, "--json")
+    assert result.exit_code == 0, result.stderr
+    profile = result.json()["profile"]["columns"]
+    assert profile["a"]["mean"] == pytest.approx(frame["a"].mean(), rel=1e-12)
+    assert profile["a"]["std"] == pytest.approx(frame["a"].std(), rel=1e-9)
+    assert profile["a"]["missing_share"] == pytest.approx(5000 / n)
+    assert profile["b"]["distinct"] == frame["b"].nunique()
+    parquet = Path(result.json()["path"]) / "data.parquet"
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(parquet).num_row_groups > 1  # written block by block
+    pd.testing.assert_frame_equal(pd.read_parquet(parquet), frame, check_dtype=False)
+
+
+# ------------------------------------------------------------------ crash safety
+
+
+@pytest.fixture
+def big_project(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    n = 400_000
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(8)})
+    frame["label"] = rng.choice(["a", "b"], n)
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    frame.head(100).to_csv(tmp_path / "small.csv", index=False)
+    return write_config(tmp_path, {"project": "p", "data": {"source": {"path": "small.csv"}, "target": "label"},
+                                   "ingest": {"block_size_mb": 1}})
+
+
+def _start_and_wait_mid_write(config: Path) -> tuple[subprocess.Popen, Path]:
+    stage = config.parent / "artifacts" / "p" / "ingest"
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow_cli", "ingest", "-c", str(config),
+                             "--set", "data.source.path=big.csv"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partial = [p for p in stage.glob(".tmp-*/data.parquet") if p.stat().st_size > 0]
+        if partial:
+            return proc, partial[0].parent
+        if proc.poll() is not None:
+            pytest.fail(f"ingest ended before it was interrupted: {proc.stderr.read()}")
+        time.sleep(0.005)
+    proc.kill()
+    pytest.fail("ingest never started writing")
+
+
+def _assert_store_intact(config: Path, before: str) -> None:
+    store = Store(config.parent / "artifacts", "p")
+    assert store.versions("ingest") == [before]
+    assert store.latest("ingest") == before
+    assert store.verify("ingest", before) == []
+
+
+def test_ingest_killed_mid_write_leaves_no_partial_version(mlw, big_project):
+    before = mlw("ingest", "-c", big_project, "--json").json()["version"]
+    proc, tmp = _start_and_wait_mid_write(big_project)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    _assert_store_intact(big_project, before)
+    assert tmp.exists()  # SIGKILL allows no cleanup: the hidden folder stays, invisible to readers
+    result = mlw("prepare", "-c", big_project, "--json")
+    assert result.exit_code == 0 and result.json()["info"]["source"] == f"ingest/{before}"
+    gc = mlw("artifacts", "gc", "--keep", "5", "-c", big_project, "--json").json()
+    assert gc["temporary"] == [f"ingest/{tmp.name}"]
+    assert not tmp.exists()
+    _assert_store_intact(big_project, before)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ingest_interrupted_cleans_up_and_exits_130(mlw, big_project, signum):
+    before = mlw("ingest", "-c", big_project, "--json").json()["version"]
+    proc, tmp = _start_and_wait_mid_write(big_project)
+    os.kill(proc.pid, signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Interrupted" in stderr and "Traceback" not in stderr
+    assert not tmp.exists()
+    _assert_store_intact(big_project, before)

@@ -1,0 +1,29 @@
+"""Every shipped config in configs/ validates and runs ingest + prepare as shipped."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import REPO
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+EXPECTED_TASKS = {"diabetes": "regression"}
+
+
+def test_configs_folder_has_examples():
+    assert len(CONFIGS) >= 5
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_configs_run_as_shipped(mlw, config, tmp_path):
+    store = f"artifacts={tmp_path / 'artifacts'}"
+    assert mlw("config", "validate", "-c", config).exit_code == 0
+    ingest = mlw("ingest", "-c", config, "--set", store, "--json")
+    assert ingest.exit_code == 0, ingest.stderr
+    assert ingest.json()["info"]["rows"] > 100
+    prepare = mlw("prepare", "-c", config, "--set", store, "--json")
+    assert prepare.exit_code == 0, prepare.stderr
+    info = prepare.json()["info"]
+    assert info["task"] == EXPECTED_TASKS.get(config.stem, "classification")
+    assert sum(info["splits"].values()) == info["rows_out"]
+    assert info["features_out"] >= info["features_in"]
