@@ -30,7 +30,13 @@ FILE_TYPES = {
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, coerce_numbers_to_str=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_section(cls, data: Any) -> Any:
+        """`prepare:` with every line below it commented out means 'all defaults'."""
+        return {} if data is None else data
 
 
 # --------------------------------------------------------------------------- data
@@ -431,11 +437,13 @@ def _describe(errors: list[dict[str, Any]], loc: KeyPath, path: Path, lines: dic
         at = f" ({path.name}:{line})" if line and line > 0 else (" (from --set)" if line == -1 else "")
         return (f"Unknown key '{key}' in {section}{at}.{did_you_mean(str(key), allowed)} "
                 f"Allowed keys: {', '.join(allowed)}.")
-    located = _where(path, lines, _nearest(loc, lines))
-    if located.split(" ")[0] != f"`{'.'.join(map(str, loc))}`":
-        located = f"`{'.'.join(map(str, loc))}` (under {located})"
+    nearest = _nearest(loc, lines)
+    located = _where(path, lines, nearest)
     if kind == "missing":
-        return f"{located} is required."
+        parent = _where(path, lines, loc[:-1]) if loc[:-1] else f"the top level of {path.name}"
+        return f"`{'.'.join(map(str, loc))}` is required (missing in {parent})."
+    if nearest != loc:
+        located = f"`{'.'.join(map(str, loc))}` (in {located})"
     message = error["msg"]
     # pydantic says "Input/String/List should ..."; our template is "`key` (file:line) must ...".
     message = re.sub(r"^(?:Value error, |[A-Z][a-z]* should )",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -50,19 +51,19 @@ def configure(*, json_mode: bool | None = None, quiet: bool | None = None, debug
 def status(message: str) -> None:
     """A progress or status line on stderr; silenced by --quiet."""
     if not state.quiet:
-        err.print(message)
+        err.print(escape(message))
 
 
 def warn(message: str) -> None:
     """A warning on stderr; shown even with --quiet."""
-    err.print(f"[yellow]Warning:[/yellow] {message}")
+    err.print(f"[yellow]Warning:[/yellow] {escape(message)}")
 
 
 def error(message: str, hint: str | None = None) -> None:
     """The one format for errors: a paragraph naming the problem, then the fix."""
-    text = f"[bold red]Error:[/bold red] {message}"
+    text = f"[bold red]Error:[/bold red] {escape(message)}"
     if hint:
-        text += f"\n{hint}"
+        text += f"\n{escape(hint)}"
     err.print(text, markup=True)
 
 

@@ -166,8 +166,9 @@ def _lineage_children(branch: Any, node: dict[str, Any]) -> None:
 
 
 def render_verify(summary: dict[str, Any]) -> None:
+    n = summary["checked"]
     console.emit(summary, lambda: console.print_text(
-        f"OK: {summary['checked']} version{'s' if summary['checked'] != 1 else ''} match their manifests."))
+        f"OK: {n} version{'s match their manifests' if n != 1 else ' matches its manifest'}."))
 
 
 def render_gc(removed: dict[str, list[str]], dry_run: bool) -> None:

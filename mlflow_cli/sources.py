@@ -62,10 +62,11 @@ def total_bytes(source: SourceConfig) -> int | None:
 
 
 def read_batches(source: SourceConfig, block_size: int, advance: Advance,
-                 column_types: Mapping[str, pa.DataType] = {}) -> Batches:
+                 column_types: Mapping[str, pa.DataType] | None = None) -> Batches:
     """Yield the source's rows as pyarrow batches; `advance(n)` reports bytes (or rows) read.
 
     May raise RetypeNeeded for a CSV: read again with `column_types[column] = retype.type`."""
+    column_types = column_types or {}
     if source.type == "sql":
         yield from _read_sql(source, advance)
         return
@@ -129,7 +130,7 @@ def _read_file(path: Path, kind: str, source: SourceConfig, block_size: int, adv
 
             table = pj.read_json(path, read_options=pj.ReadOptions(block_size=block_size))
             advance(path.stat().st_size)
-            yield table
+            yield _parse_timestamps(table)
         elif kind == "json":
             import pandas as pd
 
@@ -147,9 +148,10 @@ def _read_file(path: Path, kind: str, source: SourceConfig, block_size: int, adv
     except (DataError, RetypeNeeded):
         raise
     except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError, KeyError) as exc:
+        encoding = (f" and its encoding (data.source.encoding, now {source.encoding})"
+                    if kind in ("csv", "tsv", "json", "jsonl") else "")
         raise DataError(f"Could not read '{path}' as {kind}: {_first_line(exc)}.",
-                        hint=f"Check that the file really is {kind} (data.source.type) and its encoding "
-                             f"(data.source.encoding, now {source.encoding}).") from None
+                        hint=f"Check that the file really is {kind} (data.source.type){encoding}.") from None
 
 
 def _from_pandas(frame: Any) -> pa.Table:
@@ -167,17 +169,38 @@ def _from_pandas(frame: Any) -> pa.Table:
         return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _parse_timestamps(table: pa.Table) -> pa.Table:
+    """Arrow's JSON reader leaves ISO times with fractions or a zone (2024-01-02T03:04:05.000Z, what
+    pandas and JavaScript write) as text; parse the columns that hold only such values."""
+    for i, field in enumerate(table.schema):
+        column = table.column(i)
+        if not pa.types.is_string(field.type) or column.null_count == len(column):
+            continue
+        if not _ISO_TIME.match(column.drop_null()[0].as_py()):
+            continue
+        for type in (pa.timestamp("us"), pa.timestamp("us", "UTC")):
+            try:
+                table = table.set_column(i, field.name, column.cast(type))
+                break
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+    return table
+
+
 def _text_or_none(value: Any) -> str | None:
     missing = value is None or (isinstance(value, float) and value != value) or type(value).__name__ == "NAType"
     return None if missing else str(value)
 
 
-_CONVERSION = re.compile(r"In CSV column #(\d+): .*conversion error")
+_CONVERSION = re.compile(r"In CSV column #(\d+): .*?conversion error(?:.*invalid value '(.*)')?", re.DOTALL)
 
 
 class RetypeNeeded(Exception):
     """A CSV column's type, inferred from the first block, does not fit a later block: read
-    again with the column as `type` (float64 for whole numbers that turn fractional, else text)."""
+    again with the column as `type` (float64 when the misfit is a number, else text)."""
 
     def __init__(self, column: str, type: pa.DataType = pa.string()) -> None:
         super().__init__(column)
@@ -208,8 +231,16 @@ def _read_csv(path: Path, kind: str, source: SourceConfig, block_size: int, adva
             field = schema.field(int(match.group(1)))
             if pa.types.is_string(field.type):
                 raise
-            numeric_so_far = pa.types.is_integer(field.type) or pa.types.is_null(field.type)
-            raise RetypeNeeded(field.name, pa.float64() if numeric_so_far else pa.string()) from None
+            widen = (pa.types.is_integer(field.type) or pa.types.is_null(field.type)) and _is_number(match.group(2) or "")
+            raise RetypeNeeded(field.name, pa.float64() if widen else pa.string()) from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class _CountingFile:
@@ -245,7 +276,7 @@ def _read_sql(source: SourceConfig, advance: Advance) -> Batches:
 
     url = source.url or ""
     shown = redact_url(url)
-    _check_sqlite_file(url, shown)
+    _check_sqlite_file(url)
     try:
         engine = sa.create_engine(_with_driver(url))
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -282,7 +313,7 @@ def _read_sql(source: SourceConfig, advance: Advance) -> Batches:
     yield _concat_chunks(tables)
 
 
-def _check_sqlite_file(url: str, shown: str) -> None:
+def _check_sqlite_file(url: str) -> None:
     """SQLite creates a missing database file on connect; for a snapshot that is a typo, not a wish."""
     if not url.startswith("sqlite:///") or "uri=true" in url:
         return
@@ -341,19 +372,25 @@ def _with_driver(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The URL with its password (user:password@ or ?password=) replaced by ***."""
+    url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
 
 
 def _detail(exc: BaseException, url: str) -> str:
     """The driver's own first line (not SQLAlchemy's wrapper), with the URL's password blanked out."""
     text = _first_line(getattr(exc, "orig", None) or exc)
-    password = re.search(r"://[^:/@]+:([^@]*)@", url)
-    if password and password.group(1):
-        text = text.replace(password.group(1), "***")
+    for password in re.findall(r"://[^:/@]+:([^@]*)@|[?&]password=([^&]*)", url, flags=re.IGNORECASE):
+        for secret in password:
+            if secret:
+                text = text.replace(secret, "***")
     return text
 
 
 def _first_line(exc: BaseException | Any) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0].rstrip(".") if text else type(exc).__name__
+    """The message's first line, printable and short: a parse error may quote a row of binary junk."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    text = "".join(c if c.isprintable() else "?" for c in lines[0]).rstrip(".")
+    return text if len(text) <= 200 else text[:199] + "…"

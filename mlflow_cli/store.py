@@ -198,8 +198,8 @@ class Store:
         if "/" in ref or "@" in ref:
             named, _, ref = ref.replace("@", "/").partition("/")
             if stage and named != stage:
-                raise ArtifactError(f"'{named}/{ref}' is a '{named}' version, but a '{stage}' version is "
-                                    f"needed here.", hint=f"Name a {stage} version, e.g. {stage}/latest.")
+                raise ArtifactError(f"'{named}/{ref}' names a '{named}' version, but a version of '{stage}' is "
+                                    f"needed here.", hint=f"Use {stage}/latest or another {stage} version.")
             stage = named
         stages = [stage] if stage else self.stages()
         if stage and stage not in self.stages():
@@ -376,11 +376,17 @@ class Store:
 
     def alias_targets(self) -> set[tuple[str, str]]:
         targets = set()
-        for entry in self.registry().get("aliases", {}).values():
-            if isinstance(entry, dict):
-                targets.add((entry.get("stage", "train"), entry["version"]))
-            else:
-                targets.add(("train", str(entry)))
+        registry = self.registry()
+        aliases = registry.get("aliases", {}) if isinstance(registry, dict) else None
+        if not isinstance(aliases, dict):
+            raise ArtifactError(f"{self.project_dir / REGISTRY} must hold an object with an 'aliases' object.",
+                                hint="Restore it from a backup, or delete it to drop all aliases.")
+        for name, entry in aliases.items():
+            version = entry.get("version") if isinstance(entry, dict) else entry
+            if not version:
+                raise ArtifactError(f"Alias '{name}' in {self.project_dir / REGISTRY} names no version.",
+                                    hint="Point it at a version again with `mlw models promote`.")
+            targets.add((entry.get("stage", "train") if isinstance(entry, dict) else "train", str(version)))
         return targets
 
     def lineage(self, stage: str, version: str, _seen: frozenset[str] = frozenset()) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """A real PostgreSQL server for the test session.
 
-Import the fixture into a test module (`from postgres import postgres_url`); the server
+Import the fixture into a test module (`from tests.postgres import postgres_url`); the server
 starts on first use and stops when the session ends. It needs the server binaries
 (`initdb`, `pg_ctl`, `postgres`) from Debian's `postgresql` package, found on PATH or
 under /usr/lib/postgresql/*/bin. PostgreSQL refuses to run as root, so under root (CI)

@@ -289,9 +289,9 @@ def test_load_config_cross_field_and_union_messages(tmp_path: Path, text: str, e
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("data:\n  source: {path: d.csv}\n", "`project` (mlw.yaml) is required."),
-    ("project: demo\n", "`data` (mlw.yaml) is required."),
-    ("project: demo\ndata:\n  target: y\n", "`data.source` (under `data` (mlw.yaml:2)) is required."),
+    ("data:\n  source: {path: d.csv}\n", "`project` is required (missing in the top level of mlw.yaml)."),
+    ("project: demo\n", "`data` is required (missing in the top level of mlw.yaml)."),
+    ("project: demo\ndata:\n  target: y\n", "`data.source` is required (missing in `data` (mlw.yaml:2))."),
 ])
 def test_load_config_missing_required(tmp_path: Path, text: str, expected: str) -> None:
     assert config_error(write_text(tmp_path, text)).message == expected
@@ -559,7 +559,7 @@ def test_json_schema_describes_nested_sections() -> None:
     (BASE + "  splt: {}\n", (), "Unknown key 'splt' in `prepare` (mlw.yaml:9). Did you mean 'split'?"),
     (BASE, ("prepare.split.test_size=1.5",), "`prepare.split.test_size` (from --set) must be less than 1. Got 1.5."),
     (BASE, ("noequals",), "--set 'noequals' must look like key.path=value."),
-    ("project: demo\n", (), "`data` (mlw.yaml) is required."),
+    ("project: demo\n", (), "`data` is required (missing in the top level of mlw.yaml)."),
 ])
 @pytest.mark.parametrize("command", ["validate", "show"])
 def test_mlw_config_errors_exit_2_without_traceback(tmp_path: Path, mlw, command: str, text: str,

@@ -73,8 +73,8 @@ def run_ingest(config: Config, *, force: bool = False, append: bool | None = Non
 
 def _result(artifact: Artifact, cached: bool) -> StageResult:
     profile = json.loads(artifact.file("profile.json").read_text())
-    warnings = [f"column '{c}' looked numeric (or empty) at first but holds text further down; it was read as "
-                f"text (prepare coerces what it can)" for c in artifact.manifest["info"].get("read_as_text", [])]
+    warnings = [f"column '{c}' looked like numbers, dates or blanks at first but holds text further down; it was "
+                f"read as text (prepare coerces what it can)" for c in artifact.manifest["info"].get("read_as_text", [])]
     return StageResult.from_artifact(artifact, cached, details={"profile": profile}, warnings=warnings)
 
 
