@@ -24,7 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
 )
 config_app = typer.Typer(help="Check, show and describe the config file.", no_args_is_help=True)
 artifacts_app = typer.Typer(help="Browse, trace, verify and clean up artifact versions.", no_args_is_help=True)
@@ -84,7 +84,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def _version(value: bool) -> None:
     if value:
-        console.print_text(f"mlw {__version__}")
+        typer.echo(f"mlw {__version__}")  # plain echo: --version must not load rich
         raise typer.Exit()
 
 
@@ -110,7 +110,10 @@ def init(
     directory: Annotated[Optional[Path], typer.Option("--dir", help="Create the project here instead of ./NAME.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Scaffold a runnable project: a commented mlw.yaml, sample data and a Makefile.
+    """Scaffold a runnable project (config, sample data, Makefile).
+
+    Writes a commented mlw.yaml, data/churn.csv and a Makefile with a target per stage;
+    never overwrites a file.
 
     Example: `mlw init churn && cd churn && make prepare`
     """
@@ -134,7 +137,10 @@ def ingest(
     json_out: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Collect the data: snapshot the source into a versioned Parquet artifact with schema and profile.
+    """Snapshot the source into a versioned Parquet artifact.
+
+    Reads CSV/TSV, Parquet, JSON, JSON Lines, Excel, globs of files, or SQL (SQLAlchemy URL),
+    infers the schema and prints a profile of every column.
 
     Example: `mlw ingest -c mlw.yaml` or, for a new batch, `mlw ingest --append --set data.source.path=new.csv`
     """
@@ -155,7 +161,10 @@ def prepare(
     json_out: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Clean, split and fit the preprocessing pipeline (on the training split only).
+    """Clean, split, and fit preprocessing on the train split.
+
+    Drops duplicates and rows without a target, coerces types, splits (stratified, random,
+    by time or by group) and fits the preprocessing pipeline on the training rows only.
 
     Example: `mlw prepare -c mlw.yaml --set prepare.split.test_size=0.25`
     """
@@ -173,7 +182,7 @@ def prepare(
 @config_app.command("validate")
 @_guarded
 def config_validate(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """Check the config file; exit 2 with every problem named if it is invalid.
+    """Check the config; exit 2 naming every problem.
 
     Example: `mlw config validate -c mlw.yaml`
     """
@@ -185,7 +194,9 @@ def config_validate(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None, jso
 @config_app.command("show")
 @_guarded
 def config_show(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """Print the resolved config with every default filled in (secrets stay as ${VAR}).
+    """Print the resolved config with all defaults.
+
+    Values that came from ${VAR} are shown as the template, never the secret.
 
     Example: `mlw config show --set prepare.split.seed=7`
     """
@@ -199,7 +210,7 @@ def config_show(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None, json_ou
 @config_app.command("schema")
 @_guarded
 def config_schema() -> None:
-    """Print the JSON Schema of mlw.yaml, for editor validation and autocompletion.
+    """Print the JSON Schema of mlw.yaml (for editors).
 
     Example: `mlw config schema > mlw.schema.json`
     """
@@ -218,7 +229,7 @@ def artifacts_list(
     config: ConfigOpt = DEFAULT_CONFIG,
     json_out: JsonOpt = False,
 ) -> None:
-    """List versions, newest first, with their size, key facts and aliases.
+    """List versions, newest first, with size, metrics and aliases.
 
     Example: `mlw artifacts list ingest`
     """
@@ -235,7 +246,7 @@ def artifacts_show(
     config: ConfigOpt = DEFAULT_CONFIG,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show a version's manifest: inputs, outputs, config, metrics, library versions.
+    """Show a version's manifest (inputs, outputs, config, metrics).
 
     Example: `mlw artifacts show prepare/latest`
     """
@@ -252,7 +263,7 @@ def artifacts_lineage(
     config: ConfigOpt = DEFAULT_CONFIG,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the tree of inputs behind a version, back to the source data.
+    """Show the tree of inputs behind a version, down to the source.
 
     Example: `mlw artifacts lineage prepare/latest`
     """
@@ -269,7 +280,7 @@ def artifacts_verify(
     config: ConfigOpt = DEFAULT_CONFIG,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check every file against its manifest's sha256; exit 4 naming any file that does not match.
+    """Check files against their manifests; exit 4 on any mismatch.
 
     Example: `mlw artifacts verify`
     """
@@ -287,7 +298,9 @@ def artifacts_gc(
     config: ConfigOpt = DEFAULT_CONFIG,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove old versions, never one that a kept artifact or a model alias still references.
+    """Remove old versions, keeping any that are still referenced.
+
+    Never removes the latest version, an input of a kept version, or a model alias target.
 
     Example: `mlw artifacts gc --keep 3 --dry-run`
     """

@@ -104,6 +104,8 @@ class IngestConfig(_Section):
         "snapshot", description="snapshot: replace; append: add the new batch to the previous snapshot, "
                                 "de-duplicating on data.id_columns (newest row wins).")
     block_size_mb: int = Field(16, ge=1, le=1024, description="Read large files in blocks of this size.")
+    stream_above_mb: int = Field(1024, ge=0, description="CSV files larger than this are streamed block by block "
+                                                         "(flat memory); smaller ones are read whole, on all cores.")
     max_categories: int = Field(50, ge=1, description="A string column with at most this many distinct values is categorical.")
 
 

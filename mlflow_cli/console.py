@@ -7,16 +7,17 @@ only on a terminal (rich detects it), so scripts and CI logs stay clean.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -27,10 +28,33 @@ class _State:
 
 
 state = _State()
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False)
-if not out.is_terminal and "COLUMNS" not in __import__("os").environ:
-    out.width = 160  # logs and pipes: room for tables instead of 80-column wrapping
+
+
+@functools.cache
+def _consoles() -> tuple[Console, Console]:
+    """Built on first use: `mlw --help` and `--version` never pay for rich's console."""
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = Console(highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = 160  # logs and pipes: room for tables instead of 80-column wrapping
+    return err, out
+
+
+def __getattr__(name: str) -> Any:
+    """`console.err` (stderr) and `console.out` (stdout), created lazily."""
+    if name == "err":
+        return _consoles()[0]
+    if name == "out":
+        return _consoles()[1]
+    raise AttributeError(name)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def reset(*, json_mode: bool = False, quiet: bool = False, debug: bool = False) -> None:
@@ -51,12 +75,12 @@ def configure(*, json_mode: bool | None = None, quiet: bool | None = None, debug
 def status(message: str) -> None:
     """A progress or status line on stderr; silenced by --quiet."""
     if not state.quiet:
-        err.print(escape(message))
+        _consoles()[0].print(escape(message))
 
 
 def warn(message: str) -> None:
     """A warning on stderr; shown even with --quiet."""
-    err.print(f"[yellow]Warning:[/yellow] {escape(message)}")
+    _consoles()[0].print(f"[yellow]Warning:[/yellow] {escape(message)}")
 
 
 def error(message: str, hint: str | None = None) -> None:
@@ -64,7 +88,7 @@ def error(message: str, hint: str | None = None) -> None:
     text = f"[bold red]Error:[/bold red] {escape(message)}"
     if hint:
         text += f"\n{escape(hint)}"
-    err.print(text, markup=True)
+    _consoles()[0].print(text, markup=True)
 
 
 def emit(data: Any, render: Callable[[], None] | None = None) -> None:
@@ -75,24 +99,26 @@ def emit(data: Any, render: Callable[[], None] | None = None) -> None:
     elif render is not None:
         render()
     else:
-        out.print_json(json.dumps(data, default=str))
+        _consoles()[1].print_json(json.dumps(data, default=str))
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                 *, to_stderr: bool = False, header: bool = True) -> None:
     """Render rows as a rich table (stdout by default: tables are results)."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", header_style="bold", show_header=header)
     for i, name in enumerate(columns):
         last = i == len(columns) - 1
         table.add_column(name, overflow="fold", no_wrap=not last)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    (err if to_stderr else out).print(table)
+    _consoles()[0 if to_stderr else 1].print(table)
 
 
 def print_text(text: str) -> None:
     """Plain result text on stdout (not markup-interpreted)."""
-    out.print(text, markup=False)
+    _consoles()[1].print(text, markup=False)
 
 
 class _Progress:
@@ -107,6 +133,7 @@ class _Progress:
 @contextmanager
 def progress(description: str, total: float | None) -> Iterator[_Progress]:
     """A progress bar on stderr, only when stderr is a terminal and output is for humans."""
+    err = _consoles()[0]
     if state.quiet or state.json or not err.is_terminal:
         yield _Progress(None, None)
         return

@@ -40,29 +40,38 @@ KIND_OPTIONS = {
 
 
 def coerce_column(values: pd.Series, kind: str) -> pd.Series:
-    """One column to the representation its kind needs downstream (row-wise, no state)."""
+    """One column to the representation its kind needs downstream (row-wise, no state).
+
+    Value-by-value work runs once per distinct value (`_map_distinct`), not once per row:
+    a million-row column of a few categories costs a few Python calls."""
     if kind == "numeric":
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             return values.astype("float64")
-        if pd.api.types.is_bool_dtype(values):
-            return values.astype("float64")
-        return pd.to_numeric(_null_tokens(values), errors="coerce").astype("float64")
+        return pd.to_numeric(_map_distinct(values, _null_token), errors="coerce").astype("float64")
     if kind == "boolean":
         if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
             return values.astype("float64")
-        mapped = values.map(lambda v: BOOLEAN_TOKENS.get(str(v).strip().lower(), np.nan)
-                            if not _is_missing(v) else np.nan)
-        return mapped.astype("float64")
+        return _map_distinct(values, lambda v: BOOLEAN_TOKENS.get(str(v).strip().lower(), np.nan)).astype("float64")
     if kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(values):
             return values
         return pd.to_datetime(values, errors="coerce", format="ISO8601" if values.dtype != object else None)
     if kind == "categorical":
-        return values.astype(object).where(values.notna(), np.nan).map(
-            lambda v: v if isinstance(v, str) or _is_missing(v) else _label(v))
+        if pd.api.types.is_string_dtype(values):
+            return values
+        return _map_distinct(values, _label)
     if kind == "text":
-        return values.astype(object).where(values.notna(), "").astype(str)
+        return values.fillna("").astype(str)
     raise ValueError(f"unknown column kind {kind!r}")
+
+
+def _map_distinct(values: pd.Series, fn: Any) -> pd.Series:
+    """Apply fn to each distinct non-missing value and spread the results back; missing stays NaN."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[:-1] = [fn(u) for u in uniques]
+    mapped[-1] = np.nan
+    return pd.Series(mapped[codes], index=values.index, name=values.name)
 
 
 def _label(value: Any) -> str:
@@ -72,14 +81,9 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
-
-
-def _null_tokens(values: pd.Series) -> pd.Series:
-    as_text = values.astype(object)
-    lowered = as_text.map(lambda v: str(v).strip().lower() if not _is_missing(v) else "")
-    return as_text.where(~lowered.isin(NA_TOKENS), np.nan)
+def _null_token(value: Any) -> Any:
+    """Common spellings of 'no value' ('n/a', '?', '-') become NaN before parsing numbers."""
+    return np.nan if str(value).strip().lower() in NA_TOKENS else value
 
 
 class TypeCoercer(TransformerMixin, BaseEstimator):

@@ -197,7 +197,7 @@ def test_load_config_duplicate_key_is_an_error(tmp_path: Path) -> None:
      "Unknown key 'tsk' in `train` (mlw.yaml:10). Did you mean 'task'? Allowed keys: task."),
     ("ingest:\n  mod: append\n",
      "Unknown key 'mod' in `ingest` (mlw.yaml:10). Did you mean 'mode'? "
-     "Allowed keys: mode, block_size_mb, max_categories."),
+     "Allowed keys: mode, block_size_mb, stream_above_mb, max_categories."),
     ("  splt: {seed: 1}\n",
      "Unknown key 'splt' in `prepare` (mlw.yaml:9). Did you mean 'split'? Allowed keys: split, drop_duplicates, "
      "coerce_types, drop_columns, numeric, categorical, text, datetime, columns."),
@@ -519,7 +519,7 @@ def test_mlw_config_show_fills_defaults(tmp_path: Path, mlw) -> None:
                                          "stratify": None, "group_column": None}
     assert shown["data"]["source"]["type"] == "csv"
     assert shown["data"]["source"]["path"] == str(tmp_path.resolve() / "data" / "d.csv")
-    assert shown["ingest"] == {"mode": "snapshot", "block_size_mb": 16, "max_categories": 50}
+    assert shown["ingest"] == {"mode": "snapshot", "block_size_mb": 16, "stream_above_mb": 1024, "max_categories": 50}
     assert shown["train"] == {"task": "auto"}
 
 

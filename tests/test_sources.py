@@ -222,7 +222,7 @@ def test_ingest_csv_column_that_turns_to_text_is_reread_as_text(mlw, tmp_path: P
     assert csv.stat().st_size > 1 << 20
     config = make_project(tmp_path, {"path": "big.csv"})
 
-    result = ok(ingest(mlw, config, "--set", "ingest.block_size_mb=1"))
+    result = ok(ingest(mlw, config, "--set", "ingest.block_size_mb=1", "--set", "ingest.stream_above_mb=0"))
 
     assert result["info"]["read_as_text"] == ["code"]
     assert len(result["warnings"]) == 1 and "'code'" in result["warnings"][0]
@@ -233,7 +233,7 @@ def test_ingest_csv_column_that_turns_to_text_is_reread_as_text(mlw, tmp_path: P
     assert data["ratio"].sum() == pytest.approx(ratio.sum())
     assert data["late"].isna().sum() == 70_000
 
-    human = mlw("ingest", "-c", config, "--set", "ingest.block_size_mb=1", "--force")
+    human = mlw("ingest", "-c", config, "--set", "ingest.block_size_mb=1", "--set", "ingest.stream_above_mb=0", "--force")
     assert human.exit_code == 0
     assert "Warning:" in human.stderr and "'code'" in human.stderr and "read as text" in human.stderr
 

@@ -49,15 +49,16 @@ def run_ingest(config: Config, *, force: bool = False, append: bool | None = Non
         writer.config, writer.cache_key = used, cache_key
         writer.add_external_input({"source": source_facts})
         block_size = model.ingest.block_size_mb << 20
+        whole_file_bytes = model.ingest.stream_above_mb << 20
         out = writer.path / DATA_FILE
         with progress(f"Reading {_label(source)}", total_bytes(source)) as bar:
             if previous is None:
-                profiler, retyped = _stream_to_parquet(source, out, block_size, bar.advance)
+                profiler, retyped = _stream_to_parquet(source, out, block_size, bar.advance, whole_file_bytes)
                 batch_info = {"rows": profiler.rows}
             else:
                 writer.add_input(previous)
                 profiler, retyped, batch_info = _append(source, previous, model.data.id_columns, out,
-                                                        block_size, bar.advance)
+                                                        block_size, bar.advance, whole_file_bytes)
         max_categories = model.ingest.max_categories
         profile = profiler.profile(max_categories)
         schema = profiler.schema(max_categories)
@@ -84,39 +85,68 @@ def _label(source: SourceConfig) -> str:
     return Path(source.path or "").name if "*" not in (source.path or "") else str(source.path)
 
 
-def _stream_to_parquet(source: SourceConfig, out: Path, block_size: int, advance: Any) -> tuple[Profiler, set[str]]:
+def _stream_to_parquet(source: SourceConfig, out: Path, block_size: int, advance: Any,
+                       whole_file_bytes: int = 0) -> tuple[Profiler, set[str]]:
     """Write all batches into one Parquet file while profiling them; when a CSV column does not
     fit the type inferred from the first block, start again with it widened (float, then text).
     Returns the profile and the columns that ended up as text."""
     column_types: dict[str, pa.DataType] = {}
     while True:
         profiler = Profiler()
-        parquet: pq.ParquetWriter | None = None
+        sink = _ParquetSink(out)
         try:
-            for batch in read_batches(source, block_size, advance, column_types):
-                if parquet is None:
+            for batch in read_batches(source, block_size, advance, column_types, whole_file_bytes):
+                if sink.writer is None:
                     _check_columns(batch.schema.names, source)
-                    parquet = pq.ParquetWriter(out, batch.schema)
-                if isinstance(batch, pa.Table):
-                    parquet.write_table(batch)
-                else:
-                    parquet.write_batch(batch)
+                sink.write(batch)
                 profiler.update(batch)
         except RetypeNeeded as retype:
             column_types[retype.column] = retype.type
             continue
         finally:
-            if parquet is not None:
-                parquet.close()
-        if parquet is None or profiler.rows == 0:
+            sink.close()
+        if sink.writer is None or profiler.rows == 0:
             raise DataError(f"{_label(source)} has no data rows.", hint="Point data.source at data with rows.")
         return profiler, {c for c, t in column_types.items() if pa.types.is_string(t)}
 
 
+class _ParquetSink:
+    """Writes batches on a background thread (pyarrow releases the GIL), so writing one
+    batch overlaps with reading and profiling the next; at most one write is in flight."""
+
+    def __init__(self, path: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlw-parquet")
+        self._pending: Any = None
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, batch.schema)
+        self._wait()
+        write = self.writer.write_table if isinstance(batch, pa.Table) else self.writer.write_batch
+        self._pending = self._pool.submit(write, batch)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown(wait=True)
+            if self.writer is not None:
+                self.writer.close()
+
+
 def _append(source: SourceConfig, previous: Artifact, id_columns: list[str], out: Path, block_size: int,
-            advance: Any) -> tuple[Profiler, set[str], dict[str, Any]]:
+            advance: Any, whole_file_bytes: int) -> tuple[Profiler, set[str], dict[str, Any]]:
     batch_path = out.with_name(".batch.parquet")
-    _, retyped = _stream_to_parquet(source, batch_path, block_size, advance)
+    _, retyped = _stream_to_parquet(source, batch_path, block_size, advance, whole_file_bytes)
     new = pq.read_table(batch_path)
     batch_path.unlink()
     old = pq.read_table(previous.file(DATA_FILE))

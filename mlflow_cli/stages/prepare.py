@@ -302,12 +302,14 @@ class _Prepared:
         for column, kind in self.plan.kinds.items():
             values = train[column]
             entry: dict[str, Any] = {"dtype": str(values.dtype), "kind": kind, "nullable": bool(values.isna().any())}
-            typed = coerce_column(values, kind)
             if kind == "categorical":
-                categories = typed.dropna().unique()
-                entry["categories"] = sorted(map(str, categories)) if len(categories) <= MAX_SCHEMA_CATEGORIES else None
-            if kind in ("numeric", "datetime") and typed.notna().any():
-                entry["min"], entry["max"] = _plain(typed.min()), _plain(typed.max())
+                distinct = coerce_column(pd.Series(values.dropna().unique(), dtype=object), kind)
+                categories = sorted(set(distinct))
+                entry["categories"] = categories if len(categories) <= MAX_SCHEMA_CATEGORIES else None
+            elif kind in ("numeric", "datetime"):
+                typed = coerce_column(values, kind)
+                if typed.notna().any():
+                    entry["min"], entry["max"] = _plain(typed.min()), _plain(typed.max())
             columns[column] = entry
         target: dict[str, Any] | None = None
         if self.data.target:

@@ -64,7 +64,7 @@ def test_ingest_streams_in_blocks_and_merges_statistics(mlw, tmp_path):
     frame.to_csv(tmp_path / "big.csv", index=False)
     assert (tmp_path / "big.csv").stat().st_size > 2 << 20
     config = write_config(tmp_path, {"project": "p", "data": {"source": {"path": "big.csv"}, "target": "t"},
-                                     "ingest": {"block_size_mb": 1}})
+                                     "ingest": {"block_size_mb": 1, "stream_above_mb": 0}})
     result = mlw("ingest", "-c", config, "--json")
     assert result.exit_code == 0, result.stderr
     profile = result.json()["profile"]["columns"]
@@ -91,7 +91,7 @@ def big_project(tmp_path: Path) -> Path:
     frame.to_csv(tmp_path / "big.csv", index=False)
     frame.head(100).to_csv(tmp_path / "small.csv", index=False)
     return write_config(tmp_path, {"project": "p", "data": {"source": {"path": "small.csv"}, "target": "label"},
-                                   "ingest": {"block_size_mb": 1}})
+                                   "ingest": {"block_size_mb": 1, "stream_above_mb": 0}})
 
 
 def _start_and_wait_mid_write(config: Path) -> tuple[subprocess.Popen, Path]:
