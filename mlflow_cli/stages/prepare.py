@@ -352,7 +352,7 @@ def _coercible_kind(values: pd.Series) -> str | None:
     present = values.dropna()
     if present.empty:
         return None
-    distinct = pd.Series(present.astype(str).str.strip().unique())
+    distinct = pd.Series(pd.Series(present.unique()).astype(str).str.strip().unique())
     distinct = distinct[~distinct.str.lower().isin(NA_TOKENS)]
     if distinct.empty:
         return None

@@ -143,3 +143,19 @@ def test_ingest_interrupted_cleans_up_and_exits_130(mlw, big_project, signum):
     assert "Interrupted" in stderr and "Traceback" not in stderr
     assert not tmp.exists()
     _assert_store_intact(big_project, before)
+
+
+def test_ingest_whole_file_read_infers_types_from_all_rows(mlw, tmp_path):
+    """Below stream_above_mb the CSV is read whole: a late text value makes the column text
+    (no retry, no warning) and a late fraction makes an int column float."""
+    rows = ["code,amount,label"] + [f"{i},{i},{'ab'[i % 2]}" for i in range(50_000)] + ["X1,0.5,a"]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    config = write_config(tmp_path, {"project": "p", "data": {"source": {"path": "d.csv"}, "target": "label"},
+                                     "ingest": {"block_size_mb": 1}})
+    result = mlw("ingest", "-c", config, "--json")
+    assert result.exit_code == 0, result.stderr
+    columns = result.json()["profile"]["columns"]
+    assert columns["code"]["type"] == "string"
+    assert columns["amount"]["type"] == "double"
+    assert result.json()["warnings"] == []
+    assert result.json()["info"]["read_as_text"] == []
