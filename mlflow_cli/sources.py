@@ -231,20 +231,28 @@ def _read_csv(path: Path, kind: str, source: SourceConfig, block_size: int, adva
         advance(path.stat().st_size)
         yield table
         return
-    with open(path, "rb") as raw:
-        reader = pcsv.open_csv(_CountingFile(raw, advance), read_options=read_options,
-                               parse_options=parse_options, convert_options=convert_options)
-        try:
-            yield from reader
-        except pa.ArrowInvalid as exc:
-            match = _CONVERSION.search(str(exc))
-            if not match:
-                raise
-            field = reader.schema.field(int(match.group(1)))
-            if pa.types.is_string(field.type):
-                raise
-            widen = (pa.types.is_integer(field.type) or pa.types.is_null(field.type)) and _is_number(match.group(2) or "")
-            raise RetypeNeeded(field.name, pa.float64() if widen else pa.string()) from None
+    # pyarrow reads the file natively (a Python file object read from pyarrow's I/O thread can
+    # crash the process when Ctrl-C unwinds mid-read); progress advances a block per batch.
+    reader = pcsv.open_csv(str(path), read_options=read_options, parse_options=parse_options,
+                           convert_options=convert_options)
+    remaining = path.stat().st_size
+    try:
+        for batch in reader:
+            step = min(block_size, remaining)
+            remaining -= step
+            advance(step)
+            yield batch
+    except pa.ArrowInvalid as exc:
+        match = _CONVERSION.search(str(exc))
+        if not match:
+            raise
+        field = reader.schema.field(int(match.group(1)))
+        if pa.types.is_string(field.type):
+            raise
+        widen = (pa.types.is_integer(field.type) or pa.types.is_null(field.type)) and _is_number(match.group(2) or "")
+        raise RetypeNeeded(field.name, pa.float64() if widen else pa.string()) from None
+    finally:
+        reader.close()
 
 
 def _is_number(text: str) -> bool:
@@ -253,29 +261,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-class _CountingFile:
-    """A file wrapper that reports bytes read, for the progress bar."""
-
-    def __init__(self, raw: Any, advance: Advance) -> None:
-        self._raw, self._advance, self.read_bytes = raw, advance, 0
-        self.closed = False
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self.read_bytes += len(data)
-        self._advance(len(data))
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def _read_sql(source: SourceConfig, advance: Advance) -> Batches:
