@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from tests.conftest import write_config
 from tests.postgres import PASSWORD_ENV, free_port, postgres_url  # noqa: F401  (fixture)
 
-from mlflow_cli import sources
+from mlflow_cli import readers, sources
 from mlflow_cli.config import SourceConfig
 from mlflow_cli.errors import DataError
 
@@ -615,7 +615,7 @@ def test_describe_sql_redacts_password() -> None:
 def test_rows_to_table_types_columns_and_keeps_mixed_ones_as_text() -> None:
     from decimal import Decimal
 
-    table = sources._rows_to_table(["i", "mixed", "money", "empty"],
+    table = readers._rows_to_table(["i", "mixed", "money", "empty"],
                                    [(1, 1, Decimal("1.50"), None), (None, "x", Decimal("2"), None)])
 
     assert [str(t) for t in table.schema.types] == ["int64", "string", "double", "null"]
@@ -625,7 +625,7 @@ def test_rows_to_table_types_columns_and_keeps_mixed_ones_as_text() -> None:
 def test_concat_chunks_widens_or_falls_back_to_text() -> None:
     chunks = [pa.table({"a": [1], "b": [None], "c": [1]}), pa.table({"a": [1.5], "b": ["x"], "c": ["y"]})]
 
-    table = sources._concat_chunks(chunks)
+    table = readers._concat_chunks(chunks)
 
     assert [str(t) for t in table.schema.types] == ["double", "string", "string"]
     assert table.to_pydict() == {"a": [1.0, 1.5], "b": [None, "x"], "c": ["1", "y"]}

@@ -25,6 +25,46 @@ def no_progress(description: str, total: float | None) -> AbstractContextManager
 
 
 @dataclass
+class Plan:
+    """What a stage would do: its cache key, its inputs, and the cached version if one matches.
+
+    Planning is cheap (config, manifests, file hashes; no pandas or scikit-learn), so
+    `mlw run` can tell what is up to date without importing the heavy libraries."""
+
+    stage: str
+    cache_key: str | None
+    config: dict[str, Any]
+    inputs: list[Artifact] = field(default_factory=list)
+    cached: Artifact | None = None
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def lookup(self, store: Store, force: bool) -> Plan:
+        """Find a cached version for this key, and say why the stage must run when there is none."""
+        if force:
+            self.reason = "--force"
+            return self
+        if self.cache_key is not None:
+            self.cached = store.find_cached(self.stage, self.cache_key)
+        if self.cached is None:
+            self.reason = _why_run(store, self)
+        return self
+
+
+def _why_run(store: Store, plan: Plan) -> str:
+    """Compare with the latest version: never run, config changed, or inputs changed."""
+    from ..store import hash_json
+
+    latest = store.latest(plan.stage)
+    if latest is None:
+        return "no version yet"
+    manifest = store.manifest(plan.stage, latest)
+    if manifest.get("config_hash") != hash_json(plan.config):
+        return "config changed"
+    return "inputs changed"
+
+
+@dataclass
 class StageResult:
     """What a stage produced: the version (new or reused from cache) and what to show."""
 
