@@ -27,9 +27,11 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 config_app = typer.Typer(help="Check, show and describe the config file.", no_args_is_help=True)
+models_app = typer.Typer(help="The model catalogue (and, with the registry, aliases).", no_args_is_help=True)
 artifacts_app = typer.Typer(help="Browse, trace, verify and clean up artifact versions.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(artifacts_app, name="artifacts")
+app.add_typer(models_app, name="models")
 
 # ----------------------------------------------------------------- shared options
 
@@ -174,6 +176,77 @@ def prepare(
     cfg = _load(config, set_)
     result = run_prepare(cfg, source_version=from_, force=force)
     render_prepare(result)
+
+
+@app.command()
+@_guarded
+def train(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    from_: Annotated[Optional[str], typer.Option("--from", help="Prepare version to train on (default: latest).")] = None,
+    json_out: JsonOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Fit a model (or compare candidates with model: auto) on the train split.
+
+    Saves one scikit-learn Pipeline (fitted preprocessing + estimator) that takes raw records,
+    with CV scores, search results and feature importances in its manifest.
+
+    Example: `mlw train --set train.model=xgboost --set train.params.max_depth=4`
+    """
+    from .render import render_train
+    from .stages.train import run_train
+
+    cfg = _load(config, set_)
+    render_train(run_train(cfg, source_version=from_, force=force, progress=console.progress))
+
+
+@app.command()
+@_guarded
+def evaluate(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Train version to evaluate (default: latest).")] = None,
+    json_out: JsonOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Score the model on the held-out test split; exit 1 if a gate fails.
+
+    Writes metrics.json, plots and a self-contained report.html; compares with the model the
+    `production` alias (or evaluate.require_better_than) points at.
+
+    Example: `mlw evaluate --set 'evaluate.gates={f1: ">= 0.8"}'`
+    """
+    from .errors import GateError
+    from .render import render_evaluate
+    from .stages.evaluate import gate_failures, run_evaluate
+
+    cfg = _load(config, set_)
+    result = run_evaluate(cfg, model_version=model, force=force, progress=console.progress)
+    render_evaluate(result)
+    failures = gate_failures(result)
+    if failures:
+        raise GateError(f"{len(failures)} gate{'s' if len(failures) > 1 else ''} failed for "
+                        f"{result.stage}/{result.version}: " + "; ".join(failures) + ".",
+                        hint=f"See {result.details['report']}. Improve the model, or change evaluate.gates.")
+
+
+# ----------------------------------------------------------------- models
+
+
+@models_app.command("catalog")
+@_guarded
+def models_catalog(json_out: JsonOpt = False) -> None:
+    """List the model names train.model accepts, with their tasks.
+
+    Any importable scikit-learn compatible class path works too (sklearn.svm.LinearSVC).
+
+    Example: `mlw models catalog`
+    """
+    from .estimators import catalog_rows
+    from .render import render_catalog
+
+    render_catalog(catalog_rows())
 
 
 # ----------------------------------------------------------------- config

@@ -200,10 +200,52 @@ class PrepareConfig(_Section):
 # --------------------------------------------------------------------------- train
 
 
+class SearchConfig(_Section):
+    """Hyperparameter search over the model's params (scikit-learn's searchers)."""
+
+    method: Literal["grid", "random", "halving"] = Field(
+        "random", description="grid: every combination; random: n_iter samples; halving: successive halving.")
+    space: dict[str, Any] = Field(description="param -> list of values, {uniform: [lo, hi]}, "
+                                              "{loguniform: [lo, hi]} or {int: [lo, hi]}.")
+    n_iter: int = Field(20, ge=1, description="Candidates sampled by random search (and halving over distributions).")
+    cv: int = Field(3, ge=2, description="Folds per candidate.")
+
+
 class TrainConfig(_Section):
+    """The model: which estimator, its params, and how it is chosen and validated."""
+
     task: Literal["auto", "classification", "regression", "clustering"] = Field(
         "auto", description="auto: classification for non-float or few-valued targets, regression otherwise, "
                             "clustering when there is no target.")
+    model: str = Field("auto", description="A catalogue name (mlw models catalog), an importable class path "
+                                           "(sklearn.svm.LinearSVC), or auto: compare candidates by cross-validation.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters, checked before fitting.")
+    metric: str | None = Field(None, description="Metric that picks the best model (auto, search); default: f1 "
+                                                 "(binary), f1_macro (multiclass), rmse, silhouette.")
+    cv: int = Field(0, ge=0, description="Cross-validation folds to report (0: none; auto uses at least 3).")
+    search: SearchConfig | None = None
+    candidates: list[str] | None = Field(None, description="Models that auto compares (default: linear, random "
+                                                           "forest, hist gradient boosting, xgboost).")
+    time_budget_s: float | None = Field(None, gt=0, description="auto stops trying candidates after this long.")
+    class_weight: Literal["balanced"] | None = Field(None, description="Reweight classes (class_weight or sample "
+                                                                       "weights, e.g. for XGBoost).")
+    early_stopping_rounds: int | None = Field(20, ge=1, description="XGBoost: stop when the validation split "
+                                                                    "stops improving (needs prepare.split.valid_size).")
+    n_jobs: int = Field(-1, description="Parallel jobs (joblib; -1 = all cores).")
+    seed: int = 42
+
+
+class EvaluateConfig(_Section):
+    """Scoring on the held-out test split, gates for CI, and champion/challenger."""
+
+    metrics: list[str] | None = Field(None, description="Metrics to report (default: all for the task).")
+    gates: dict[str, str] = Field(default_factory=dict, description="metric -> condition, e.g. f1: '>= 0.80'; "
+                                                                    "any failure exits 1.")
+    require_better_than: str | None = Field(None, description="A model alias (e.g. production): the new model must "
+                                                              "beat it on the train metric, or exit 1.")
+    margin: float = Field(0.0, ge=0, description="How much better than require_better_than it must be.")
+    overfit_tolerance: float = Field(0.1, ge=0, description="Warn when train beats test by more than this "
+                                                            "(relative) on the train metric.")
 
 
 class MlwConfig(_Section):
@@ -215,6 +257,10 @@ class MlwConfig(_Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     prepare: PrepareConfig = Field(default_factory=PrepareConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    pipeline: list[Literal["ingest", "prepare", "train", "evaluate"]] = Field(
+        default_factory=lambda: ["ingest", "prepare", "train", "evaluate"],
+        description="The stages `mlw run` chains, in order.")
 
 
 # --------------------------------------------------------------------------- loading

@@ -107,7 +107,8 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     """Render rows as a rich table (stdout by default: tables are results)."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", header_style="bold", show_header=header)
+    table = Table(title=title, title_justify="left", header_style="bold", show_header=header,
+                  min_width=len(title) + 2 if title else None)
     for i, name in enumerate(columns):
         last = i == len(columns) - 1
         table.add_column(name, overflow="fold", no_wrap=not last)
@@ -118,7 +119,7 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
 
 def print_text(text: str) -> None:
     """Plain result text on stdout (not markup-interpreted)."""
-    _consoles()[1].print(text, markup=False)
+    _consoles()[1].print(text, markup=False, soft_wrap=True)
 
 
 class _Progress:

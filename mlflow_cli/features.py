@@ -240,8 +240,11 @@ def _categorical_branch(options: dict[str, Any], n: int, supervised: bool, seed:
 
 
 def _datetime_branch(options: dict[str, Any], n: int, supervised: bool, seed: int) -> Any:
+    from sklearn.preprocessing import StandardScaler
+
     imputer = _imputer({"impute": options.get("impute", "median")}, numeric=True)
-    return _steps(DateParts(tuple(options.get("components", ("year", "month", "day", "dayofweek")))), imputer)
+    parts = DateParts(tuple(options.get("components", ("year", "month", "day", "dayofweek"))))
+    return _steps(parts, imputer, StandardScaler())
 
 
 def _text_branch(options: dict[str, Any]) -> Any:

@@ -95,6 +95,69 @@ def render_prepare(result: StageResult) -> None:
     console.emit(result.to_json(), human)
 
 
+def render_train(result: StageResult) -> None:
+    info = result.manifest["info"]
+
+    def human() -> None:
+        _headline(result, f"Trained {info['model']} ({info['task']}) on {info['train_rows']:,} rows of {info['data']}")
+        if info.get("leaderboard"):
+            rows = [[row.get("rank", ""), row["model"], _fmt(row["score"]) if row["score"] is not None else "",
+                     _fmt((row.get("cv") or {}).get(info["metric"], {}).get("std")), _fmt(row["seconds"]),
+                     row.get("skipped", "")] for row in info["leaderboard"]]
+            console.print_table(f"model: auto, {info['metric']} by cross-validation",
+                                ["rank", "model", info["metric"], "std", "seconds", ""], rows)
+        if info.get("search"):
+            search = info["search"]
+            console.print_table(f"search ({search['method']}, {search['candidates']} candidates): best "
+                                f"{search['metric']} {_fmt(search['best_score'])}",
+                                ["param", "value"], [[k, _fmt(v)] for k, v in search["best_params"].items()])
+        rows = [["estimator", info["estimator"]], ["target", info.get("target") or ""],
+                ["features", f"{info['features_in']} columns -> {info['features_out']} model inputs"],
+                ["fit time", f"{info['fit_seconds']:.2f} s"]]
+        if info.get("best_iteration") is not None:
+            rows.append(["early stopping", f"best iteration {info['best_iteration']}"])
+        for name, score in (info.get("cv") or {}).items():
+            rows.append([f"cv {name}", f"{_fmt(score['mean'])} ± {_fmt(score['std'])}"])
+        changed = {k: v for k, v in info["params"].items() if k in result.manifest["config"]["train"].get("params", {})}
+        for key, value in (changed or {}).items():
+            rows.append([f"param {key}", _fmt(value)])
+        console.print_table(f"{result.stage}/{result.version}", ["", ""], rows, header=False)
+        if info.get("top_features"):
+            console.print_table(f"top features ({info['importance_kind']})", ["feature", "importance"],
+                                [[k, _fmt(v)] for k, v in info["top_features"].items()])
+
+    console.emit(result.to_json(), human)
+
+
+def render_evaluate(result: StageResult) -> None:
+    info = result.manifest["info"]
+
+    def human() -> None:
+        _headline(result, f"Evaluated {info['model']} ({info['train']}) on {info['test_rows']:,} test rows")
+        train = info.get("train_metrics") or {}
+        rows = [[name, _fmt(value), _fmt(train.get(name))] for name, value in result.manifest["metrics"].items()]
+        console.print_table(f"{result.stage}/{result.version}: test metrics", ["metric", "test", "train"], rows)
+        champion = info.get("champion")
+        if champion:
+            console.print_table(f"challenger vs champion {champion['champion']}",
+                                ["metric", "challenger", "champion", "difference"],
+                                [[k, _fmt(result.manifest["metrics"].get(k)), _fmt(champion["metrics"][k]),
+                                  f"{d:+.4g}"] for k, d in champion["difference"].items()])
+        if info.get("gates"):
+            console.print_table("gates", ["gate", "condition", "value", "result"],
+                                [[g["gate"], g["condition"], _fmt(g["value"]), "pass" if g["passed"] else "FAIL"]
+                                 for g in info["gates"]])
+        console.status(f"report: {result.details['report']}")
+
+    console.emit(result.to_json(), human)
+
+
+def render_catalog(rows: list[dict[str, Any]]) -> None:
+    console.emit(rows, lambda: console.print_table(
+        "models (train.model)", ["name", "tasks", "description"],
+        [[r["name"], ", ".join(r["tasks"]), r["description"]] for r in rows]))
+
+
 def _share(counts: dict[str, int], cls: str) -> str:
     total = sum(counts.values())
     n = counts.get(cls, 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import numbers
 import os
 import tempfile
@@ -36,6 +37,7 @@ STATUSES = ("pass", "fail", "warn")
 SECTION_KEYS = ("heading", "text", "table", "images", "status")
 
 _STYLE = {
+    "text.parse_math": False,    # a name like "cost ($)" or "$a$" is text, not TeX
     "font.size": 9,
     "axes.titlesize": 11,
     "axes.titleweight": "bold",
@@ -100,7 +102,7 @@ def make_plots(out_dir: Path, task: str, *, y_true=None, y_pred=None, proba=None
         save("predicted_vs_actual", _predicted_vs_actual, y_true, y_pred)
     elif task == "clustering" and y_pred is not None:
         save("cluster_sizes", _cluster_sizes, y_pred)
-    if importances:
+    if importances and top_features(importances, max_features):
         save("feature_importance", _feature_importance, importances, max_features)
     return written
 
@@ -139,14 +141,15 @@ def _classification_plots(save, y_true, y_pred, proba, classes) -> None:
                          "(pass the model's classes_).")
     if classes is not None:
         classes = list(np.asarray(classes).ravel())
+    if proba is not None and y_true is not None:         # check before writing any file
+        proba = np.asarray(proba, dtype=float)
+        if proba.shape != (len(y_true), len(classes)):
+            raise ValueError(f"proba must have shape (n_rows, n_classes) = ({len(y_true)}, {len(classes)}). "
+                             f"Got {proba.shape} instead.")
     if y_true is not None and y_pred is not None:
         save("confusion_matrix", _confusion_matrix, y_true, y_pred, classes)
     if y_true is None or proba is None:
         return
-    proba = np.asarray(proba, dtype=float)
-    if proba.ndim != 2 or proba.shape != (len(y_true), len(classes)):
-        raise ValueError(f"proba must have shape (n_rows, n_classes) = ({len(y_true)}, {len(classes)}). "
-                         f"Got {proba.shape} instead.")
     curves = _curve_classes(y_true, classes)
     if not curves:
         return                       # no class with both positives and negatives in y_true
@@ -218,6 +221,7 @@ def _roc_curve(fig, y_true, proba, classes: list, curves: list[int]):
                 color=_BLUE if len(curves) == 1 else None,
                 alpha=1.0 if len(curves) <= MAX_LEGEND_CURVES else 0.5)
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color=_GREY, label="Chance")
+    _many_curves_note(ax, curves)
     _unit_square(ax)
     ax.set_xlabel("False positive rate")
     ax.set_ylabel("True positive rate")
@@ -241,6 +245,7 @@ def _pr_curve(fig, y_true, proba, classes: list, curves: list[int]):
         if len(curves) == 1:     # a random classifier's precision is the prevalence
             ax.axhline(positive.mean(), ls="--", lw=1, color=_GREY,
                        label=f"Chance (prevalence {positive.mean():.2f})")
+    _many_curves_note(ax, curves)
     _unit_square(ax)
     ax.set_xlabel("Recall")
     ax.set_ylabel("Precision")
@@ -273,8 +278,13 @@ def _curve_label(classes: list, i: int, curves: list[int], score: str) -> str | 
 
 def _curve_title(what: str, classes: list, curves: list[int], metric: str, scores: list[float]) -> str:
     if len(classes) == 2:
-        return f"{what} (positive class: {short_label(classes[1], 30)})"
+        return f"{what} (positive class: {short_label(classes[1], 20)})"
     return f"{what}, one-vs-rest (macro {metric} = {sum(scores) / len(scores):.3f})"
+
+
+def _many_curves_note(ax, curves: list[int]) -> None:
+    if len(curves) > MAX_LEGEND_CURVES:      # an empty handle: the legend just says why
+        ax.plot([], [], " ", label=f"{len(curves)} classes, one curve each (unlabelled)")
 
 
 def _unit_square(ax) -> None:
@@ -343,9 +353,9 @@ def _cluster_sizes(fig, labels):
         ax.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=2, fontsize=8 if k <= 12 else 6)
         ax.margins(y=0.1)
     step = max(1, -(-k // 30))   # at most ~30 tick labels, so they never overlap
-    ax.set_xticks(range(0, k, step), names[::step],
-                  rotation=0 if k <= 12 and max(map(len, names)) <= 6 else 45,
-                  ha="center" if k <= 12 and max(map(len, names)) <= 6 else "right",
+    shown = names[::step]
+    rotate = sum(len(name) + 2 for name in shown) > 70     # would the labels collide flat?
+    ax.set_xticks(range(0, k, step), shown, rotation=45 if rotate else 0, ha="right" if rotate else "center",
                   rotation_mode="anchor")
     ax.set_xlabel("Cluster")
     ax.set_ylabel("Rows")
@@ -357,11 +367,18 @@ def feature_importance_size(n_features: int) -> tuple[float, float]:
     return (7.0, max(SIZE[1], 0.28 * n_features + 1.2))
 
 
+def top_features(importances: dict[str, float], max_features: int) -> list[tuple[str, float]]:
+    """The `max_features` largest importances by absolute value, largest first (signed
+    coefficients count by size: a strongly negative weight matters as much)."""
+    finite = ((str(k), float(v)) for k, v in importances.items() if math.isfinite(float(v)))
+    ranked = sorted(finite, key=lambda kv: -abs(kv[1]))
+    return ranked[:max_features]
+
+
 def _feature_importance(fig, importances: dict[str, float], max_features: int):
-    ranked = sorted(importances.items(), key=lambda kv: abs(float(kv[1])), reverse=True)
-    top = ranked[:max_features][::-1]        # barh draws bottom-up: largest ends on top
+    top = top_features(importances, max_features)[::-1]   # barh draws bottom-up: largest on top
     names = [short_label(name) for name, _ in top]
-    values = [float(value) for _, value in top]
+    values = [value for _, value in top]
     fig.set_size_inches(*feature_importance_size(len(top)))
     ax = fig.subplots()
     ax.grid(axis="y", visible=False)
@@ -370,7 +387,7 @@ def _feature_importance(fig, importances: dict[str, float], max_features: int):
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("Importance" + (" (negative values in red)" if min(values) < 0 else ""))
     ax.set_ylabel("Feature")
-    shown = f"top {len(top)} of {len(ranked)}" if len(ranked) > len(top) else f"{len(top)}"
+    shown = f"top {len(top)} of {len(importances)}" if len(importances) > len(top) else f"{len(top)}"
     ax.set_title(f"Feature importance ({shown} features)")
 
 
@@ -469,9 +486,7 @@ def _render_image(path: Path) -> str:
     if not data.startswith(PNG_SIGNATURE):
         raise ValueError(f"{path} must be a PNG image. Got a file that does not start with the PNG signature.")
     encoded = base64.b64encode(data).decode("ascii")
-    caption = path.stem.replace("_", " ").capitalize()
-    return (f'<figure><img src="data:image/png;base64,{encoded}" alt="{_esc(path.stem)}">'
-            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+    return f'<figure><img src="data:image/png;base64,{encoded}" alt="{_esc(path.stem)}"></figure>'
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -513,7 +528,6 @@ tbody tr:nth-child(even) { background: #fafbfc; }
 .images { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 440px), 1fr)); gap: 16px; }
 figure { margin: 0; }
 img { max-width: 100%; height: auto; display: block; border: 1px solid #eaeef2; border-radius: 4px; }
-figcaption { color: #656d76; font-size: 0.85em; margin-top: 4px; }
 """.strip()
 
 _PAGE = """<!DOCTYPE html>

@@ -192,9 +192,10 @@ def test_load_config_duplicate_key_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("extra", "expected"), [
     ("projct: x\n",
      "Unknown key 'projct' in the top level (mlw.yaml:9). Did you mean 'project'? "
-     "Allowed keys: project, artifacts, data, ingest, prepare, train."),
+     "Allowed keys: project, artifacts, data, ingest, prepare, train, evaluate, pipeline."),
     ("train:\n  tsk: regression\n",
-     "Unknown key 'tsk' in `train` (mlw.yaml:10). Did you mean 'task'? Allowed keys: task."),
+     "Unknown key 'tsk' in `train` (mlw.yaml:10). Did you mean 'task'? Allowed keys: task, model, params, metric, "
+     "cv, search, candidates, time_budget_s, class_weight, early_stopping_rounds, n_jobs, seed."),
     ("ingest:\n  mod: append\n",
      "Unknown key 'mod' in `ingest` (mlw.yaml:10). Did you mean 'mode'? "
      "Allowed keys: mode, block_size_mb, stream_above_mb, max_categories."),
@@ -513,14 +514,15 @@ def test_mlw_config_show_fills_defaults(tmp_path: Path, mlw) -> None:
     run = mlw("config", "show", "-c", write_config(tmp_path, MINIMAL), "--set", "prepare.split.seed=7")
     assert run.exit_code == 0, run.stderr
     shown = yaml.safe_load(run.stdout)
-    assert list(shown) == ["project", "artifacts", "data", "ingest", "prepare", "train"]
+    assert list(shown) == ["project", "artifacts", "data", "ingest", "prepare", "train", "evaluate", "pipeline"]
     assert shown["project"] == "demo"
     assert shown["prepare"]["split"] == {"method": "auto", "test_size": 0.2, "valid_size": 0.0, "seed": 7,
                                          "stratify": None, "group_column": None}
     assert shown["data"]["source"]["type"] == "csv"
     assert shown["data"]["source"]["path"] == str(tmp_path.resolve() / "data" / "d.csv")
     assert shown["ingest"] == {"mode": "snapshot", "block_size_mb": 16, "stream_above_mb": 1024, "max_categories": 50}
-    assert shown["train"] == {"task": "auto"}
+    assert shown["train"]["task"] == "auto" and shown["train"]["model"] == "auto"
+    assert shown["evaluate"]["gates"] == {} and shown["pipeline"] == ["ingest", "prepare", "train", "evaluate"]
 
 
 def test_mlw_config_show_json(tmp_path: Path, mlw) -> None:

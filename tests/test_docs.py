@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 import typing
 
 from pydantic import BaseModel
@@ -14,13 +15,20 @@ from .test_cli import LEAVES
 README = (REPO / "README.md").read_text()
 
 
+def _model(annotation: object) -> type[BaseModel] | None:
+    candidates = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+        else (annotation,)
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+
+
 def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
-        annotation = field.annotation
+        annotation = _model(field.annotation) or field.annotation
         if typing.get_origin(annotation) is dict:
-            keys.append(f"{path}.<name>")
+            value = typing.get_args(annotation)[1]
+            keys.append(f"{path}.<name>" if _model(value) else path)
             continue
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys.extend(_keys(annotation, path + "."))

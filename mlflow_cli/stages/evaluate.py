@@ -1,0 +1,114 @@
+"""`mlw evaluate`: score the trained model on the held-out test split, write metrics.json,
+plots and a self-contained report.html, check the gates, and compare with the champion.
+
+The evaluation is published even when a gate fails (it is the record of why); the CLI then
+exits 1. The champion is the model an alias points at: `evaluate.require_better_than`
+(a gate), or `production` when it exists (shown for comparison).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .. import __version__
+from ..config import Config
+from ..errors import ArtifactError
+from ..metrics import check_metric_names
+from ..store import Artifact, Store, hash_json
+from . import Plan, ProgressFactory, StageResult, no_progress, open_store
+
+STAGE = "evaluate"
+DEFAULT_CHAMPION = "production"
+
+
+def plan_evaluate(config: Config, store: Store, *, model_version: str | None = None, force: bool = False) -> Plan:
+    train = store.load("train", model_version or "latest")
+    prepare_ref = next((i for i in train.manifest["inputs"] if i.get("stage") == "prepare"), None)
+    if prepare_ref is None:
+        raise ArtifactError(f"{train.ref} does not record the prepare version it was trained on.",
+                            hint="Train it again with `mlw train`.")
+    prepare = store.load("prepare", prepare_ref["version"])
+    task = train.manifest["info"]["task"]
+    settings = config.model.evaluate
+    check_metric_names(task, list(settings.gates), "`evaluate.gates`")
+    if settings.metrics:
+        check_metric_names(task, settings.metrics, "`evaluate.metrics`")
+    champion = _champion(store, settings.require_better_than or DEFAULT_CHAMPION,
+                         required=settings.require_better_than is not None, challenger=train)
+    used = {"evaluate": config.section("evaluate")["evaluate"]}
+    inputs = [train, prepare] + ([champion] if champion else [])
+    key = hash_json({"config": used, "inputs": [a.content_hash for a in inputs], "mlw": __version__})
+    return Plan(STAGE, key, used, inputs, extra={"task": task}).lookup(store, force)
+
+
+def _champion(store: Store, alias: str, required: bool, challenger: Artifact) -> Artifact | None:
+    entry = store.registry().get("aliases", {}).get(alias)
+    if entry is None:
+        if required:
+            raise ArtifactError(f"evaluate.require_better_than names alias '{alias}', which no model holds yet.",
+                                hint="Promote a model first (mlw models promote), or remove the setting for the "
+                                     "first model.")
+        return None
+    version = entry["version"] if isinstance(entry, dict) else str(entry)
+    if version == challenger.version:
+        return None
+    return store.load("train", version)
+
+
+def run_evaluate(config: Config, *, model_version: str | None = None, force: bool = False,
+                 progress: ProgressFactory = no_progress) -> StageResult:
+    started = time.perf_counter()
+    store = open_store(config)
+    plan = plan_evaluate(config, store, model_version=model_version, force=force)
+    if plan.cached is not None:
+        return _result(plan.cached, cached=True)
+    import joblib
+    import pandas as pd
+
+    from ..evaluation import evaluate, jsonable, report_sections
+    from ..report import write_report
+
+    train, prepare = plan.inputs[0], plan.inputs[1]
+    champion = plan.inputs[2] if len(plan.inputs) > 2 else None
+    info_in = train.manifest["info"]
+    model = joblib.load(train.file("model.joblib"))
+    test = pd.read_parquet(prepare.file("test.parquet"))
+    train_rows = pd.read_parquet(prepare.file("train.parquet"))
+    importances = None
+    if "importances.json" in train.manifest["outputs"]:
+        importances = json.loads(train.file("importances.json").read_text())["values"]
+    champion_model = (f"{champion.ref}", joblib.load(champion.file("model.joblib"))) if champion else None
+
+    with store.writer(STAGE, started=started) as writer:
+        writer.config, writer.cache_key = plan.config, plan.cache_key
+        for artifact in plan.inputs:
+            writer.add_input(artifact)
+        result = evaluate(model, task=info_in["task"], target=info_in.get("target"), metric=info_in["metric"],
+                          test=test, train=train_rows, cfg=config.model.evaluate, out_dir=writer.path,
+                          importances=importances, champion=champion_model, seed=config.model.train.seed)
+        info = {"model": info_in["model"], "task": info_in["task"], "train": train.ref, "data": prepare.ref,
+                "metric": info_in["metric"], "test_rows": len(test), "train_metrics": result.train_metrics,
+                "gates": result.gates, "passed": result.passed, "champion": result.champion,
+                "overfit": result.overfit, "confusion": result.confusion, "per_class": result.per_class,
+                "plots": result.plots, "warnings": result.warnings}
+        info = jsonable(info)
+        (writer.path / "metrics.json").write_text(json.dumps(
+            {"test": result.metrics, "train": result.train_metrics, "gates": info["gates"],
+             "champion": info["champion"]}, indent=2, default=str))
+        write_report(writer.path / "report.html", title=f"mlw evaluate: {config.model.project} {train.ref}",
+                     sections=report_sections(result, info, writer.path))
+        writer.metrics, writer.info = jsonable(result.metrics), info
+    return _result(store.load(STAGE, writer.info["version"]), cached=False)
+
+
+def _result(artifact: Artifact, cached: bool) -> StageResult:
+    info = artifact.manifest["info"]
+    return StageResult.from_artifact(artifact, cached, warnings=list(info.get("warnings", [])),
+                                     details={"passed": info["passed"],
+                                              "report": str(artifact.path / "report.html")})
+
+
+def gate_failures(result: StageResult) -> list[str]:
+    """One line per failed gate, for the exit-1 message."""
+    return [g["message"] + f" [{g['gate']}]" for g in result.manifest["info"]["gates"] if not g["passed"]]
