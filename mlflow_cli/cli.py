@@ -27,11 +27,13 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 config_app = typer.Typer(help="Check, show and describe the config file.", no_args_is_help=True)
+runs_app = typer.Typer(help="Experiment tracking: list, show and compare training runs.", no_args_is_help=True)
 models_app = typer.Typer(help="The model catalogue (and, with the registry, aliases).", no_args_is_help=True)
 artifacts_app = typer.Typer(help="Browse, trace, verify and clean up artifact versions.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
 
 # ----------------------------------------------------------------- shared options
 
@@ -231,6 +233,38 @@ def evaluate(
                         hint=f"See {result.details['report']}. Improve the model, or change evaluate.gates.")
 
 
+@app.command("run")
+@_guarded
+def run_chain(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="Start at this stage (earlier stages' latest "
+                                                                "versions are its inputs).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Stop after this stage.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would run and why.")] = False,
+    json_out: JsonOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Run the whole chain, skipping stages whose inputs are unchanged.
+
+    Chains the stages in `pipeline` (ingest, prepare, train, evaluate); exit 1 if a gate fails.
+
+    Example: `mlw run --dry-run` then `mlw run --from train`
+    """
+    from .errors import GateError
+    from .pipeline import run_pipeline
+    from .render import render_pipeline, render_step
+
+    cfg = _load(config, set_)
+    outcome = run_pipeline(cfg, start=start, until=until, dry_run=dry_run, force=force,
+                           progress=console.progress, on_step=render_step)
+    render_pipeline(outcome)
+    if outcome.gate_failures:
+        raise GateError(f"The chain ran, but {len(outcome.gate_failures)} gate(s) failed: "
+                        + "; ".join(outcome.gate_failures) + ".",
+                        hint="See the evaluate report (mlw artifacts show evaluate/latest).")
+
+
 # ----------------------------------------------------------------- models
 
 
@@ -247,6 +281,63 @@ def models_catalog(json_out: JsonOpt = False) -> None:
     from .render import render_catalog
 
     render_catalog(catalog_rows())
+
+
+# ----------------------------------------------------------------- runs
+
+
+@runs_app.command("list")
+@_guarded
+def runs_list(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    sort: Annotated[str, typer.Option("--sort", help="created, cv, or a test metric (best first).")] = "created",
+    model: Annotated[Optional[str], typer.Option("--model", help="Only runs of this model.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most this many runs.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List training runs with model, params, CV score and test metrics.
+
+    Example: `mlw runs list --sort f1 --limit 5`
+    """
+    from .render import render_runs
+    from .runs import list_runs
+
+    render_runs(list_runs(_load(config, None), sort=sort, model=model, limit=limit))
+
+
+@runs_app.command("show")
+@_guarded
+def runs_show(
+    version: Annotated[str, typer.Argument(help="Train version (id, unique prefix, or latest).")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one run: params, cross-validation, test metrics, top features.
+
+    Example: `mlw runs show latest`
+    """
+    from .render import render_run
+    from .runs import show_run
+
+    render_run(show_run(_load(config, None), version))
+
+
+@runs_app.command("compare")
+@_guarded
+def runs_compare(
+    first: Annotated[str, typer.Argument(help="Train version A.")],
+    second: Annotated[str, typer.Argument(help="Train version B.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """Params and metrics of two runs side by side, with the differences.
+
+    Example: `mlw runs compare 20261126-1530 latest`
+    """
+    from .render import render_compare
+    from .runs import compare_runs
+
+    render_compare(compare_runs(_load(config, None), first, second))
 
 
 # ----------------------------------------------------------------- config

@@ -152,6 +152,82 @@ def render_evaluate(result: StageResult) -> None:
     console.emit(result.to_json(), human)
 
 
+def render_step(step: Any) -> None:
+    """One status line per stage as the chain advances."""
+    where = f"{step.stage}/{step.version}" if step.version else step.stage
+    if step.action == "cached":
+        console.status(f"{step.stage:<9} cached    {where}")
+    elif step.action == "ran":
+        seconds = step.result.manifest.get("duration_s", 0) if step.result else 0
+        console.status(f"{step.stage:<9} ran       {where} ({seconds:.2f} s; {step.reason})")
+    else:
+        console.status(f"{step.stage:<9} would run ({step.reason})")
+
+
+def render_pipeline(outcome: Any) -> None:
+    def human() -> None:
+        rows = []
+        for step in outcome.steps:
+            metrics = step.result.manifest.get("metrics", {}) if step.result else {}
+            shown = "  ".join(f"{k} {_fmt(v)}" for k, v in list(metrics.items())[:4])
+            rows.append([step.stage, step.action, step.version or "", step.reason, shown])
+        title = "dry run: nothing was written" if outcome.dry_run else None
+        console.print_table(title, ["stage", "", "version", "why", "metrics"], rows)
+
+    console.emit(outcome.to_json(), human)
+
+
+def render_runs(rows: list[dict[str, Any]]) -> None:
+    def human() -> None:
+        if not rows:
+            console.status("No training runs yet. Run `mlw train` first.")
+            return
+        table = []
+        for r in rows:
+            params = ", ".join(f"{k}={_fmt(v)}" for k, v in list(r["params"].items())[:3])
+            cv = f"{_fmt(r['cv_mean'])} ± {_fmt(r['cv_std'])}" if r["cv_mean"] is not None else ""
+            test = _fmt(r["test"].get(r["metric"])) if r["metric"] else ""
+            table.append([r["version"], r["model"], params, f"{r['metric']}", cv, test, r["data"] or "",
+                          _fmt(r["duration_s"]), ", ".join(r["aliases"])])
+        console.print_table(None, ["run (train version)", "model", "params", "metric", "cv", "test", "data",
+                                   "seconds", "aliases"], table)
+
+    console.emit(rows, human)
+
+
+def render_run(run: dict[str, Any]) -> None:
+    def human() -> None:
+        info = run["info"]
+        rows = [["model", f"{run['model']} ({info.get('estimator')})"], ["task", run["task"]],
+                ["data", run["data"]], ["created", run["created"]], ["aliases", ", ".join(run["aliases"])]]
+        rows += [[f"param {k}", _fmt(v)] for k, v in run["all_params"].items() if v is not None]
+        rows += [[f"cv {k}", f"{_fmt(v['mean'])} ± {_fmt(v['std'])}"] for k, v in run["cv"].items()]
+        rows += [[f"test {k}", _fmt(v)] for k, v in run["test"].items()]
+        rows += [[f"feature {k}", _fmt(v)] for k, v in (info.get("top_features") or {}).items()]
+        console.print_table(f"run train/{run['version']}", ["", ""], rows, header=False)
+
+    console.emit(run, human)
+
+
+def render_compare(diff: dict[str, Any]) -> None:
+    def human() -> None:
+        a, b = diff["a"], diff["b"]
+        console.print_table(f"A = train/{a['version']} ({a['model']}), B = train/{b['version']} ({b['model']})",
+                            ["metric", "A", "B", "B - A"],
+                            [[m["metric"], _fmt(m["a"]), _fmt(m["b"]),
+                              f"{m['delta']:+.4g}" if m["delta"] is not None else ""] for m in diff["metrics"]])
+        changed = [p for p in diff["params"] if p["changed"]]
+        if changed:
+            console.print_table("params that differ", ["param", "A", "B"],
+                                [[p["param"], _fmt(p["a"]), _fmt(p["b"])] for p in changed])
+        else:
+            console.status("Same params.")
+        if diff["data_changed"]:
+            console.status(f"Different data: A from {a['data']}, B from {b['data']}.")
+
+    console.emit(diff, human)
+
+
 def render_catalog(rows: list[dict[str, Any]]) -> None:
     console.emit(rows, lambda: console.print_table(
         "models (train.model)", ["name", "tasks", "description"],
