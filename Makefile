@@ -22,9 +22,9 @@ postgres:
 	bash .ci/ensure-postgres
 
 demo: install
-	$(BIN)/mlw ingest -c $(CONFIG)
-	$(BIN)/mlw prepare -c $(CONFIG)
-	$(BIN)/mlw artifacts lineage prepare/latest -c $(CONFIG)
+	$(BIN)/mlw run -c $(CONFIG)
+	$(BIN)/mlw artifacts lineage evaluate/latest -c $(CONFIG)
+	$(BIN)/mlw evaluate -c $(CONFIG)
 
 test: install-dev postgres
 	$(BIN)/python -m pytest

@@ -189,7 +189,7 @@ def train(
     json_out: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Fit a model (or compare candidates with model: auto) on the train split.
+    """Fit a model on the train split (model: auto compares).
 
     Saves one scikit-learn Pipeline (fitted preprocessing + estimator) that takes raw records,
     with CV scores, search results and feature importances in its manifest.
@@ -212,7 +212,7 @@ def evaluate(
     json_out: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Score the model on the held-out test split; exit 1 if a gate fails.
+    """Score the model on the test split; exit 1 on a failed gate.
 
     Writes metrics.json, plots and a self-contained report.html; compares with the model the
     `production` alias (or evaluate.require_better_than) points at.
@@ -245,7 +245,7 @@ def run_chain(
     json_out: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Run the whole chain, skipping stages whose inputs are unchanged.
+    """Run the chain, reusing stages whose inputs are unchanged.
 
     Chains the stages in `pipeline` (ingest, prepare, train, evaluate); exit 1 if a gate fails.
 

@@ -7,19 +7,22 @@ import sys
 
 import pytest
 
-COMMANDS = ["init", "ingest", "prepare", "config", "artifacts"]
-LEAVES = [["init"], ["ingest"], ["prepare"], ["config", "validate"], ["config", "show"], ["config", "schema"],
-          ["artifacts", "list"], ["artifacts", "show"], ["artifacts", "lineage"], ["artifacts", "verify"],
-          ["artifacts", "gc"]]
+COMMANDS = ["init", "ingest", "prepare", "train", "evaluate", "run", "config", "artifacts", "runs", "models"]
+LEAVES = [["init"], ["ingest"], ["prepare"], ["train"], ["evaluate"], ["run"], ["config", "validate"],
+          ["config", "show"], ["config", "schema"], ["artifacts", "list"], ["artifacts", "show"],
+          ["artifacts", "lineage"], ["artifacts", "verify"], ["artifacts", "gc"], ["runs", "list"], ["runs", "show"],
+          ["runs", "compare"], ["models", "catalog"]]
 
 
 def test_cli_help_lists_every_command_with_description(mlw):
     result = mlw("--help")
     assert result.exit_code == 0
     for name in COMMANDS:
-        line = next((ln for ln in result.stdout.splitlines() if f" {name} " in ln), None)
+        line = next((ln for ln in result.stdout.splitlines() if ln.startswith(f"  {name} ")), None)
         assert line is not None, f"{name} missing from --help"
-        assert len(line.split(name, 1)[1].strip(" │")) > 10, f"{name} has no description"
+        description = line.split(name, 1)[1].strip()
+        assert len(description) > 10, f"{name} has no description"
+        assert not description.endswith("..."), f"{name}'s first help line is cut: {description}"
 
 
 @pytest.mark.parametrize("command", LEAVES, ids=" ".join)
