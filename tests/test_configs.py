@@ -1,4 +1,5 @@
-"""Every shipped config in configs/ validates and runs ingest + prepare as shipped."""
+"""Every shipped config in configs/ validates and runs the whole chain as shipped, passing
+its own gates."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from .conftest import REPO
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
-EXPECTED_TASKS = {"diabetes": "regression"}
+EXPECTED_TASKS = {"diabetes": "regression", "iris_clusters": "clustering"}
 
 
 def test_configs_folder_has_examples():
@@ -27,3 +28,11 @@ def test_configs_run_as_shipped(mlw, config, tmp_path):
     assert info["task"] == EXPECTED_TASKS.get(config.stem, "classification")
     assert sum(info["splits"].values()) == info["rows_out"]
     assert info["features_out"] >= info["features_in"]
+    chain = mlw("run", "-c", config, "--set", store, "--json")
+    assert chain.exit_code == 0, chain.stderr  # every shipped config passes its own gates
+    steps = {s["stage"]: s for s in chain.json()["steps"]}
+    sql = "url:" in config.read_text()
+    assert steps["ingest"]["action"] == ("ran" if sql else "cached")  # databases are read again every run
+    assert steps["prepare"]["action"] == "cached"  # ...but the same rows give the same snapshot
+    assert steps["train"]["action"] == steps["evaluate"]["action"] == "ran"
+    assert steps["evaluate"]["metrics"]
