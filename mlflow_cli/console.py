@@ -132,15 +132,19 @@ class _Progress:
 
 
 @contextmanager
-def progress(description: str, total: float | None) -> Iterator[_Progress]:
-    """A progress bar on stderr, only when stderr is a terminal and output is for humans."""
+def progress(description: str, total: float | None, unit: str = "items") -> Iterator[_Progress]:
+    """A progress bar on stderr, only when stderr is a terminal and output is for humans.
+    `unit` is "bytes" (shown as MB) or "items" (shown as done/total, e.g. fits)."""
     err = _consoles()[0]
     if state.quiet or state.json or not err.is_terminal:
         yield _Progress(None, None)
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
 
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), count,
+               TimeRemainingColumn() if total else TimeElapsedColumn()]
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield _Progress(bar, task)

@@ -12,7 +12,7 @@ from typing import Any
 from ..config import Config
 from ..store import Artifact, Store
 
-ProgressFactory = Callable[[str, float | None], AbstractContextManager[Any]]
+ProgressFactory = Callable[..., AbstractContextManager[Any]]  # (description, total, unit="items")
 
 
 class _NoProgress:
@@ -20,7 +20,7 @@ class _NoProgress:
         pass
 
 
-def no_progress(description: str, total: float | None) -> AbstractContextManager[Any]:
+def no_progress(description: str, total: float | None, unit: str = "items") -> AbstractContextManager[Any]:
     return nullcontext(_NoProgress())
 
 

@@ -56,7 +56,7 @@ def run_ingest(config: Config, *, force: bool = False, append: bool | None = Non
         block_size = model.ingest.block_size_mb << 20
         whole_file_bytes = model.ingest.stream_above_mb << 20
         out = writer.path / DATA_FILE
-        with progress(f"Reading {source_label(source)}", total_bytes(source)) as bar:
+        with progress(f"Reading {source_label(source)}", total_bytes(source), unit="bytes") as bar:
             if previous is None:
                 profiler, retyped = write_snapshot(source, out, block_size, bar.advance, whole_file_bytes)
                 batch_info = {"rows": profiler.rows}
