@@ -61,6 +61,56 @@ def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None 
     return float(wall_s), int(peak)
 
 
+def measure_cpu(cmd: list[str], cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> tuple[float, int, float | None]:
+    """Like measure, plus the child's user + system CPU seconds (GNU time %U + %S; None without it).
+
+    On a shared machine CPU time is a second signal next to wall time: a neighbour's load
+    stretches wall time much more than the work's own CPU time."""
+    if not GNU_TIME:
+        wall, peak = measure(cmd, cwd=cwd, env=env)
+        return wall, peak, None
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        started = time.perf_counter()
+        proc = subprocess.run([GNU_TIME, "-f", "%e %M %U %S", "-o", report.name, *cmd], cwd=cwd, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - started
+        lines = [ln for ln in Path(report.name).read_text().splitlines() if ln.strip()]
+    if proc.returncode != 0:
+        raise RunFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    _, peak_kib, user, system = lines[-1].split()
+    return wall, int(peak_kib), float(user) + float(system)
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]), idle
+
+
+def busy_share(sample_s: float = 1.0) -> float:
+    """Share of all CPUs busy over sample_s (0..1; nan where /proc/stat is unreadable)."""
+    try:
+        total0, idle0 = _cpu_ticks()
+        time.sleep(sample_s)
+        total1, idle1 = _cpu_ticks()
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_quiet(max_busy: float = 0.15, max_wait_s: float = 120.0, sample_s: float = 1.0) -> tuple[float, float]:
+    """Wait (up to max_wait_s) until the shared machine's other work leaves the CPUs idle.
+
+    Call between runs, when this benchmark itself runs nothing. Returns (seconds waited,
+    the last busy share): a busy share above max_busy means the next run starts on a busy machine."""
+    started = time.perf_counter()
+    while True:
+        busy = busy_share(sample_s)
+        if busy != busy or busy <= max_busy or time.perf_counter() - started >= max_wait_s:
+            return time.perf_counter() - started, busy
+
+
 def wall_only(cmd: list[str], cwd: Path | None = None) -> float:
     """Wall time of one run (no wrapper process in between, for short commands)."""
     started = time.perf_counter()

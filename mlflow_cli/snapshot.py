@@ -19,7 +19,7 @@ DATA_FILE = "data.parquet"
 
 
 def write_snapshot(source: SourceConfig, out: Path, block_size: int, advance: Any,
-                       whole_file_bytes: int = 0) -> tuple[Profiler, set[str]]:
+                   whole_file_bytes: int = 0) -> tuple[Profiler, set[str]]:
     """Write all batches into one Parquet file while profiling them; when a CSV column does not
     fit the type inferred from the first block, start again with it widened (float, then text).
     Returns the profile and the columns that ended up as text."""
@@ -44,40 +44,30 @@ def write_snapshot(source: SourceConfig, out: Path, block_size: int, advance: An
 
 
 class _ParquetSink:
-    """Writes batches on a background thread (pyarrow releases the GIL), so writing one
-    batch overlaps with reading and profiling the next; at most one write is in flight."""
+    """One Parquet file written batch by batch (a row group each), opened on the first batch.
+
+    Writes happen on the calling thread: a background writer saved ~0.3 s on a million rows,
+    but Ctrl-C could then close the file under a running write and crash the process."""
 
     def __init__(self, path: Path) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self.path = path
         self.writer: pq.ParquetWriter | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlw-parquet")
-        self._pending: Any = None
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, batch.schema)
-        self._wait()
-        write = self.writer.write_table if isinstance(batch, pa.Table) else self.writer.write_batch
-        self._pending = self._pool.submit(write, batch)
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
+        if isinstance(batch, pa.Table):
+            self.writer.write_table(batch)
+        else:
+            self.writer.write_batch(batch)
 
     def close(self) -> None:
-        try:
-            self._wait()
-        finally:
-            self._pool.shutdown(wait=True)
-            if self.writer is not None:
-                self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def append_snapshot(source: SourceConfig, previous: Artifact, id_columns: list[str], out: Path, block_size: int,
-            advance: Any, whole_file_bytes: int) -> tuple[Profiler, set[str], dict[str, Any]]:
+                    advance: Any, whole_file_bytes: int) -> tuple[Profiler, set[str], dict[str, Any]]:
     batch_path = out.with_name(".batch.parquet")
     _, retyped = write_snapshot(source, batch_path, block_size, advance, whole_file_bytes)
     new = pq.read_table(batch_path)
