@@ -88,6 +88,17 @@ def _cpu_ticks() -> tuple[int, int]:
     return sum(fields[:8]), idle
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processes on the machine have used so far (from /proc/stat; nan if unreadable).
+
+    Read it around a run: the difference minus the run's own CPU time is what neighbours used meanwhile."""
+    try:
+        total, idle = _cpu_ticks()
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return (total - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def busy_share(sample_s: float = 1.0) -> float:
     """Share of all CPUs busy over sample_s (0..1; nan where /proc/stat is unreadable)."""
     try:

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (BENCH, GNU_TIME, MLW, PYTHON, RunFailed, ensure_out, machine, measure_cpu,  # noqa: E402
+from _common import (BENCH, GNU_TIME, busy_cpu_seconds, MLW, PYTHON, RunFailed, ensure_out, machine, measure_cpu,  # noqa: E402
                      med, verdict, wait_quiet)
 
 WALL_TARGET = 1.10
@@ -167,11 +167,13 @@ def main() -> int:
         for name in order:
             waited, busy = wait_quiet(max_wait_s=args.quiet_wait) if args.quiet_wait > 0 else (0.0, float("nan"))
             busy_runs += busy > 0.15
+            busy_before = busy_cpu_seconds()
             try:
                 wall, peak, cpu = measure_cpu(commands[name], cwd=out)
             except RunFailed as exc:
                 print(f"FAILED: {exc}", file=sys.stderr)
                 return 2
+            others = busy_cpu_seconds() - busy_before - (cpu or 0.0)
             extra = ""
             if name == "mlw train":
                 info = latest_train_info(out)
@@ -184,7 +186,8 @@ def main() -> int:
                 cpus[name].append(cpu)
             cpu_text = f"  cpu {cpu:6.1f}s" if cpu is not None else ""
             print(f"rep {rep + 1} {name:<10} wall {wall:7.2f}s{cpu_text}  peak {peak / 1024:6.0f} MiB  "
-                  f"(waited {waited:.0f}s, {busy:.0%} busy before){extra}", flush=True)
+                  f"(waited {waited:.0f}s for quiet; neighbours used {max(others, 0):.1f} cpu-s meanwhile){extra}",
+                  flush=True)
 
     print(f"\n{'contender':<11} {'median s':>9} {'min s':>7} {'med cpu s':>10} {'med peak MiB':>13} "
           f"{'min peak MiB':>13}")

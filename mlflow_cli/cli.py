@@ -28,7 +28,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check, show and describe the config file.", no_args_is_help=True)
 runs_app = typer.Typer(help="Experiment tracking: list, show and compare training runs.", no_args_is_help=True)
-models_app = typer.Typer(help="The model catalogue (and, with the registry, aliases).", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry (aliases such as production).",
+                         no_args_is_help=True)
 artifacts_app = typer.Typer(help="Browse, trace, verify and clean up artifact versions.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(artifacts_app, name="artifacts")
@@ -281,6 +282,73 @@ def models_catalog(json_out: JsonOpt = False) -> None:
     from .render import render_catalog
 
     render_catalog(catalog_rows())
+
+
+@models_app.command("list")
+@_guarded
+def models_list(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> None:
+    """List aliases and the train versions they point at.
+
+    Example: `mlw models list`
+    """
+    from .registry import list_aliases
+    from .render import render_aliases
+
+    render_aliases(list_aliases(_load(config, None)))
+
+
+@models_app.command("show")
+@_guarded
+def models_show(
+    ref: Annotated[str, typer.Argument(help="An alias (production) or a train version.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a model: version, aliases, metrics, and the alias's history.
+
+    Example: `mlw models show production`
+    """
+    from .registry import show_model
+    from .render import render_model
+
+    render_model(show_model(_load(config, None), ref))
+
+
+@models_app.command("promote")
+@_guarded
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Train version (id, unique prefix, or latest).")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to point at it.")] = "production",
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why, for the history.")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """Point an alias at a train version (refuses one that fails its integrity check).
+
+    Example: `mlw models promote latest --alias production --reason "beats v3 on f1"`
+    """
+    from .registry import promote
+    from .render import render_move
+
+    render_move(promote(_load(config, None), version, alias, reason), "promoted")
+
+
+@models_app.command("rollback")
+@_guarded
+def models_rollback(
+    alias: Annotated[str, typer.Argument(help="Alias to move back to its previous version.")] = "production",
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why, for the history.")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move an alias back to the version it pointed at before its latest promotion.
+
+    Example: `mlw models rollback production --reason "latency regression"`
+    """
+    from .registry import rollback
+    from .render import render_move
+
+    render_move(rollback(_load(config, None), alias, reason), "rolled back")
 
 
 # ----------------------------------------------------------------- runs

@@ -131,7 +131,21 @@ def build_estimator(name: str, task: str, params: dict[str, Any], seed: int, n_j
         settings["n_jobs"] = n_jobs
     settings.update(params)
     estimator.set_params(**settings)
+    check_params(estimator, f"`{where}.params`")
     return estimator
+
+
+def check_params(estimator: Any, where: str) -> None:
+    """scikit-learn's own constraint check, run now rather than at the first fit (which may be
+    deep inside cross-validation). Estimators without declared constraints (XGBoost) pass."""
+    if not hasattr(estimator, "_parameter_constraints"):
+        return
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as exc:
+        raise ConfigError(f"{where}: {exc}", hint=f"Fix the value in {where.strip('`')}.") from None
 
 
 def needs_dense(estimator: Any) -> bool:
@@ -152,6 +166,7 @@ def is_xgboost(estimator: Any) -> bool:
 def search_space(space: dict[str, Any], method: str, estimator: Any, prefix: str = "model__") -> dict[str, Any]:
     """YAML search space -> scikit-learn's param grid / distributions (prefixed for a Pipeline)."""
     from scipy import stats
+    from sklearn.base import clone
 
     valid = estimator.get_params(deep=False)
     out: dict[str, Any] = {}
@@ -163,6 +178,8 @@ def search_space(space: dict[str, Any], method: str, estimator: Any, prefix: str
         if isinstance(spec, list):
             if not spec:
                 raise ConfigError(f"{where} must list at least one value. Got [].", hint="For example: [100, 300].")
+            for value in spec:
+                check_params(clone(estimator).set_params(**{key: value}), where)
             out[prefix + key] = spec
             continue
         if not (isinstance(spec, dict) and len(spec) == 1):

@@ -79,15 +79,16 @@ def evaluate(model: Any, *, task: str, target: str | None, metric: str, test: pd
     wanted = cfg.metrics or list(TASK_METRICS[task])
     metrics = {k: v for k, v in test_scores.metrics.items() if k in wanted}
     sample = train.sample(min(len(train), TRAIN_SAMPLE), random_state=seed) if len(train) else train
-    train_metrics = {k: v for k, v in score(model, sample, task, target).metrics.items() if k in wanted} \
-        if task != "clustering" else {}
-    overfit = _overfit(metric, metrics, train_metrics, cfg.overfit_tolerance)
+    train_all = score(model, sample, task, target).metrics if task != "clustering" else {}
+    train_metrics = {k: v for k, v in train_all.items() if k in wanted}
+    overfit = _overfit(metric, test_scores.metrics, train_all, cfg.overfit_tolerance)
     if overfit and overfit["warning"]:
         warnings.append(overfit["warning"])
-    gates = [_gate(name, condition, metrics) for name, condition in cfg.gates.items()]
+    # Gates and the champion check see every metric, not only the ones evaluate.metrics reports.
+    gates = [_gate(name, condition, test_scores.metrics) for name, condition in cfg.gates.items()]
     champion_info = None
     if champion is not None:
-        champion_info = _champion(champion, test, task, target, metric, metrics, cfg)
+        champion_info = _champion(champion, test, task, target, metric, test_scores.metrics, cfg, list(metrics))
         if champion_info.get("gate"):
             gates.append(champion_info["gate"])
     plots = make_plots(out_dir, task, y_true=test_scores.y_true, y_pred=test_scores.y_pred, proba=test_scores.proba,
@@ -126,26 +127,31 @@ def _gate(name: str, condition: str, metrics: dict[str, float]) -> dict[str, Any
 
 
 def _champion(champion: tuple[str, Any], test: pd.DataFrame, task: str, target: str | None, metric: str,
-              metrics: dict[str, float], cfg: EvaluateConfig) -> dict[str, Any]:
-    """Score the champion on the same test rows; with require_better_than, it is a gate."""
+              metrics: dict[str, float], cfg: EvaluateConfig, reported: list[str]) -> dict[str, Any]:
+    """Score the champion on the same test rows; with require_better_than, it is a gate (one that
+    fails, never silently passes, when the metric cannot be computed for both models)."""
     (label, model) = champion
     try:
-        theirs = score(model, test, task, target).metrics
+        scored = score(model, test, task, target).metrics
     except (ValueError, KeyError) as exc:
         raise DataError(f"The champion {label} cannot score this test split: {exc}.",
                         hint="Its input columns differ from this data; promote a model trained on compatible data, "
                              "or drop evaluate.require_better_than.") from None
-    diff = {k: metrics[k] - theirs[k] for k in metrics if k in theirs}
+    theirs = {k: v for k, v in scored.items() if k in reported}
+    diff = {k: metrics[k] - theirs[k] for k in reported if k in metrics and k in theirs}
     info: dict[str, Any] = {"champion": label, "metrics": theirs, "difference": diff}
-    if cfg.require_better_than and metric in metrics and metric in theirs:
-        sign = 1 if GREATER_IS_BETTER[metric] else -1
-        improvement = sign * (metrics[metric] - theirs[metric])
-        passed = improvement > cfg.margin
-        info["gate"] = {
-            "gate": f"better than {cfg.require_better_than}", "condition": f"{metric} better by > {cfg.margin:g}",
-            "value": metrics[metric], "passed": passed,
-            "message": f"challenger {metric} = {metrics[metric]:.4g} vs {label} {theirs[metric]:.4g} "
-                       f"(margin {cfg.margin:g})"}
+    if cfg.require_better_than:
+        gate = {"gate": f"better than {cfg.require_better_than}", "condition": f"{metric} better by > {cfg.margin:g}",
+                "value": metrics.get(metric)}
+        if metric in metrics and metric in scored:
+            sign = 1 if GREATER_IS_BETTER[metric] else -1
+            gate["passed"] = sign * (metrics[metric] - scored[metric]) > cfg.margin
+            gate["message"] = (f"challenger {metric} = {metrics[metric]:.4g} vs {label} {scored[metric]:.4g} "
+                               f"(margin {cfg.margin:g})")
+        else:
+            gate["passed"] = False
+            gate["message"] = f"{metric} could not be computed for both the challenger and {label}"
+        info["gate"] = gate
     return info
 
 

@@ -228,6 +228,40 @@ def render_compare(diff: dict[str, Any]) -> None:
     console.emit(diff, human)
 
 
+def render_aliases(rows: list[dict[str, Any]]) -> None:
+    def human() -> None:
+        if not rows:
+            console.status("No aliases yet. Promote a model: mlw models promote latest --alias production")
+            return
+        console.print_table(None, ["alias", "train version", "model", "since", "reason"],
+                            [[r["alias"], r["version"], r["model"] or "", (r["since"] or "").replace("T", " "),
+                              r["reason"] or ""] for r in rows])
+
+    console.emit(rows, human)
+
+
+def render_model(model: dict[str, Any]) -> None:
+    def human() -> None:
+        info = model["info"]
+        rows = [["version", f"train/{model['version']}"], ["aliases", ", ".join(model["aliases"])],
+                ["model", f"{info.get('model')} ({info.get('estimator')})"], ["data", info.get("data")]]
+        rows += [[k, _fmt(v)] for k, v in model["metrics"].items()]
+        console.print_table(None, ["", ""], rows, header=False)
+        if model["history"]:
+            console.print_table("history", ["when", "alias", "action", "from", "to", "reason"],
+                                [[m["at"].replace("T", " "), m["alias"], m["action"], m["from"] or "", m["to"],
+                                  m["reason"] or ""] for m in model["history"]])
+        for problem in model["problems"]:
+            console.warn(problem)
+
+    console.emit(model, human)
+
+
+def render_move(move: dict[str, Any], verb: str) -> None:
+    previous = f" (was {move['previous']})" if move["previous"] else ""
+    console.emit(move, lambda: console.print_text(f"{move['alias']} {verb} to train/{move['version']}{previous}"))
+
+
 def render_catalog(rows: list[dict[str, Any]]) -> None:
     console.emit(rows, lambda: console.print_table(
         "models (train.model)", ["name", "tasks", "description"],

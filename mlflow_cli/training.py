@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from .adapters import Densify, LabelEncodedClassifier
 from .config import TrainConfig
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, MlwError
 from .estimators import AUTO_CANDIDATES, CLASSIFICATION, CLUSTERING, build_estimator, class_path, is_xgboost, \
     needs_dense, search_space
 from .metrics import check_metric_names, default_metric, make_scorer_for, scorer_sign
@@ -87,6 +87,11 @@ class Trainer:
         name = self.cfg.model
         leaderboard = search = cv = None
         if name == "auto":
+            if self.cfg.params:  # the leaderboard scores defaults; the saved model would silently differ
+                raise ConfigError(f"`train.params` must be empty when `train.model` is auto (candidates are compared "
+                                  f"with their defaults). Got {self.cfg.params}.",
+                                  hint="Name a model in train.model to set its params, or tune the winner with "
+                                       "train.search.")
             name, leaderboard = self._auto()
             cv = next((row["cv"] for row in leaderboard if row["model"] == name), None)
         estimator = self._estimator(name, self.cfg.params)
@@ -111,7 +116,30 @@ class Trainer:
     # ----------------------------------------------------------------- choosing
 
     def _estimator(self, name: str, params: dict[str, Any]) -> Any:
-        return build_estimator(name, self.task, params, self.cfg.seed, self.n_jobs)
+        """The configured estimator, balanced here (not only in the final fit) so that
+        cross-validation, auto and search score the model that is saved."""
+        estimator = build_estimator(name, self.task, params, self.cfg.seed, self.n_jobs)
+        if self._balanced() and "class_weight" in estimator.get_params(deep=False):
+            estimator.set_params(class_weight="balanced")
+        self._sample_weights(estimator)  # fails now, before any fitting, when it cannot be balanced
+        return estimator
+
+    def _balanced(self) -> bool:
+        return self.cfg.class_weight == "balanced" and self.task == CLASSIFICATION
+
+    def _sample_weights(self, estimator: Any, prefix: str = "") -> dict[str, Any]:
+        """Fit params that balance the classes of an estimator without a class_weight parameter."""
+        if not self._balanced() or "class_weight" in estimator.get_params(deep=False):
+            return {}
+        from sklearn.utils.class_weight import compute_sample_weight
+        from sklearn.utils.validation import has_fit_parameter
+
+        if not has_fit_parameter(estimator, "sample_weight"):
+            raise ConfigError(f"`train.class_weight` is 'balanced', but {type(estimator).__name__} takes neither "
+                              f"class_weight nor sample weights.",
+                              hint="Remove train.class_weight, or use a model that supports it "
+                                   "(logistic_regression, random_forest, hist_gradient_boosting, xgboost).")
+        return {prefix + "sample_weight": compute_sample_weight("balanced", self.y)}
 
     def _auto(self) -> tuple[str, list[dict[str, Any]]]:
         """Compare candidates by cross-validation (within the time budget) and keep the best."""
@@ -127,7 +155,7 @@ class Trainer:
                 rows.append({"model": name, "score": None, "cv": None, "seconds": 0.0,
                              "skipped": f"time budget of {budget:g} s used up"})
                 continue
-            estimator = self._estimator(name, self.cfg.params if name == self.cfg.model else {})
+            estimator = self._estimator(name, {})
             if needs_dense(estimator) and self._too_big_to_densify():
                 rows.append({"model": name, "score": None, "cv": None, "seconds": 0.0,
                              "skipped": "needs dense features; these are too large"})
@@ -171,21 +199,27 @@ class Trainer:
         try:
             with self._threads(f"search ({settings.method}): {name}", total=fits) as bar:
                 searcher.scoring = _counting(searcher.scoring, bar)
-                searcher.fit(self.train, self.y)
+                searcher.fit(self.train, self.y, **self._sample_weights(estimator, "model__"))
         except ValueError as exc:
             raise ConfigError(f"Hyperparameter search failed: {exc}",
                               hint="Check the values in train.search.space against the estimator's documentation.") \
                 from None
         best = {k.removeprefix("model__"): _plain(v) for k, v in searcher.best_params_.items()}
         results = searcher.cv_results_
-        order = np.argsort(results["rank_test_score"])[:10]
         sign = scorer_sign(self.metric)
-        top = [{"params": {k.removeprefix("model__"): _plain(v) for k, v in results["params"][i].items()},
-                "score": float(sign * results["mean_test_score"][i]), "std": float(results["std_test_score"][i])}
-               for i in order]
+        top: list[dict[str, Any]] = []
+        for i in np.argsort(results["rank_test_score"], kind="stable"):
+            params = {k.removeprefix("model__"): _plain(v) for k, v in results["params"][i].items()}
+            if any(row["params"] == params for row in top):
+                continue  # halving scores a candidate once per round; its best-ranked row is its last round
+            top.append({"params": params, "score": float(sign * results["mean_test_score"][i]),
+                        "std": float(results["std_test_score"][i])})
+            if len(top) == 10:
+                break
+        candidates = int(searcher.n_candidates_[0]) if hasattr(searcher, "n_candidates_") else len(results["params"])
         estimator.set_params(**best)
         return estimator, {"method": settings.method, "metric": self.metric, "best_params": best,
-                           "best_score": float(sign * searcher.best_score_), "candidates": len(results["params"]),
+                           "best_score": float(sign * searcher.best_score_), "candidates": candidates,
                            "top": top}
 
     # ----------------------------------------------------------------- validation
@@ -222,8 +256,12 @@ class Trainer:
         scoring = {m: make_scorer_for(m) for m in names}
         with self._threads(label, total=folds) as bar:
             scoring[self.metric] = _counting(scoring[self.metric], bar)
-            scores = cross_validate(self._pipeline(estimator), self.train, self.y, cv=self._splitter(folds),
-                                    scoring=scoring, n_jobs=self.n_jobs, error_score="raise")
+            try:
+                scores = cross_validate(self._pipeline(estimator), self.train, self.y, cv=self._splitter(folds),
+                                        scoring=scoring, n_jobs=self.n_jobs, error_score="raise",
+                                        params=self._sample_weights(estimator, "model__"))
+            except ValueError as exc:
+                raise _fit_error(exc, f"Cross-validating {type(estimator).__name__}") from None
         out = {}
         for m in names:
             values = scorer_sign(m) * scores[f"test_{m}"]
@@ -265,7 +303,7 @@ class Trainer:
         if self.task == CLUSTERING:
             self._fit(model, features, None, fit_params)
         else:
-            self._class_weights(model, fit_params)
+            fit_params.update(self._sample_weights(model))
             if is_xgboost(model):
                 self._early_stopping(model, preprocessor, steps, fit_params)
                 if self.task == CLASSIFICATION:
@@ -277,30 +315,11 @@ class Trainer:
         return Pipeline(steps), (int(best) if best is not None else None)
 
     def _fit(self, model: Any, features: Any, y: Any, fit_params: dict[str, Any]) -> None:
+        inner = model.estimator if isinstance(model, LabelEncodedClassifier) else model
         try:
             model.fit(features, y, **fit_params) if y is not None else model.fit(features)
         except ValueError as exc:
-            from sklearn.utils._param_validation import InvalidParameterError
-
-            if isinstance(exc, InvalidParameterError):
-                raise ConfigError(f"`train.params`: {exc}", hint="Fix the value in train.params.") from None
-            raise DataError(f"Fitting {type(model).__name__} failed: {exc}",
-                            hint="Check the training data and train.params.") from None
-        except Exception as exc:  # XGBoost reports bad params as XGBoostError at fit time
-            if type(exc).__name__ == "XGBoostError":
-                raise ConfigError(f"`train.params`: XGBoost rejected them: {str(exc).splitlines()[0]}",
-                                  hint="Fix the value in train.params (see XGBoost's parameter docs).") from None
-            raise
-
-    def _class_weights(self, model: Any, fit_params: dict[str, Any]) -> None:
-        if self.cfg.class_weight != "balanced" or self.task != CLASSIFICATION:
-            return
-        if "class_weight" in model.get_params(deep=False):
-            model.set_params(class_weight="balanced")
-        else:
-            from sklearn.utils.class_weight import compute_sample_weight
-
-            fit_params["sample_weight"] = compute_sample_weight("balanced", self.y)
+            raise _fit_error(exc, f"Fitting {type(inner).__name__}") from None
 
     def _early_stopping(self, model: Any, preprocessor: Any, steps: list[tuple[str, Any]],
                         fit_params: dict[str, Any]) -> None:
@@ -335,6 +354,19 @@ class Trainer:
         result = permutation_importance(model, rows[columns], rows[self.target], n_repeats=3,
                                         random_state=self.cfg.seed, scoring=make_scorer_for(self.metric))
         return _top({c: float(v) for c, v in zip(columns, result.importances_mean)}), "permutation"
+
+
+def _fit_error(exc: ValueError, what: str) -> MlwError:
+    """A fit's ValueError as the user's mistake it reports: a bad param (exit 2) or bad data (exit 3).
+    XGBoost checks its params only when fitting, with an XGBoostError (a ValueError)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    if isinstance(exc, InvalidParameterError):
+        return ConfigError(f"`train.params`: {exc}", hint="Fix the value in train.params.")
+    if type(exc).__name__ == "XGBoostError":
+        return ConfigError(f"`train.params`: XGBoost rejected them: {str(exc).strip().splitlines()[0]}",
+                           hint="Fix the value in train.params (see XGBoost's parameter docs).")
+    return DataError(f"{what} failed: {exc}", hint="Check the training data and train.params.")
 
 
 def _counting(scorer: Any, bar: Any) -> Any:

@@ -11,7 +11,8 @@ COMMANDS = ["init", "ingest", "prepare", "train", "evaluate", "run", "config", "
 LEAVES = [["init"], ["ingest"], ["prepare"], ["train"], ["evaluate"], ["run"], ["config", "validate"],
           ["config", "show"], ["config", "schema"], ["artifacts", "list"], ["artifacts", "show"],
           ["artifacts", "lineage"], ["artifacts", "verify"], ["artifacts", "gc"], ["runs", "list"], ["runs", "show"],
-          ["runs", "compare"], ["models", "catalog"]]
+          ["runs", "compare"], ["models", "catalog"], ["models", "list"], ["models", "show"], ["models", "promote"],
+          ["models", "rollback"]]
 
 
 def test_cli_help_lists_every_command_with_description(mlw):

@@ -14,7 +14,7 @@ import time
 from .. import __version__
 from ..config import Config
 from ..errors import ArtifactError
-from ..metrics import check_metric_names
+from ..metrics import check_metric_names, parse_gate
 from ..store import Artifact, Store, hash_json
 from . import Plan, ProgressFactory, StageResult, no_progress, open_store
 
@@ -32,6 +32,8 @@ def plan_evaluate(config: Config, store: Store, *, model_version: str | None = N
     task = train.manifest["info"]["task"]
     settings = config.model.evaluate
     check_metric_names(task, list(settings.gates), "`evaluate.gates`")
+    for name, condition in settings.gates.items():
+        parse_gate(condition, f"`evaluate.gates.{name}`")  # a malformed gate is a usage error, before any work
     if settings.metrics:
         check_metric_names(task, settings.metrics, "`evaluate.metrics`")
     champion = _champion(store, settings.require_better_than or DEFAULT_CHAMPION,
@@ -46,7 +48,7 @@ def _champion(store: Store, alias: str, required: bool, challenger: Artifact) ->
     entry = store.registry().get("aliases", {}).get(alias)
     if entry is None:
         if required:
-            raise ArtifactError(f"evaluate.require_better_than names alias '{alias}', which no model holds yet.",
+            raise ArtifactError(f"`evaluate.require_better_than` names alias '{alias}', which no model holds yet.",
                                 hint="Promote a model first (mlw models promote), or remove the setting for the "
                                      "first model.")
         return None

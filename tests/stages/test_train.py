@@ -224,6 +224,9 @@ BAD_PARAMS = [
      ["`train.model` is 'kmeans', a model for clustering; this project's task is classification."]),
     (["train.model=auto", "train.candidates=[logistic_regression, lasso]"],
      ["`train.model` is 'lasso', a model for regression; this project's task is classification."]),
+    (["train.model=auto", "train.params={C: 0.01}"],
+     ["`train.params` must be empty when `train.model` is auto (candidates are compared with their defaults). "
+      "Got {'C': 0.01}."]),
     (["train.metric=rmse"], ["`train.metric` names metric 'rmse', which is a regression metric"]),
     (["train.model=knn", "train.class_weight=balanced"],
      ["`train.class_weight` is 'balanced', but KNeighborsClassifier takes neither class_weight nor sample "
