@@ -248,6 +248,31 @@ class EvaluateConfig(_Section):
                                                             "(relative) on the train metric.")
 
 
+class ServeConfig(_Section):
+    """`mlw serve`: the HTTP service."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind; 127.0.0.1 keeps it local.")
+    port: int = Field(8000, ge=0, le=65535)
+    model: str = Field("production", description="Alias (hot-reloaded when it moves) or train version to serve.")
+    workers: int = Field(1, ge=1, description="Worker processes.")
+    token_env: str | None = Field(None, description="Environment variable holding a bearer token; requests "
+                                                     "must send it (Authorization: Bearer ...).")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (off when empty).")
+    max_body_mb: float = Field(10.0, gt=0, description="Larger request bodies get 413.")
+    unseen_categories: Literal["reject", "allow"] = Field(
+        "reject", description="reject: 422 for a category never seen in training; allow: treat it as unknown.")
+    log_max_mb: float = Field(50.0, gt=0, description="Prediction log files rotate at this size.")
+    reload_interval_s: float = Field(1.0, gt=0, description="How often the served alias is checked for a move.")
+
+
+class PredictConfig(_Section):
+    """`mlw predict`: batch scoring."""
+
+    model: str = Field("production", description="Alias or train version; 'latest' is the newest train version.")
+    chunk_rows: int = Field(100_000, ge=1, description="Rows scored per chunk (bounded memory).")
+    unseen_categories: Literal["reject", "allow"] = "reject"
+
+
 class MlwConfig(_Section):
     """An mlw project: one file, a section per stage."""
 
@@ -258,6 +283,8 @@ class MlwConfig(_Section):
     prepare: PrepareConfig = Field(default_factory=PrepareConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    predict: PredictConfig = Field(default_factory=PredictConfig)
     pipeline: list[Literal["ingest", "prepare", "train", "evaluate"]] = Field(
         default_factory=lambda: ["ingest", "prepare", "train", "evaluate"],
         description="The stages `mlw run` chains, in order.")
