@@ -234,6 +234,62 @@ def evaluate(
                         hint=f"See {result.details['report']}. Improve the model, or change evaluate.gates.")
 
 
+@app.command()
+@_guarded
+def predict(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV or Parquet file to score "
+                                                                             "(default: data.source).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write CSV or Parquet here instead of a "
+                                                                          "versioned artifact.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Alias or train version (default: "
+                                                                 "predict.model).")] = None,
+    rejects: Annotated[Optional[Path], typer.Option("--rejects", help="Write rows that fail validation here "
+                                                                      "and score the rest.")] = None,
+    json_out: JsonOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Score a batch of records (CSV, Parquet or SQL) with a trained model.
+
+    Adds the prediction and, for classifiers, one probability column per class; reads and
+    writes in chunks, so files larger than memory work.
+
+    Example: `mlw predict --input new.csv --output scored.parquet --model production`
+    """
+    from .render import render_predict
+    from .stages.predict import run_predict
+
+    cfg = _load(config, set_)
+    render_predict(run_predict(cfg, input_path=input_path, output=output, model_ref=model, rejects=rejects,
+                               force=force, progress=console.progress))
+
+
+@app.command()
+@_guarded
+def serve(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    host: Annotated[Optional[str], typer.Option("--host", help="Interface (default: serve.host, 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="Port (default: serve.port, 8000).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Alias or train version (default: serve.model, "
+                                                                 "production).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes.")] = None,
+) -> None:
+    """Serve predictions over HTTP (MLflow and Open Inference protocols too).
+
+    Follows the alias: when it is promoted or rolled back, the server switches models
+    without dropping requests. Logs every prediction for `mlw monitor`.
+
+    Example: `mlw serve --port 8000` then
+    `curl -s localhost:8000/predict -H 'content-type: application/json' -d @record.json`
+    """
+    from .serve import run_server
+
+    cfg = _load(config, set_)
+    run_server(cfg, host=host, port=port, model_ref=model, workers=workers)
+
+
 @app.command("run")
 @_guarded
 def run_chain(
