@@ -356,3 +356,33 @@ def render_gc(removed: dict[str, list[str]], dry_run: bool) -> None:
             console.print_text(f"{verb} leftover temporary folder {ref}")
 
     console.emit({"dry_run": dry_run, **removed}, human)
+
+
+def render_predict(result: StageResult) -> None:
+    """One paragraph (rows scored and rejected, where written, with which model), then the
+    first predictions as a table."""
+    info = result.manifest["info"]
+
+    def human() -> None:
+        for warning in result.warnings:
+            console.warn(warning)
+        if result.cached:
+            console.status(f"cached: {result.stage}/{result.version} already holds these predictions (same model, "
+                           f"input and config; --force recomputes)")
+        model = info["model"] + (f" ({info['alias']})" if info.get("alias") else "")
+        text = (f"Scored {info['rows_scored']:,} of {info['rows_in']:,} rows of {info['input']} with {model}, "
+                f"{info.get('model_name')} ({info.get('task')})")
+        rejects = info.get("rejects")
+        if rejects:
+            text += f"; {info['rows_rejected']:,} rejected -> {rejects['path']}"
+        where = result.details.get("output", str(result.path))
+        text += f". Written to {where}" + (f" ({result.stage}/{result.version})" if result.version else "")
+        if not result.cached and result.manifest.get("duration_s") is not None:
+            text += f" in {result.manifest['duration_s']:.2f} s"
+        console.print_text(text + ".")
+        preview = info.get("preview")
+        if preview and preview["rows"]:
+            console.print_table(f"first {len(preview['rows'])} predictions", preview["columns"],
+                                [[_fmt(v) for v in row] for row in preview["rows"]])
+
+    console.emit(result.to_json(), human)

@@ -190,11 +190,12 @@ class Trainer:
         elif settings.method == "random":
             searcher = RandomizedSearchCV(self._pipeline(estimator), space, n_iter=settings.n_iter,
                                           random_state=self.cfg.seed, **common)
-        elif grid:
-            searcher = HalvingGridSearchCV(self._pipeline(estimator), space, random_state=self.cfg.seed, **common)
+        elif grid:  # exhaust: the last round fits on all the rows, not on the few that 'smallest' leaves
+            searcher = HalvingGridSearchCV(self._pipeline(estimator), space, random_state=self.cfg.seed,
+                                           min_resources="exhaust", **common)
         else:
             searcher = HalvingRandomSearchCV(self._pipeline(estimator), space, n_candidates=settings.n_iter,
-                                             random_state=self.cfg.seed, **common)
+                                             min_resources="exhaust", random_state=self.cfg.seed, **common)
         fits = _candidate_count(space, settings) * settings.cv if settings.method != "halving" else None
         try:
             with self._threads(f"search ({settings.method}): {name}", total=fits) as bar:
@@ -230,6 +231,8 @@ class Trainer:
         if needs_dense(estimator):
             steps.append(("densify", Densify()))
         model = clone(estimator)
+        if self.n_jobs != 1 and "n_jobs" in model.get_params(deep=False):
+            model.set_params(n_jobs=1)  # folds already run in parallel: nested threads only contend
         if self.task == CLASSIFICATION and is_xgboost(model):
             model = LabelEncodedClassifier(model)
         steps.append(("model", model))

@@ -40,7 +40,10 @@ def plan_evaluate(config: Config, store: Store, *, model_version: str | None = N
                          required=settings.require_better_than is not None, challenger=train)
     used = {"evaluate": config.section("evaluate")["evaluate"]}
     inputs = [train, prepare] + ([champion] if champion else [])
-    key = hash_json({"config": used, "inputs": [a.content_hash for a in inputs], "mlw": __version__})
+    # The train version is part of the key: two runs can save byte-identical models, and each
+    # evaluation must still name (and be listed under) the run it scored.
+    key = hash_json({"config": used, "inputs": [a.content_hash for a in inputs], "model": train.version,
+                     "mlw": __version__})
     return Plan(STAGE, key, used, inputs, extra={"task": task}).lookup(store, force)
 
 

@@ -389,7 +389,8 @@ def test_evaluate_challenger_worse_than_champion_exits_1(mlw, two_models):
     assert gate["gate"] == "better than production" and gate["passed"] is False
     assert (f"challenger f1 = {ours:.4g} vs train/{strong['version']} {theirs:.4g} (margin 0) "
             f"[better than production]") in result.stderr
-    human = mlw("evaluate", "-c", config, "--model", weak["version"], "--set", "evaluate.require_better_than=production")
+    human = mlw("evaluate", "-c", config, "--model", weak["version"],
+                "--set", "evaluate.require_better_than=production")
     assert f"challenger vs champion train/{strong['version']}" in human.stdout
 
 

@@ -1,0 +1,210 @@
+"""The prediction log: every predicted row, for `mlw monitor` and for audits.
+
+Where: `<artifacts>/<project>/predictions/predictions-<UTC time>-<pid>.jsonl`, e.g.
+`predictions-20240131T235959123456Z-4242.jsonl`. The UTC time is when the file was opened
+(microseconds, fixed width), so sorting the names sorts the files by time; the process id
+keeps the files of several worker processes apart. A file is closed and a new one opened
+once it reaches `serve.log_max_mb`. Files are only ever appended to; a reader may read
+a file that is still being written and should ignore a last line without its newline.
+
+Format: JSON Lines, one object per predicted row (a request of 10 rows writes 10 lines):
+
+    {"ts": "2024-01-31T23:59:59.123456+00:00",   # when the request was scored (UTC, ISO 8601)
+     "request_id": "9f1c...",                    # X-Request-ID, or generated; shared by the rows of one request
+     "row": 0,                                   # the row's position in its request
+     "model_version": "20240131-235901-1a2b3c",  # the train version that scored the row
+     "alias": "production",                      # the alias served (null when a version was named)
+     "endpoint": "/predict",                     # /predict, /invocations or /v2/models/{name}/infer
+     "latency_ms": 1.234,                        # the whole request's scoring time, parse to response
+     "inputs": {"plan": "basic", ...},           # the record as received (missing values as null)
+     "prediction": "yes",                        # the predicted class or value
+     "probabilities": {"no": 0.2, "yes": 0.8}}   # per class for classifiers, else null
+
+Lines are built and written by one background thread from a queue, so the request path
+only enqueues a reference to data it already holds. `close()` (called on shutdown, after
+the server has finished the requests in flight) drains the queue, so a SIGTERM loses no
+line of a request that was answered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger("mlw.serve")
+
+FOLDER = "predictions"
+BATCH = 256  # entries (requests) written per flush at most
+
+
+@dataclass
+class LogEntry:
+    """One answered request; expanded to one line per row by the writer thread."""
+
+    ts: str
+    request_id: str
+    model_version: str
+    alias: str | None
+    endpoint: str
+    latency_ms: float
+    inputs: pd.DataFrame
+    predictions: list[Any]
+    probabilities: np.ndarray | None = None
+    classes: list[Any] | None = None
+
+
+_STOP = object()
+
+
+class PredictionLog:
+    """Appends entries to size-rotated JSON Lines files from a background thread."""
+
+    def __init__(self, folder: Path, max_mb: float) -> None:
+        self.folder = Path(folder)
+        self.max_bytes = max(1, int(max_mb * 1024 * 1024))
+        self.lines_written = 0
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._file: TextIO | None = None
+        self._size = 0
+        self._last_name = ""
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mlw-prediction-log", daemon=True)
+            self._thread.start()
+
+    def submit(self, entry: LogEntry) -> None:
+        """O(1) on the request path: the JSON is built on the writer thread."""
+        self._queue.put(entry)
+
+    def close(self, timeout: float = 60) -> None:
+        """Write everything queued, then close the file."""
+        if self._thread is None or self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("The prediction log did not finish writing within %s s; some lines may be missing.",
+                        timeout)
+
+    # ----------------------------------------------------------------- writer thread
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in batch:
+                stop = True
+                batch = [item for item in batch if item is not _STOP]
+                while True:  # anything submitted after the stop marker still gets written
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not _STOP:
+                        batch.append(item)
+            try:
+                self._write(batch)
+            except Exception:  # a full disk must not stop the server; say so loudly
+                log.exception("Writing %d prediction log entries under %s failed.", len(batch), self.folder)
+        self._close_file()
+
+    def _write(self, batch: list[LogEntry]) -> None:
+        for entry in batch:
+            text = "".join(line + "\n" for line in entry_lines(entry))
+            if not text:
+                continue
+            data = text.encode("utf-8")
+            if self._file is None or (self._size and self._size + len(data) > self.max_bytes):
+                self._rotate()
+            assert self._file is not None
+            self._file.write(text)
+            self._size += len(data)
+            self.lines_written += len(entry.predictions)
+        if self._file is not None:
+            self._file.flush()
+
+    def _rotate(self) -> None:
+        self._close_file()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = ""
+        while not name or name <= self._last_name:  # strictly increasing, even within one microsecond
+            name = f"predictions-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}-{os.getpid()}.jsonl"
+        self._last_name = name
+        self._file = open(self.folder / name, "a", encoding="utf-8")
+        self._size = self._file.tell()
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+
+def entry_lines(entry: LogEntry) -> list[str]:
+    """The JSON lines for one request (one per row)."""
+    inputs = _records(entry.inputs)
+    if entry.probabilities is not None and entry.classes is not None:
+        keys = [str(c) for c in entry.classes]
+        probabilities: list[Any] = [dict(zip(keys, row)) for row in entry.probabilities.tolist()]
+    else:
+        probabilities = [None] * len(entry.predictions)
+    head = {"ts": entry.ts, "request_id": entry.request_id, "model_version": entry.model_version,
+            "alias": entry.alias, "endpoint": entry.endpoint, "latency_ms": round(entry.latency_ms, 3)}
+    lines = []
+    for row, (record, prediction, proba) in enumerate(zip(inputs, entry.predictions, probabilities)):
+        line = {**head, "row": row, "inputs": record, "prediction": prediction, "probabilities": proba}
+        try:
+            lines.append(json.dumps(line, default=_default, allow_nan=False))
+        except ValueError:  # a NaN or infinity somewhere deeper: JSON has neither, write null
+            lines.append(json.dumps(_sanitize(line), default=_default, allow_nan=False))
+    return lines
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain dicts, missing values as None (JSON has no NaN)."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return [{str(k): _finite(v) for k, v in row.items()} for row in plain.to_dict(orient="records")]
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _sanitize(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sanitize(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (pd.Timestamp, datetime)):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,423 @@
+"""Request parsing and response shaping for the three scoring protocols.
+
+- `/predict` (mlw's own): a list of records, one record, or {"columns": [...], "data": [[...]]};
+  answers predictions, per-class probabilities for classifiers, and the model version.
+- `/invocations` (MLflow's scoring protocol, as `mlflow models serve` speaks it): JSON with
+  exactly one of dataframe_split, dataframe_records, instances, inputs; or CSV with
+  `Content-Type: text/csv`. Answers {"predictions": [...]}; errors are
+  {"error_code": "BAD_REQUEST", "message": ...} with status 400, like MLflow's.
+- `/v2/models/{name}/infer` (Open Inference Protocol, KServe v2): one input tensor per
+  column, shape [n] or [n, 1]; outputs `predict` and, for classifiers, `predict_proba`.
+
+Each parser turns the body into one pandas frame (built once, column-wise by pandas) or
+raises `RequestError` (malformed: 400). The frame is then checked against the schema that
+prepare recorded (`check_frame`, raising `InputError`: 422 naming each bad field and row).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..validation import MAX_ISSUES, validate_frame
+from .model import Scores, ServedModel
+
+try:  # the fastest parser available, never a new dependency
+    import orjson as _orjson  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
+MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+V2_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
+                "FP64", "BYTES"}
+V2_NUMERIC = V2_DATATYPES - {"BOOL", "BYTES"}
+
+
+class RequestError(Exception):
+    """The body cannot be read as the protocol's request (400, or `status`)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class InputError(Exception):
+    """Readable records that break the model's input schema (422 with one issue per field and row)."""
+
+    def __init__(self, issues: list[dict[str, Any]]) -> None:
+        self.issues = issues
+        super().__init__(summarize(issues))
+
+
+def summarize(issues: list[dict[str, Any]], limit: int = 5) -> str:
+    parts = []
+    for issue in issues[:limit]:
+        where = f"row {issue['row']}, " if issue.get("row") is not None else ""
+        field = f"column '{issue['field']}': " if issue.get("field") is not None else ""
+        parts.append(f"{where}{field}{issue['error']}")
+    more = f" (and {len(issues) - limit} more)" if len(issues) > limit else ""
+    return "The records do not match the model's input schema: " + "; ".join(parts) + more
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise RequestError("The request body is empty; send JSON.")
+    try:
+        return _orjson.loads(body) if _orjson is not None else json.loads(body)
+    except RecursionError:
+        raise RequestError("The body is not usable JSON: it is nested too deeply.") from None
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise RequestError(f"The body is not valid JSON ({_short(exc)}).") from None
+
+
+def frame_from_records(records: Any, what: str) -> pd.DataFrame:
+    if not isinstance(records, list):
+        raise RequestError(f"{what} must be a list of records (JSON objects). Got {_kind(records)}.")
+    for index, record in enumerate(records):
+        if type(record) is not dict:
+            raise RequestError(f"{what} must be a list of records (JSON objects); item {index} is "
+                               f"{_kind(record)}.")
+    return _frame(lambda: pd.DataFrame(records), what)
+
+
+def frame_from_split(split: Any, what: str) -> pd.DataFrame:
+    if not isinstance(split, dict):
+        raise RequestError(f"{what} must be an object {{\"columns\": [...], \"data\": [[...], ...]}}. "
+                           f"Got {_kind(split)}.")
+    columns, data = split.get("columns"), split.get("data")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise RequestError(f"{what}: \"columns\" must be a list of column names (strings).")
+    if not isinstance(data, list):
+        raise RequestError(f"{what}: \"data\" must be a list of rows, each a list of {len(columns)} values.")
+    for index, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise RequestError(f"{what}: row {index} of \"data\" must be a list of {len(columns)} values (one per "
+                               f"column). Got {_kind(row)}.")
+    _no_duplicates(columns, what)
+    return _frame(lambda: pd.DataFrame(data, columns=columns) if data else pd.DataFrame(columns=columns), what)
+
+
+def frame_from_columns(columns: dict[str, Any], what: str) -> pd.DataFrame:
+    """{"a": [1, 2], "b": [3, 4]}, or {"a": 1, "b": 3} for one record."""
+    if all(not isinstance(v, list) for v in columns.values()):
+        return frame_from_records([columns], what)
+    lengths = {len(v) if isinstance(v, list) else None for v in columns.values()}
+    if None in lengths or len(lengths) != 1:
+        raise RequestError(f"{what}: as an object of columns, every value must be a list, all of the same "
+                           f"length.")
+    return _frame(lambda: pd.DataFrame(columns), what)
+
+
+def parse_predict(body: bytes) -> pd.DataFrame:
+    payload = parse_json(body)
+    if isinstance(payload, list):
+        return frame_from_records(payload, "The body")
+    if isinstance(payload, dict):
+        if "columns" in payload and "data" in payload and set(payload) <= {"columns", "data", "index"}:
+            return frame_from_split(payload, "The body")
+        formats = [key for key in payload if key in MLFLOW_FORMATS]
+        if len(formats) == 1 and set(payload) <= {formats[0], "params"}:
+            return _mlflow_frame(payload, formats[0])
+        return frame_from_records([payload], "The body")
+    raise RequestError(f"The body must be a list of records, one record, or {{\"columns\": [...], "
+                       f"\"data\": [[...]]}}. Got {_kind(payload)}.")
+
+
+def parse_invocations(body: bytes, content_type: str | None) -> pd.DataFrame:
+    mime, params = _content_type(content_type)
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise RequestError("The scoring server only supports UTF-8.", status=415)
+    if mime == "text/csv":
+        return parse_csv(body)
+    if mime not in ("application/json", ""):
+        raise RequestError(f"This predictor only supports the following content types: "
+                           f"['text/csv', 'application/json']. Got '{content_type}'.", status=415)
+    payload = parse_json(body)
+    if not isinstance(payload, dict):
+        received = "Received a list" if isinstance(payload, list) else \
+            f"Received unexpected input type '{_kind(payload)}'"
+        raise RequestError(f"{_required_format()}. {received}.")
+    formats = [key for key in payload if key in MLFLOW_FORMATS]
+    if len(formats) != 1:
+        raise RequestError(f"{_required_format()}. Received dictionary with input fields: {list(payload)}.")
+    return _mlflow_frame(payload, formats[0])
+
+
+def _required_format() -> str:
+    return ("The input must be a JSON dictionary with exactly one of the input fields "
+            "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}")
+
+
+def _mlflow_frame(payload: dict[str, Any], key: str) -> pd.DataFrame:
+    value = payload[key]
+    if key == "dataframe_split":
+        return frame_from_split(value, "dataframe_split")
+    if key == "dataframe_records":
+        return frame_from_records(value, "dataframe_records")
+    # instances / inputs (TF-serving style): a list of records, or an object of columns
+    if isinstance(value, dict):
+        return frame_from_columns(value, key)
+    if isinstance(value, list) and all(type(v) is dict for v in value):
+        return frame_from_records(value, key)
+    raise RequestError(f"'{key}' must be a list of records or an object of columns (column -> list of values); "
+                       f"this model takes named columns, so unnamed tensors cannot be matched to its inputs.")
+
+
+def parse_csv(body: bytes) -> pd.DataFrame:
+    if not body.strip():
+        raise RequestError("Failed to parse input as a Pandas DataFrame: the CSV body is empty.")
+    try:
+        frame = pd.read_csv(io.BytesIO(body), encoding="utf-8", encoding_errors="strict")
+    except Exception as exc:  # ParserError, UnicodeDecodeError, EmptyDataError, ...
+        raise RequestError("Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
+                           "CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` "
+                           f"method. Error: '{_short(exc)}'") from None
+    _no_duplicates([str(c) for c in frame.columns], "The CSV header", mangled=True)
+    return frame
+
+
+def parse_v2(body: bytes) -> tuple[pd.DataFrame, str | None, list[str] | None]:
+    """An inference request -> (frame, request id, requested output names or None)."""
+    payload = parse_json(body)
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) or not payload["inputs"]:
+        raise RequestError("An inference request must be a JSON object with a non-empty \"inputs\" list: one "
+                           "tensor per column, {\"name\", \"shape\": [n], \"datatype\", \"data\"}.")
+    request_id = payload.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise RequestError("\"id\" must be a string.")
+    outputs = payload.get("outputs")
+    wanted = None
+    if outputs is not None:
+        if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
+                                                    for o in outputs):
+            raise RequestError("\"outputs\" must be a list of objects with a \"name\".")
+        wanted = [o["name"] for o in outputs]
+    columns: dict[str, pd.Series] = {}
+    rows: int | None = None
+    for index, tensor in enumerate(payload["inputs"]):
+        name, values = _v2_tensor(tensor, index)
+        if name in columns:
+            raise RequestError(f"Input '{name}' appears twice; send one tensor per column.")
+        if rows is not None and len(values) != rows:
+            raise RequestError(f"Input '{name}' has {len(values)} rows, but earlier inputs have {rows}; every "
+                               f"input needs one value per row.")
+        rows = len(values)
+        columns[name] = values
+    return _frame(lambda: pd.DataFrame(columns), "The inputs"), request_id, wanted
+
+
+def _v2_tensor(tensor: Any, index: int) -> tuple[str, pd.Series]:
+    if not isinstance(tensor, dict):
+        raise RequestError(f"inputs[{index}] must be an object {{\"name\", \"shape\", \"datatype\", \"data\"}}.")
+    name, shape, datatype, data = (tensor.get(k) for k in ("name", "shape", "datatype", "data"))
+    label = f"Input '{name}'" if isinstance(name, str) else f"inputs[{index}]"
+    if not isinstance(name, str) or not name:
+        raise RequestError(f"{label} needs a \"name\" (the column it holds).")
+    if not isinstance(datatype, str) or datatype.upper() not in V2_DATATYPES:
+        raise RequestError(f"{label}: \"datatype\" must be one of {', '.join(sorted(V2_DATATYPES))}. "
+                           f"Got {datatype!r}.")
+    datatype = datatype.upper()
+    if (not isinstance(shape, list) or not shape or len(shape) > 2
+            or not all(type(d) is int and d >= 0 for d in shape) or (len(shape) == 2 and shape[1] != 1)):
+        raise RequestError(f"{label}: \"shape\" must be [n] or [n, 1] (one tensor per column). Got {shape!r}.")
+    if not isinstance(data, list):
+        raise RequestError(f"{label}: \"data\" must be a list of values.")
+    if any(isinstance(v, list) for v in data):
+        flat: list[Any] = []
+        for v in data:
+            if isinstance(v, list):
+                flat.extend(v)
+            else:
+                flat.append(v)
+        data = flat
+    if len(data) != shape[0]:
+        raise RequestError(f"{label}: \"shape\" {shape} says {shape[0]} values, but \"data\" holds {len(data)}.")
+    if any(isinstance(v, (list, dict)) for v in data):
+        raise RequestError(f"{label}: \"data\" must hold single values (nested deeper than the shape).")
+    values = pd.Series(data, dtype=object if datatype == "BYTES" else None)
+    present = values.dropna()
+    if datatype in V2_NUMERIC and len(present) and (
+            not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+        raise RequestError(f"{label} is declared {datatype}, but \"data\" holds values that are not numbers.")
+    if datatype == "BOOL" and len(present) and not all(isinstance(v, bool) for v in present.tolist()):
+        raise RequestError(f"{label} is declared BOOL, but \"data\" holds values that are not true/false.")
+    if datatype.startswith(("INT", "UINT")) and len(present) and not np.all(np.mod(present.astype(float), 1) == 0):
+        raise RequestError(f"{label} is declared {datatype}, but \"data\" holds numbers that are not integers.")
+    return name, values
+
+
+def _frame(build: Any, what: str) -> pd.DataFrame:
+    try:
+        return build()
+    except Exception as exc:  # pandas refusing an odd structure is a bad request, never a 500
+        raise RequestError(f"{what} cannot be read as a table ({_short(exc)}).") from None
+
+
+def _no_duplicates(columns: list[str], what: str, mangled: bool = False) -> None:
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise RequestError(f"{what} names column '{column}' twice.")
+        seen.add(column)
+
+
+def _content_type(value: str | None) -> tuple[str, dict[str, str]]:
+    parts = [p.strip() for p in (value or "").split(";")]
+    params = {}
+    for part in parts[1:]:
+        key, _, val = part.partition("=")
+        params[key.strip().lower()] = val.strip().strip('"')
+    return parts[0].lower(), params
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def check_frame(frame: pd.DataFrame, model: ServedModel, unseen: str) -> None:
+    """Raise InputError unless every row fits the schema (no row is scored otherwise)."""
+    if len(frame) == 0:
+        raise InputError([{"row": None, "field": None, "error": "no records to score"}])
+    nested = _nested_values(frame)
+    if nested:
+        raise InputError(nested)
+    try:
+        result = validate_frame(frame, model.schema, unseen=unseen, allow_extra=False)
+    except Exception as exc:  # a value the checks cannot even compare: still the client's input
+        raise InputError([{"row": None, "field": None, "error": f"the records cannot be checked ({_short(exc)})"}]) \
+            from exc
+    if not result.ok:
+        issues = [issue.to_json() for issue in result.issues[:MAX_ISSUES]]
+        if len(result.issues) > MAX_ISSUES:
+            issues.append({"row": None, "field": None,
+                           "error": f"{len(result.issues) - MAX_ISSUES} more problems not listed"})
+        raise InputError(issues)
+
+
+def _nested_values(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Lists and objects where a single value belongs (only object columns can hold them)."""
+    issues: list[dict[str, Any]] = []
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        nested = column.map(lambda v: isinstance(v, (list, dict))).to_numpy(dtype=bool)
+        for row in np.flatnonzero(nested)[:MAX_ISSUES - len(issues)]:
+            value = column.iloc[row]
+            issues.append({"row": int(row), "field": str(name),
+                           "error": f"expected a single value, got {'a list' if isinstance(value, list) else 'an object'}"})
+    issues.sort(key=lambda issue: issue["row"])
+    return issues
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def jsonable(values: np.ndarray) -> list[Any]:
+    """A prediction array as JSON values; NaN and infinity (no JSON for them) as null."""
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        return [None if not math.isfinite(v) else v for v in values.tolist()]
+    if values.dtype.kind == "M":
+        return [None if pd.isna(v) else pd.Timestamp(v).isoformat() for v in values]
+    return values.tolist()
+
+
+def probability_records(model: ServedModel, proba: np.ndarray) -> list[dict[str, float]]:
+    keys = [str(c) for c in model.classes or []]
+    return [dict(zip(keys, row)) for row in proba.tolist()]
+
+
+def predict_response(model: ServedModel, scores: Scores, predictions: list[Any], request_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model_version": model.version, "alias": model.alias, "request_id": request_id,
+                            "predictions": predictions}
+    if model.is_classifier and scores.proba is not None:
+        body["classes"] = model.classes
+        body["probabilities"] = probability_records(model, scores.proba)
+    return body
+
+
+def invocations_response(predictions: list[Any]) -> dict[str, Any]:
+    return {"predictions": predictions}
+
+
+def v2_datatype(values: np.ndarray) -> str:
+    kind = values.dtype.kind
+    if kind == "b":
+        return "BOOL"
+    if kind in "iu":
+        return "INT64"
+    if kind == "f":
+        return "FP64"
+    return "BYTES"
+
+
+def v2_response(model: ServedModel, scores: Scores, predictions: list[Any], request_id: str,
+                wanted: list[str] | None) -> dict[str, Any]:
+    n = len(predictions)
+    outputs = [{"name": "predict", "shape": [n], "datatype": v2_datatype(scores.predictions), "data": predictions}]
+    if model.is_classifier and scores.proba is not None:
+        k = scores.proba.shape[1]
+        outputs.append({"name": "predict_proba", "shape": [n, k], "datatype": "FP64",
+                        "data": scores.proba.ravel().tolist()})
+    if wanted is not None:
+        known = {o["name"] for o in outputs}
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise RequestError(f"Unknown output {unknown[0]!r}; this model has outputs "
+                               f"{', '.join(sorted(known))}.")
+        outputs = [o for o in outputs if o["name"] in wanted]
+    return {"model_name": model.project, "model_version": model.version, "id": request_id, "outputs": outputs}
+
+
+def v2_input_datatype(spec: dict[str, Any]) -> str:
+    kind, dtype = spec.get("kind"), str(spec.get("dtype", ""))
+    if kind == "numeric":
+        return "INT64" if dtype.startswith(("int", "Int", "uint", "UInt")) else "FP64"
+    if kind == "boolean":
+        return "BOOL"
+    return "BYTES"
+
+
+def v2_metadata(model: ServedModel) -> dict[str, Any]:
+    outputs = [{"name": "predict", "datatype": "BYTES" if model.is_classifier and any(
+        isinstance(c, str) for c in model.classes or []) else ("INT64" if model.is_classifier else "FP64"),
+        "shape": [-1]}]
+    if model.is_classifier:
+        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(model.classes or [])]})
+    return {"name": model.project, "versions": [model.version], "platform": "mlw-sklearn",
+            "inputs": [{"name": name, "datatype": v2_input_datatype(spec), "shape": [-1]}
+                       for name, spec in model.schema["columns"].items()],
+            "outputs": outputs}
+
+
+def dumps(body: Any) -> bytes:
+    if _orjson is not None:
+        return _orjson.dumps(body, option=_orjson.OPT_SERIALIZE_NUMPY)
+    return json.dumps(body, separators=(",", ":"), default=_json_default).encode("utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
