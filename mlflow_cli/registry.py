@@ -91,11 +91,7 @@ def promote(config: Config, ref: str, alias: str, reason: str | None = None) -> 
                             f"{'; '.join(problems)}.", hint="Train a fresh version (mlw train --force) and promote it.")
     with _locked(store) as data:
         previous = data["aliases"].get(alias, {}).get("version")
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        data["aliases"][alias] = {"version": version, "stage": STAGE, "project": store.project, "since": now,
-                                  "reason": reason}
-        data["history"].append({"at": now, "alias": alias, "action": "promote", "from": previous, "to": version,
-                                "reason": reason})
+        _move(data, store, alias, "promote", previous, version, reason)
     return {"alias": alias, "version": version, "previous": previous, "reason": reason}
 
 
@@ -115,12 +111,16 @@ def rollback(config: Config, alias: str, reason: str | None = None) -> dict[str,
         if problems:
             raise ArtifactError(f"Cannot roll '{alias}' back to {STAGE}/{target}: {'; '.join(problems)}.",
                                 hint="Promote another version instead.")
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        data["aliases"][alias] = {"version": target, "stage": STAGE, "project": store.project, "since": now,
-                                  "reason": reason}
-        data["history"].append({"at": now, "alias": alias, "action": "rollback", "from": current, "to": target,
-                                "reason": reason})
+        _move(data, store, alias, "rollback", current, target, reason)
     return {"alias": alias, "version": target, "previous": current, "reason": reason}
+
+
+def _move(data: dict[str, Any], store: Store, alias: str, action: str, old: str | None, new: str,
+          reason: str | None) -> None:
+    """Point the alias at `new` and record the move in the history."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    data["aliases"][alias] = {"version": new, "stage": STAGE, "project": store.project, "since": now, "reason": reason}
+    data["history"].append({"at": now, "alias": alias, "action": action, "from": old, "to": new, "reason": reason})
 
 
 def list_aliases(config: Config) -> list[dict[str, Any]]:
