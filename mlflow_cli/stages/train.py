@@ -19,6 +19,7 @@ from . import Plan, ProgressFactory, StageResult, no_progress, open_store
 
 STAGE = "train"
 MODEL_FILE = "model.joblib"
+FEATURE_NAMES_SHOWN = 200
 
 
 def plan_train(config: Config, store: Store, *, source_version: str | None = None, force: bool = False) -> Plan:
@@ -63,6 +64,7 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
             "metric": outcome.metric, "target": target, "classes": outcome.classes, "data": prepare.ref,
             "train_rows": len(train), "valid_rows": 0 if valid is None else len(valid),
             "features_in": len(schema["columns"]), "features_out": len(outcome.feature_names),
+            "feature_names": outcome.feature_names[:FEATURE_NAMES_SHOWN],  # all of them: features.json
             "cv": outcome.cv, "leaderboard": outcome.leaderboard, "search": outcome.search,
             "best_iteration": outcome.best_iteration, "fit_seconds": outcome.fit_seconds,
             "importance_kind": outcome.importance_kind,
