@@ -14,12 +14,14 @@ stays, a warning is logged once per failed target, and the next move is tried ag
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -53,6 +55,7 @@ class ServedModel:
     metric: str | None = None
     estimator_name: str | None = None
     classes: list[Any] | None = None
+    has_proba: bool = False
     data_version: str | None = None
     evaluation: dict[str, Any] | None = None
     created: str | None = None
@@ -64,7 +67,7 @@ class ServedModel:
 
     @property
     def is_classifier(self) -> bool:
-        return self.classes is not None
+        return self.task == "classification"
 
     def predict(self, frame: pd.DataFrame) -> Scores:
         """Transform once, then predict (and predict_proba) on the same features.
@@ -76,7 +79,7 @@ class ServedModel:
             features = transform.transform(features)
         estimator = _final(self.pipeline)
         predictions = np.asarray(estimator.predict(features))
-        proba = np.asarray(estimator.predict_proba(features), dtype=float) if self.is_classifier else None
+        proba = np.asarray(estimator.predict_proba(features), dtype=float) if self.has_proba else None
         return Scores(predictions.ravel() if predictions.ndim > 1 and predictions.shape[1] == 1 else predictions,
                       proba)
 
@@ -104,8 +107,6 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
                             f"is unknown and requests could not be checked.",
                             hint="Serve a model trained by `mlw train` (it records the prepare version).")
     prepared = store.load("prepare", prepare[0]["version"])
-    import json
-
     try:
         schema = json.loads(prepared.file(SCHEMA_FILE).read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -114,8 +115,6 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
     if not isinstance(schema, dict) or not isinstance(schema.get("columns"), dict) or not schema["columns"]:
         raise ArtifactError(f"{prepared.ref}/{SCHEMA_FILE} must hold an object with a non-empty 'columns' object.",
                             hint="Re-run `mlw prepare --force` and train again.")
-    import joblib
-
     try:
         pipeline = joblib.load(artifact.file(MODEL_FILE))
     except MlwError:
@@ -130,14 +129,26 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
                             f"be served.", hint="Serve a model whose estimator has a predict method.")
     task = info.get("task") or schema.get("task") or "unknown"
     classes = None
-    if task == "classification" and hasattr(estimator, "predict_proba"):
+    if task == "classification":
         found = getattr(estimator, "classes_", None)
         classes = [_plain(c) for c in (found if found is not None else info.get("classes") or [])] or None
-    return ServedModel(
+    has_proba = classes is not None and hasattr(estimator, "predict_proba")  # LinearSVC has no probabilities
+    served = ServedModel(
         project=store.project, version=artifact.version, alias=alias, pipeline=pipeline, schema=schema, task=task,
         target=info.get("target") or (schema.get("target") or {}).get("name"), metric=info.get("metric"),
-        estimator_name=info.get("model"), classes=classes, data_version=info.get("data") or prepared.ref,
+        estimator_name=info.get("model"), classes=classes, has_proba=has_proba,
+        data_version=info.get("data") or prepared.ref,
         evaluation=_evaluation(store, artifact.version), created=manifest.get("created"))
+    _warm_up(served)
+    return served
+
+
+def _warm_up(model: ServedModel) -> None:
+    """Score the schema's example record once, so the first client does not pay first-call costs."""
+    try:
+        model.predict(pd.DataFrame([example_record(model.schema)]))
+    except Exception as exc:  # an odd schema example is no reason to refuse the model
+        log.debug("Warm-up prediction failed: %s", exc)
 
 
 def _plain(value: Any) -> Any:
@@ -158,17 +169,52 @@ def _evaluation(store: Store, version: str) -> dict[str, Any] | None:
     return None
 
 
+def example_value(spec: dict[str, Any]) -> Any:
+    kind = spec.get("kind")
+    if kind == "categorical":
+        categories = spec.get("categories") or []
+        return categories[0] if categories else "a category"
+    if kind == "numeric":
+        low, high = spec.get("min"), spec.get("max")
+        if low is None or high is None:
+            return 0
+        middle = (float(low) + float(high)) / 2
+        if str(spec.get("dtype", "")).lower().startswith(("int", "uint")):
+            return int(round(middle))
+        return round(middle, 4)
+    if kind == "boolean":
+        return True
+    if kind == "datetime":
+        try:
+            low, high = datetime.fromisoformat(str(spec["min"])), datetime.fromisoformat(str(spec["max"]))
+        except (KeyError, ValueError, TypeError):
+            return "2024-01-01"
+        middle = low + (high - low) / 2
+        return middle.date().isoformat() if low.time() == high.time() == datetime.min.time() else \
+            middle.isoformat(timespec="seconds")
+    if kind == "text":
+        return "some text"
+    return None
+
+
+def example_record(schema: dict[str, Any]) -> dict[str, Any]:
+    return {name: example_value(spec) for name, spec in schema["columns"].items()}
+
+
 class ModelHolder:
     """The current model, swapped atomically when the served alias moves."""
 
     def __init__(self, store: Store, ref: str, model: ServedModel, interval_s: float,
-                 on_swap: Callable[[ServedModel, ServedModel], None] | None = None) -> None:
+                 on_swap: Callable[[ServedModel, ServedModel], None] | None = None,
+                 on_refuse: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.ref = ref
         self.current = model
         self.interval_s = interval_s
         self.on_swap = on_swap
+        self.on_refuse = on_refuse
         self._failed: str | None = None
+        self._unreadable = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -198,9 +244,12 @@ class ModelHolder:
         """The version the alias points at now, or None when registry.json cannot say."""
         try:
             entry = self.store.registry().get("aliases", {}).get(self.ref)
-        except (ArtifactError, AttributeError) as exc:
-            log.warning("Cannot read the registry (%s); still serving %s.", exc, self.current.version)
+        except (ArtifactError, AttributeError, OSError) as exc:
+            if not self._unreadable:  # once per outage, not once per poll
+                log.warning("Cannot read the registry (%s); still serving %s.", exc, self.current.version)
+            self._unreadable = True
             return None
+        self._unreadable = False
         version = entry.get("version") if isinstance(entry, dict) else entry
         return str(version) if version else None
 
@@ -211,15 +260,13 @@ class ModelHolder:
             return False
         try:
             model = load_served_model(self.store, self.ref)
-        except MlwError as exc:
+        except Exception as exc:  # MlwError (integrity, unknown version) or a library failing to unpickle
             self._failed = target
+            reason = str(exc) if isinstance(exc, MlwError) else f"{type(exc).__name__}: {exc}."
             log.warning("Alias '%s' now points at %s, which cannot be served: %s Still serving %s.",
-                        self.ref, target, exc, self.current.version)
-            return False
-        except Exception as exc:
-            self._failed = target
-            log.warning("Loading %s for alias '%s' failed (%s: %s). Still serving %s.",
-                        target, self.ref, type(exc).__name__, exc, self.current.version)
+                        self.ref, target, reason, self.current.version)
+            if self.on_refuse is not None:
+                self.on_refuse(target)
             return False
         previous, self.current, self._failed = self.current, model, None
         log.info("Alias '%s' moved: now serving %s (was %s).", self.ref, model.version, previous.version)

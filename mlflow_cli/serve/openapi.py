@@ -10,45 +10,12 @@ per-field 422 contract), so the schemas are attached to the routes here, not by 
 from __future__ import annotations
 
 import keyword
-from datetime import datetime
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .model import ServedModel
+from .model import ServedModel, example_record
 from .protocols import v2_metadata
-
-
-def example_value(spec: dict[str, Any]) -> Any:
-    kind = spec.get("kind")
-    if kind == "categorical":
-        categories = spec.get("categories") or []
-        return categories[0] if categories else "a category"
-    if kind == "numeric":
-        low, high = spec.get("min"), spec.get("max")
-        if low is None or high is None:
-            return 0
-        middle = (float(low) + float(high)) / 2
-        if str(spec.get("dtype", "")).lower().startswith(("int", "uint")):
-            return int(round(middle))
-        return round(middle, 4)
-    if kind == "boolean":
-        return True
-    if kind == "datetime":
-        try:
-            low, high = datetime.fromisoformat(str(spec["min"])), datetime.fromisoformat(str(spec["max"]))
-        except (KeyError, ValueError, TypeError):
-            return "2024-01-01"
-        middle = low + (high - low) / 2
-        return middle.date().isoformat() if low.time() == high.time() == datetime.min.time() else \
-            middle.isoformat(timespec="seconds")
-    if kind == "text":
-        return "some text"
-    return None
-
-
-def example_record(schema: dict[str, Any]) -> dict[str, Any]:
-    return {name: example_value(spec) for name, spec in schema["columns"].items()}
 
 
 def _field_type(spec: dict[str, Any], unseen: str) -> Any:
@@ -114,7 +81,7 @@ def openapi_schema(base: dict[str, Any], model: ServedModel, unseen: str) -> dic
                        **({"classes": {"type": "array", "items": {}, "example": classes},
                            "probabilities": {"type": "array", "items": {
                                "type": "object", "properties": {str(c): {"type": "number"} for c in classes}}}}
-                          if model.is_classifier else {})}}
+                          if model.has_proba else {})}}
     components["ValidationIssue"] = {"type": "object", "properties": {
         "row": {"type": ["integer", "null"], "description": "0-based row in the request (null: whole column)"},
         "field": {"type": ["string", "null"]}, "error": {"type": "string"}}}

@@ -16,8 +16,7 @@ import html
 import json
 from typing import Any
 
-from .model import ServedModel
-from .openapi import example_value
+from .model import ServedModel, example_value
 
 STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
@@ -104,6 +103,7 @@ def render_page(model: ServedModel) -> str:
     data = json.dumps(kinds).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     what = "class" if model.is_classifier else "value"
     target = f" {html.escape(str(model.target))}" if model.target else ""
+    alias = f" ({html.escape(model.alias)})" if model.alias else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -115,8 +115,8 @@ def render_page(model: ServedModel) -> str:
 <body>
 <main>
 <h1>{html.escape(model.project)}: predict{target}</h1>
-<p class="sub">Model version {html.escape(model.version)}{' (' + html.escape(model.alias) + ')' if model.alias else ''}
- · {html.escape(model.task)} · fill in a record and get the predicted {what}. API docs at <a href="docs">/docs</a>.</p>
+<p class="sub">Model version {html.escape(model.version)}{alias}
+ · {html.escape(model.task)} · fill in a record to get the predicted {what}. API docs at <a href="docs">/docs</a>.</p>
 <form id="predict-form" autocomplete="off">
 {rows}
 <button type="submit" id="predict">Predict</button>

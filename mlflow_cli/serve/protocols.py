@@ -76,7 +76,7 @@ def parse_json(body: bytes) -> Any:
     except RecursionError:
         raise RequestError("The body is not usable JSON: it is nested too deeply.") from None
     except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise RequestError(f"The body is not valid JSON ({_short(exc)}).") from None
+        raise RequestError(f"The body is not valid JSON ({short(exc)}).") from None
 
 
 def frame_from_records(records: Any, what: str) -> pd.DataFrame:
@@ -181,9 +181,8 @@ def parse_csv(body: bytes) -> pd.DataFrame:
     except Exception as exc:  # ParserError, UnicodeDecodeError, EmptyDataError, ...
         raise RequestError("Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
                            "CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` "
-                           f"method. Error: '{_short(exc)}'") from None
-    _no_duplicates([str(c) for c in frame.columns], "The CSV header", mangled=True)
-    return frame
+                           f"method. Error: '{short(exc)}'") from None
+    return frame  # pandas renames a repeated header (a, a.1): the copy is then an unknown column
 
 
 def parse_v2(body: bytes) -> tuple[pd.DataFrame, str | None, list[str] | None]:
@@ -260,10 +259,10 @@ def _frame(build: Any, what: str) -> pd.DataFrame:
     try:
         return build()
     except Exception as exc:  # pandas refusing an odd structure is a bad request, never a 500
-        raise RequestError(f"{what} cannot be read as a table ({_short(exc)}).") from None
+        raise RequestError(f"{what} cannot be read as a table ({short(exc)}).") from None
 
 
-def _no_duplicates(columns: list[str], what: str, mangled: bool = False) -> None:
+def _no_duplicates(columns: list[str], what: str) -> None:
     seen: set[str] = set()
     for column in columns:
         if column in seen:
@@ -285,7 +284,7 @@ def _kind(value: Any) -> str:
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _short(exc: BaseException, limit: int = 200) -> str:
+def short(exc: BaseException, limit: int = 200) -> str:
     text = str(exc).replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -303,8 +302,8 @@ def check_frame(frame: pd.DataFrame, model: ServedModel, unseen: str) -> None:
     try:
         result = validate_frame(frame, model.schema, unseen=unseen, allow_extra=False)
     except Exception as exc:  # a value the checks cannot even compare: still the client's input
-        raise InputError([{"row": None, "field": None, "error": f"the records cannot be checked ({_short(exc)})"}]) \
-            from exc
+        issue = {"row": None, "field": None, "error": f"the records cannot be checked ({short(exc)})"}
+        raise InputError([issue]) from exc
     if not result.ok:
         issues = [issue.to_json() for issue in result.issues[:MAX_ISSUES]]
         if len(result.issues) > MAX_ISSUES:
@@ -322,9 +321,8 @@ def _nested_values(frame: pd.DataFrame) -> list[dict[str, Any]]:
             continue
         nested = column.map(lambda v: isinstance(v, (list, dict))).to_numpy(dtype=bool)
         for row in np.flatnonzero(nested)[:MAX_ISSUES - len(issues)]:
-            value = column.iloc[row]
-            issues.append({"row": int(row), "field": str(name),
-                           "error": f"expected a single value, got {'a list' if isinstance(value, list) else 'an object'}"})
+            got = "a list" if isinstance(column.iloc[row], list) else "an object"
+            issues.append({"row": int(row), "field": str(name), "error": f"expected a single value, got {got}"})
     issues.sort(key=lambda issue: issue["row"])
     return issues
 
@@ -349,7 +347,7 @@ def probability_records(model: ServedModel, proba: np.ndarray) -> list[dict[str,
 def predict_response(model: ServedModel, scores: Scores, predictions: list[Any], request_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {"model_version": model.version, "alias": model.alias, "request_id": request_id,
                             "predictions": predictions}
-    if model.is_classifier and scores.proba is not None:
+    if model.has_proba and scores.proba is not None:
         body["classes"] = model.classes
         body["probabilities"] = probability_records(model, scores.proba)
     return body
@@ -374,7 +372,7 @@ def v2_response(model: ServedModel, scores: Scores, predictions: list[Any], requ
                 wanted: list[str] | None) -> dict[str, Any]:
     n = len(predictions)
     outputs = [{"name": "predict", "shape": [n], "datatype": v2_datatype(scores.predictions), "data": predictions}]
-    if model.is_classifier and scores.proba is not None:
+    if model.has_proba and scores.proba is not None:
         k = scores.proba.shape[1]
         outputs.append({"name": "predict_proba", "shape": [n, k], "datatype": "FP64",
                         "data": scores.proba.ravel().tolist()})
@@ -398,10 +396,13 @@ def v2_input_datatype(spec: dict[str, Any]) -> str:
 
 
 def v2_metadata(model: ServedModel) -> dict[str, Any]:
-    outputs = [{"name": "predict", "datatype": "BYTES" if model.is_classifier and any(
-        isinstance(c, str) for c in model.classes or []) else ("INT64" if model.is_classifier else "FP64"),
-        "shape": [-1]}]
     if model.is_classifier:
+        predicted = "BYTES" if any(isinstance(c, str) for c in model.classes or []) else (
+            "BOOL" if all(isinstance(c, bool) for c in model.classes or [None]) else "INT64")
+    else:
+        predicted = "FP64" if model.task == "regression" else "INT64"  # clustering: cluster ids
+    outputs = [{"name": "predict", "datatype": predicted, "shape": [-1]}]
+    if model.has_proba:
         outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(model.classes or [])]})
     return {"name": model.project, "versions": [model.version], "platform": "mlw-sklearn",
             "inputs": [{"name": name, "datatype": v2_input_datatype(spec), "shape": [-1]}
