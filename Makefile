@@ -1,12 +1,12 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   - create .venv if needed, install mlw, run the main job on shipped data
-#   make test   - install what the tests need (dev extra, PostgreSQL server) and run them
+#   make test   - install what the tests need (dev extra, PostgreSQL server, Chromium) and run them
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 CONFIG ?= configs/churn.yaml
 
-.PHONY: demo test install install-dev postgres bench clean
+.PHONY: demo test install install-dev services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,15 +18,16 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 
-postgres:
+services:
 	bash .ci/ensure-postgres
+	bash .ci/ensure-browser
 
 demo: install
 	$(BIN)/mlw run -c $(CONFIG)
 	$(BIN)/mlw artifacts lineage evaluate/latest -c $(CONFIG)
 	$(BIN)/mlw evaluate -c $(CONFIG)
 
-test: install-dev postgres
+test: install-dev services
 	$(BIN)/python -m pytest
 
 bench: install
