@@ -250,7 +250,7 @@ def predict(
     json_out: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Score a batch of records (CSV, Parquet or SQL) with a trained model.
+    """Score a batch of records (CSV, Parquet or SQL) with a model.
 
     Adds the prediction and, for classifiers, one probability column per class; reads and
     writes in chunks, so files larger than memory work.
@@ -276,7 +276,7 @@ def serve(
                                                                  "production).")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes.")] = None,
 ) -> None:
-    """Serve predictions over HTTP (MLflow and Open Inference protocols too).
+    """Serve predictions over HTTP (also MLflow, Open Inference).
 
     Follows the alias: when it is promoted or rolled back, the server switches models
     without dropping requests. Logs every prediction for `mlw monitor`.

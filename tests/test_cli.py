@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
-COMMANDS = ["init", "ingest", "prepare", "train", "evaluate", "run", "config", "artifacts", "runs", "models"]
-LEAVES = [["init"], ["ingest"], ["prepare"], ["train"], ["evaluate"], ["run"], ["config", "validate"],
+COMMANDS = ["init", "ingest", "prepare", "train", "evaluate", "serve", "predict", "run", "config", "artifacts", "runs",
+            "models"]
+LEAVES = [["init"], ["ingest"], ["prepare"], ["train"], ["evaluate"], ["run"], ["predict"], ["serve"],
+          ["config", "validate"],
           ["config", "show"], ["config", "schema"], ["artifacts", "list"], ["artifacts", "show"],
           ["artifacts", "lineage"], ["artifacts", "verify"], ["artifacts", "gc"], ["runs", "list"], ["runs", "show"],
           ["runs", "compare"], ["models", "catalog"], ["models", "list"], ["models", "show"], ["models", "promote"],
