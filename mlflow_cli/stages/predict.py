@@ -219,35 +219,18 @@ def _metrics(tally: _Tally) -> dict[str, Any]:
 def score_frame(model: Any, frame: Any, task: str) -> Any:
     """The prediction columns for one frame of raw records: `prediction` and, for a classifier
     with probabilities, `proba_<class>`. One pandas frame in, one out, nothing else touched,
-    so an engine can map it over partitions.
-
-    The preprocessing runs once; the final estimator then gives both labels and probabilities
-    (exactly what Pipeline.predict and predict_proba would, without transforming twice)."""
-    import numpy as np
+    so an engine can map it over partitions. The preprocessing runs once (scoring.py)."""
     import pandas as pd
 
-    steps = getattr(model, "steps", None)
-    estimator = steps[-1][1] if steps else model
-    features = model[:-1].transform(frame) if steps and len(steps) > 1 else frame
-    if task != "classification" or not hasattr(estimator, "predict_proba"):
-        labels = np.asarray(estimator.predict(features))
-        return pd.DataFrame({PREDICTION: labels.ravel() if labels.ndim > 1 else labels}, index=frame.index)
-    proba = estimator.predict_proba(features)
-    classes = np.asarray(estimator.classes_)
-    labels = classes[proba.argmax(axis=1)] if _predicts_argmax(estimator) else estimator.predict(features)
+    from ..scoring import predict_scores
+
+    labels, proba = predict_scores(model, frame, want_proba=task == "classification")
     columns: dict[str, Any] = {PREDICTION: labels}
-    for i, label in enumerate(classes):
-        columns[f"{PROBA_PREFIX}{label}"] = proba[:, i]
+    if proba is not None:
+        estimator = model.steps[-1][1] if getattr(model, "steps", None) else model
+        for i, label in enumerate(estimator.classes_):
+            columns[f"{PROBA_PREFIX}{label}"] = proba[:, i]
     return pd.DataFrame(columns, index=frame.index)
-
-
-def _predicts_argmax(estimator: Any) -> bool:
-    """XGBoost's predict is, by definition, the class of highest probability (for two classes
-    p > 0.5, the same thing), so the labels come from the probabilities instead of running
-    every tree a second time. Other estimators are asked (SVC's labels can disagree with
-    its calibrated probabilities)."""
-    inner = getattr(estimator, "estimator", None)
-    return type(estimator).__name__ == "LabelEncodedClassifier" and type(inner).__name__ == "XGBClassifier"
 
 
 class Scorer:

@@ -1,0 +1,75 @@
+"""scoring.py: the compiled preprocessing for small requests must give exactly what the
+scikit-learn pipeline gives, or not be used at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlflow_cli.scoring import compile_preprocessor, predict_scores
+
+from .conftest import DATA
+
+
+def _train(mlw, config: Path, *extra: str) -> tuple[object, dict, Path]:
+    result = mlw("run", "-c", config, "--until", "train", "--json", *extra)
+    assert result.exit_code == 0, result.stderr
+    root = config.parent / "artifacts" / "churn"
+    prepare = sorted((root / "prepare").glob("2*"))[-1]
+    train = sorted((root / "train").glob("2*"))[-1]
+    return joblib.load(train / "model.joblib"), json.loads((prepare / "schema.json").read_text()), prepare
+
+
+@pytest.mark.parametrize("model", ["logistic_regression", "xgboost"])
+@pytest.mark.parametrize("encode", ["onehot", "ordinal", "target"])
+def test_compiled_preprocessing_matches_sklearn(mlw, churn_project, model, encode):
+    pipeline, schema, _ = _train(mlw, churn_project, "--set", f"train.model={model}",
+                                 "--set", "prepare.drop_columns=[last_ticket, signup_date]",
+                                 "--set", f"prepare.categorical.encode={encode}",
+                                 "--set", "prepare.numeric.scale=robust",
+                                 "--set", "train.params={}" if model == "logistic_regression"
+                                 else "train.params={n_estimators: 20}")
+    preprocess = pipeline.steps[0][1]
+    compiled = compile_preprocessor(preprocess, schema)
+    assert compiled is not None
+    rows = pd.read_csv(DATA / "churn_new.csv").head(200)
+    rows.loc[3, "plan"] = "platinum"          # unseen category
+    rows.loc[4, "monthly_charges"] = np.nan   # missing number
+    rows.loc[5, "region"] = np.nan            # missing category
+    ours, theirs = compiled.transform(rows), preprocess.transform(rows)
+    ours = ours.toarray() if hasattr(ours, "toarray") else ours
+    theirs = theirs.toarray() if hasattr(theirs, "toarray") else theirs
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    fast = predict_scores(pipeline, rows.head(10), want_proba=True, compiled=compiled)
+    slow = predict_scores(pipeline, rows.head(10), want_proba=True)
+    assert list(fast[0]) == list(slow[0]) == list(pipeline.predict(rows.head(10)))
+    np.testing.assert_allclose(fast[1], pipeline.predict_proba(rows.head(10)), rtol=1e-9)
+
+
+def test_pipelines_with_text_or_dates_are_not_compiled(mlw, churn_project):
+    pipeline, schema, _ = _train(mlw, churn_project, "--set", "train.model=logistic_regression")
+    assert compile_preprocessor(pipeline.steps[0][1], schema) is None
+
+
+def test_compiled_is_refused_when_it_would_disagree(mlw, churn_project, monkeypatch):
+    import mlflow_cli.scoring as scoring
+
+    pipeline, schema, _ = _train(mlw, churn_project, "--set", "train.model=logistic_regression",
+                                 "--set", "prepare.drop_columns=[last_ticket, signup_date]")
+    preprocess = pipeline.steps[0][1]
+    assert scoring.compile_preprocessor(preprocess, schema) is not None
+    real = scoring._compile_branch
+
+    def off_by_a_bit(step, columns, kinds):
+        branch = real(step, columns, kinds)
+        if branch is not None and branch.kind == "numeric":
+            branch.shift = branch.shift + 1e-6
+        return branch
+
+    monkeypatch.setattr(scoring, "_compile_branch", off_by_a_bit)
+    assert scoring.compile_preprocessor(preprocess, schema) is None
