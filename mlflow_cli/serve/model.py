@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import ArtifactError, MlwError
 from ..registry import STAGE, resolve_model
-from ..scoring import compile_preprocessor, predict_scores
+from ..scoring import compile_preprocessor, predict_scores, single_threaded
 from ..store import Store
 
 log = logging.getLogger("mlw.serve")
@@ -109,7 +109,7 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
         raise ArtifactError(f"{prepared.ref}/{SCHEMA_FILE} must hold an object with a non-empty 'columns' object.",
                             hint="Re-run `mlw prepare --force` and train again.")
     try:
-        pipeline = joblib.load(artifact.file(MODEL_FILE))
+        pipeline = single_threaded(joblib.load(artifact.file(MODEL_FILE)))
     except MlwError:
         raise
     except Exception as exc:  # a pickle from another library version, a truncated file...
