@@ -290,6 +290,33 @@ def serve(
     run_server(cfg, host=host, port=port, model_ref=model, workers=workers)
 
 
+@app.command()
+@_guarded
+def package(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Alias or train version (default: "
+                                                                 "serve.model).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder to write (default: "
+                                                                          "dist/<project>-<version> beside the "
+                                                                          "config).")] = None,
+    json_out: JsonOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output folder if it is not empty.")] = False,
+) -> None:
+    """Write a deployable folder (model, requirements, Dockerfile).
+
+    The folder is a minimal mlw project that `mlw serve` runs as is (in its image, or after
+    `pip install -r requirements.txt`); every model file is verified before and after copying.
+
+    Example: `mlw package --model production -o dist/churn && docker build -t churn dist/churn`
+    """
+    from .package import build_package
+    from .render import render_package
+
+    cfg = _load(config, set_)
+    render_package(build_package(cfg, model, output, force, status=console.status))
+
+
 @app.command("run")
 @_guarded
 def run_chain(

@@ -262,6 +262,22 @@ def render_move(move: dict[str, Any], verb: str) -> None:
     console.emit(move, lambda: console.print_text(f"{move['alias']} {verb} to train/{move['version']}{previous}"))
 
 
+def render_package(result: dict[str, Any]) -> None:
+    def human() -> None:
+        for warning in result["warnings"]:
+            console.warn(warning)
+        model_name = result["version"] + (f" ({result['alias']})" if result["alias"] else "")
+        console.print_text(
+            f"Packaged {result['project']} model {model_name}, {result['model']}, into {result['path']}"
+            f"{' (replaced)' if result['replaced'] else ''}: {len(result['files'])} files, "
+            f"{result['size_bytes'] / 1e6:.1f} MB; mlw {result['wheel_origin']}, {result['requirements']} pinned "
+            f"dependencies for Python {result['python']}.\n"
+            f"Next: docker build -t {result['project'].lower()}:{result['version']} {result['path']}  "
+            f"(or see {result['path']}/README.md to run it without Docker)")
+
+    console.emit(result, human)
+
+
 def render_catalog(rows: list[dict[str, Any]]) -> None:
     console.emit(rows, lambda: console.print_table(
         "models (train.model)", ["name", "tasks", "description"],

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-COMMANDS = ["init", "ingest", "prepare", "train", "evaluate", "serve", "predict", "run", "config", "artifacts", "runs",
-            "models"]
-LEAVES = [["init"], ["ingest"], ["prepare"], ["train"], ["evaluate"], ["run"], ["predict"], ["serve"],
+COMMANDS = ["init", "ingest", "prepare", "train", "evaluate", "serve", "predict", "package", "run", "config",
+            "artifacts", "runs", "models"]
+LEAVES = [["init"], ["ingest"], ["prepare"], ["train"], ["evaluate"], ["run"], ["predict"], ["serve"], ["package"],
           ["config", "validate"],
           ["config", "show"], ["config", "schema"], ["artifacts", "list"], ["artifacts", "show"],
           ["artifacts", "lineage"], ["artifacts", "verify"], ["artifacts", "gc"], ["runs", "list"], ["runs", "show"],
