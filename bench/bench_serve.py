@@ -69,8 +69,10 @@ def floor(folder: Path, record: dict, rows10k: list[dict]) -> dict[str, float]:
     import joblib
     import pandas as pd
 
+    from mlflow_cli.scoring import single_threaded
+
     model_file = sorted((folder / "artifacts" / "serve_bench" / "train").glob("2*/model.joblib"))[-1]
-    model = joblib.load(model_file)
+    model = single_threaded(joblib.load(model_file))  # as the server scores: one thread per request
     one = pd.DataFrame([record])
     many = pd.DataFrame(rows10k)
     for _ in range(20):

@@ -16,6 +16,7 @@ import pandas as pd
 from .features import BOOLEAN_TOKENS, NA_TOKENS
 
 MAX_ISSUES = 100
+NOT_NULLABLE = "missing value; this column had no missing values in training"
 
 
 @dataclass
@@ -84,6 +85,12 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], *, unseen: str =
 
 
 def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple[np.ndarray | None, Any]:
+    if spec["kind"] == "numeric" and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        # The common case (numbers from JSON or Parquet): only missing values can be wrong.
+        if spec.get("nullable", True):
+            return None, None
+        missing = np.isnan(values.to_numpy(dtype=float, na_value=np.nan))
+        return (missing, _fixed(NOT_NULLABLE)) if missing.any() else (None, None)
     missing = values.isna().to_numpy()
     if values.dtype == object or pd.api.types.is_string_dtype(values):
         text = values.astype(str).str.strip()
@@ -93,7 +100,7 @@ def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple
     message: Any = None
     if not spec.get("nullable", True) and missing.any():
         bad |= missing
-        message = _fixed("missing value; this column had no missing values in training")
+        message = _fixed(NOT_NULLABLE)
     present = ~missing
     if kind == "numeric":
         parsed = pd.to_numeric(values.where(present), errors="coerce") if not pd.api.types.is_numeric_dtype(values) \
