@@ -73,20 +73,3 @@ def test_compiled_is_refused_when_it_would_disagree(mlw, churn_project, monkeypa
 
     monkeypatch.setattr(scoring, "_compile_branch", off_by_a_bit)
     assert scoring.compile_preprocessor(preprocess, schema) is None
-
-
-def test_training_uses_compiled_transform_only_when_exact(mlw, iris_project):
-    """Numbers-only preprocessing is compiled for the final fit; its features equal scikit-learn's."""
-    from mlflow_cli.config import load_config
-    from mlflow_cli.training import Trainer
-
-    assert mlw("run", "-c", iris_project, "--until", "prepare").exit_code == 0
-    prepare = sorted((iris_project.parent / "artifacts" / "iris" / "prepare").glob("2*"))[-1]
-    schema = json.loads((prepare / "schema.json").read_text())
-    preprocessor = joblib.load(prepare / "preprocessor.joblib")
-    train = pd.read_parquet(prepare / "train.parquet")
-    trainer = Trainer(load_config(iris_project).model.train, "classification", preprocessor, train, None, "species",
-                      schema=schema)
-    np.testing.assert_allclose(trainer._transform(preprocessor, train), preprocessor.transform(train),
-                               rtol=1e-12, atol=1e-12)
-    assert compile_preprocessor(preprocessor, schema) is not None

@@ -49,7 +49,7 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
     valid = pd.read_parquet(prepare.file(valid_name)) if valid_name in prepare.manifest["outputs"] else None
     task = schema["task"]
     target = (schema.get("target") or {}).get("name")
-    outcome = Trainer(config.model.train, task, preprocessor, train, valid, target, progress, schema).run()
+    outcome = Trainer(config.model.train, task, preprocessor, train, valid, target, progress).run()
 
     with store.writer(STAGE, started=started) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key
