@@ -5,7 +5,7 @@ Target (mlw / baseline, median wall, same run): the whole `mlw train` command <=
 Both sides are one real process each: `mlw train -c bench/out/bench_train.yaml --force` and
 `python bench/baseline_train.py <prepare/latest>/train.parquet`. Peak RSS is reported too.
 
-    .venv/bin/python bench/bench_train.py [--reps 3] [--rows 1000000]
+    .venv/bin/python bench/bench_train.py [--reps 3] [--probe-reps 3] [--quiet-wait 180] [--rows 1000000]
 
 Setup (once, cached in bench/out/, git-ignored): a seeded CSV of 20 float features and a binary
 target with signal, then `mlw ingest` + `mlw prepare` with bench/out/bench_train.yaml
