@@ -394,7 +394,17 @@ def _candidate_count(space: dict[str, Any], settings: Any) -> int:
 
 
 def _has_target_encoder(preprocessor: Any) -> bool:
-    return "TargetEncoder" in repr(preprocessor)
+    """Walk the fitted pipeline (not its repr, which formats every parameter)."""
+    from sklearn.preprocessing import TargetEncoder
+
+    pending = [preprocessor]
+    while pending:
+        step = pending.pop()
+        if isinstance(step, TargetEncoder):
+            return True
+        pending.extend(s for _, s in getattr(step, "steps", []) or [])
+        pending.extend(t for _, t, _ in getattr(step, "transformers_", getattr(step, "transformers", [])) or [])
+    return False
 
 
 def _feature_names(model: Pipeline) -> list[str]:

@@ -73,3 +73,14 @@ def test_compiled_is_refused_when_it_would_disagree(mlw, churn_project, monkeypa
 
     monkeypatch.setattr(scoring, "_compile_branch", off_by_a_bit)
     assert scoring.compile_preprocessor(preprocess, schema) is None
+
+
+def test_target_encoder_is_found_in_the_fitted_pipeline(mlw, churn_project):
+    from mlflow_cli.training import _has_target_encoder
+
+    pipeline, _, _ = _train(mlw, churn_project, "--set", "train.model=logistic_regression",
+                            "--set", "prepare.categorical.encode=target")
+    assert _has_target_encoder(pipeline.steps[0][1]) is True
+    plain, _, _ = _train(mlw, churn_project, "--set", "train.model=logistic_regression",
+                         "--set", "prepare.categorical.encode=onehot")
+    assert _has_target_encoder(plain.steps[0][1]) is False

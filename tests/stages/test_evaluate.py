@@ -22,9 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn import metrics as skm
-from typer.testing import CliRunner
 
-from mlflow_cli.cli import app
 from mlflow_cli.metrics import TASK_METRICS
 
 from ..conftest import DATA, write_config
@@ -46,41 +44,6 @@ PROJECTS = {
                                 "prepare": {"drop_columns": ["species"]},
                                 "train": {"model": "kmeans", "params": {"n_clusters": 3}}}),
 }
-
-
-def _cli(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """name -> a folder holding the data, mlw.yaml and a prepared artifact store (made once)."""
-    made: dict[str, Path] = {}
-
-    def get(name: str) -> Path:
-        if name not in made:
-            file, config = PROJECTS[name]
-            folder = tmp_path_factory.mktemp(name)
-            shutil.copy(DATA / file, folder / file)
-            path = write_config(folder, {"project": name, **config})
-            for stage in ("ingest", "prepare"):
-                code, _, err = _cli(stage, "-c", path)
-                assert code == 0, err
-            made[name] = folder
-        return made[name]
-
-    return get
-
-
-@pytest.fixture
-def project(prepared, tmp_path):
-    """project("churn") -> the config path of a private copy of a prepared project."""
-
-    def copy(name: str) -> Path:
-        return shutil.copytree(prepared(name), tmp_path / name) / "mlw.yaml"
-
-    return copy
 
 
 def _sets(sets: tuple[str, ...]) -> list[str]:

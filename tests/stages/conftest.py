@@ -1,0 +1,51 @@
+"""Fixtures for stage tests that need a prepared project: each test module names its projects
+in a module-level PROJECTS dict (name -> (data file, config)); ingest + prepare run once per
+project per module, and each test gets a private copy."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlflow_cli.cli import app
+
+from ..conftest import DATA, write_config
+
+
+def run_cli(*args: str | Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def prepared(request, tmp_path_factory):
+    """name -> a folder holding the data, mlw.yaml and a prepared artifact store (made once)."""
+    projects = request.module.PROJECTS
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            file, config = projects[name]
+            folder = tmp_path_factory.mktemp(name)
+            shutil.copy(DATA / file, folder / file)
+            path = write_config(folder, {"project": name, **config})
+            for stage in ("ingest", "prepare"):
+                code, _, err = run_cli(stage, "-c", path)
+                assert code == 0, err
+            made[name] = folder
+        return made[name]
+
+    return get
+
+
+@pytest.fixture
+def project(prepared, tmp_path):
+    """project("churn") -> the config path of a private copy of a prepared project."""
+
+    def copy(name: str) -> Path:
+        return shutil.copytree(prepared(name), tmp_path / name) / "mlw.yaml"
+
+    return copy
