@@ -322,3 +322,64 @@ def test_prepare_refuses_tampered_ingest(mlw, churn_project):
     assert f"ingest/{version} failed its integrity check" in result.stderr
     assert "data.parquet does not match its sha256" in result.stderr
     assert not (churn_project.parent / "artifacts" / "churn" / "prepare").exists()
+
+
+# ------------------------------------------------------------------ no needless copies of the training rows
+
+
+def _numbers_pipeline(impute: str, scale: str = "standard"):
+    from mlflow_cli.features import FeaturePlan, build_preprocessor
+
+    options = {"impute": impute, "scale": scale}
+    plan = FeaturePlan(kinds={"a": "numeric", "b": "numeric"}, options={"a": dict(options), "b": dict(options)})
+    return build_preprocessor(plan, supervised=True, seed=0)
+
+
+@pytest.mark.parametrize("impute", ["median", "none"])
+def test_preprocessing_in_place_never_touches_the_callers_frame(impute):
+    from sklearn.compose import ColumnTransformer
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(5, 2, 200), "b": rng.normal(-3, 9, 200)})
+    frame.loc[::7, "a"] = np.nan if impute != "none" else frame.loc[::7, "a"]
+    before = frame.copy()
+    pipeline = _numbers_pipeline(impute)
+    out = pipeline.fit_transform(frame)
+    pd.testing.assert_frame_equal(frame, before)
+    again = pipeline.transform(frame)
+    pd.testing.assert_frame_equal(frame, before)
+    np.testing.assert_array_equal(out, again)
+    # Same numbers as scikit-learn's own ColumnTransformer with copying steps.
+    plain = pipeline.named_steps["features"]
+    reference = ColumnTransformer([(n, t, c) for n, t, c in plain.transformers], remainder="drop")
+    for _, step, _ in reference.transformers:
+        for _, part in getattr(step, "steps", []):
+            if hasattr(part, "copy"):
+                part.set_params(copy=True)
+    expected = reference.fit_transform(frame)
+    np.testing.assert_allclose(again, expected)
+    assert not np.isnan(again).any() or impute == "none"
+
+
+def test_preprocessing_makes_no_full_size_copies_of_float_columns():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.normal(size=100), "b": rng.normal(size=100), "other": ["x"] * 100})
+    pipeline = _numbers_pipeline("median").fit(frame)
+    coerced = pipeline.named_steps["coerce"].transform(frame)
+    assert list(coerced.columns) == ["a", "b"]
+    assert np.shares_memory(coerced["a"].to_numpy(), frame["a"].to_numpy())
+    # One dense branch: the ColumnTransformer returns the scaler's (in-place) output, not a stacked copy.
+    features = pipeline.named_steps["features"]
+    branch = features.transformers_[0][1]
+    imputed = branch.steps[0][1].transform(coerced)
+    assert branch.steps[1][1].copy is False
+    out = features.transform(coerced)
+    assert out.shape == (100, 2)
+    assert features._hstack([out], n_samples=100) is out
+    assert features._hstack([out, out], n_samples=100).shape == (100, 4)
+    # Strings still go through coercion (a new frame), and text values are parsed.
+    texts = frame.assign(a=frame["a"].astype(str))
+    coerced = pipeline.named_steps["coerce"].transform(texts)
+    assert coerced["a"].dtype == np.float64
+    np.testing.assert_allclose(coerced["a"], frame["a"])
+    assert imputed.shape == (100, 2)
