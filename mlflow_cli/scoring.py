@@ -12,13 +12,14 @@ else (text, dates, missing indicators) keeps the scikit-learn path.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .features import TypeCoercer, coerce_column
+from .features import BOOLEAN_TOKENS, TypeCoercer, coerce_column
 
 SMALL_FRAME = 256  # rows; larger frames amortise scikit-learn's overhead and take its path
 
@@ -42,32 +43,48 @@ class CompiledPreprocessor:
         self.kinds, self.branches, self.width, self.sparse = kinds, branches, width, sparse
 
     def transform(self, frame: pd.DataFrame) -> Any:
-        n = len(frame)
+        """Raw records in a frame (strings are coerced as TypeCoercer does)."""
+        return self._assemble(len(frame), lambda c: _numbers(frame[c], self.kinds[c]),
+                              lambda c: coerce_column(frame[c], "categorical"))
+
+    def transform_columns(self, columns: Mapping[str, Sequence[Any]], n: int) -> Any:
+        """Column lists of JSON values that already have their kind's type (numbers or booleans,
+        strings for categories, None for missing): no pandas on the way, for request-sized input.
+        `validation.columns_certainly_valid` says when a request qualifies."""
+        return self._assemble(n, lambda c: _json_numbers(columns[c]), lambda c: columns[c])
+
+    def _assemble(self, n: int, numbers: Callable[[str], np.ndarray], labels: Callable[[str], Any]) -> Any:
         blocks = []
         for branch in self.branches:
             if branch.kind == "numeric":
-                x = np.column_stack([_numbers(frame[c], self.kinds[c]) for c in branch.columns]) if branch.columns \
-                    else np.zeros((n, 0))
-                if branch.fill is not None:
-                    x = np.where(np.isnan(x) & ~np.isnan(branch.fill), branch.fill, x)
-                blocks.append(x * branch.scale + branch.shift)
-            else:
+                x = np.empty((n, len(branch.columns)), dtype=float)  # one allocation, then in place
                 for j, column in enumerate(branch.columns):
-                    table, unseen, missing = branch.tables[j], branch.unseen[j], branch.missing[j]
-                    labels = coerce_column(frame[column], "categorical")
-                    rows = []
-                    for value in labels:
-                        if isinstance(value, str):
-                            rows.append(table.get(value, unseen))
-                        else:
-                            rows.append(missing if missing is not None else unseen)
-                    blocks.append(np.vstack(rows) if rows else np.zeros((0, len(unseen))))
-        out = np.hstack(blocks) if blocks else np.zeros((n, 0))
+                    x[:, j] = numbers(column)
+                if branch.fill is not None:
+                    np.copyto(x, branch.fill, where=np.isnan(x) & ~np.isnan(branch.fill))
+                x *= branch.scale
+                x += branch.shift
+                blocks.append(x)
+                continue
+            for j, column in enumerate(branch.columns):
+                table, unseen, missing = branch.tables[j], branch.unseen[j], branch.missing[j]
+                if missing is None:
+                    missing = unseen
+                rows = [table.get(value, unseen) if isinstance(value, str) else missing for value in labels(column)]
+                blocks.append(np.vstack(rows) if rows else np.zeros((0, len(unseen))))
+        out = blocks[0] if len(blocks) == 1 else np.hstack(blocks) if blocks else np.zeros((n, 0))
         if self.sparse:
             from scipy import sparse
 
             return sparse.csr_matrix(out)
         return out
+
+
+def _json_numbers(values: Sequence[Any]) -> np.ndarray:
+    """Numbers, booleans or boolean words (yes/no...) with None for missing, as floats."""
+    if values and any(isinstance(v, str) for v in values):
+        values = [BOOLEAN_TOKENS[v.strip().lower()] if isinstance(v, str) else v for v in values]
+    return np.array(values, dtype=float)
 
 
 def _numbers(values: pd.Series, kind: str) -> np.ndarray:
@@ -184,16 +201,21 @@ def _block_widths(encoder: Any, n: int) -> list[int] | None:
 
 
 def _agrees(compiled: CompiledPreprocessor, preprocessor: Any, schema: dict[str, Any]) -> bool:
-    """Probe rows (typical values, range ends, missing, unseen) give the same features both ways."""
-    frame = _probe_frame(schema)
-    ours = compiled.transform(frame)
-    theirs = preprocessor.transform(frame)
-    ours = ours.toarray() if hasattr(ours, "toarray") else ours
-    theirs = theirs.toarray() if hasattr(theirs, "toarray") else np.asarray(theirs, dtype=float)
-    return ours.shape == theirs.shape and np.allclose(ours, theirs, rtol=1e-9, atol=1e-12, equal_nan=True)
+    """Probe rows (typical values, range ends, missing, unseen) give the same features every way:
+    scikit-learn on the frame, the compiled form on the frame, and on the column lists."""
+    rows = _probe_rows(schema)
+    frame = pd.DataFrame(rows)
+    columns = {name: [row[name] for row in rows] for name in schema["columns"]}
+    theirs = _dense(preprocessor.transform(frame))
+    return all(ours.shape == theirs.shape and np.allclose(ours, theirs, rtol=1e-9, atol=1e-12, equal_nan=True)
+               for ours in (_dense(compiled.transform(frame)), _dense(compiled.transform_columns(columns, len(rows)))))
 
 
-def _probe_frame(schema: dict[str, Any]) -> pd.DataFrame:
+def _dense(features: Any) -> np.ndarray:
+    return features.toarray() if hasattr(features, "toarray") else np.asarray(features, dtype=float)
+
+
+def _probe_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [{}, {}, {}, {}]
     for name, spec in schema["columns"].items():
         kind = spec["kind"]
@@ -209,7 +231,7 @@ def _probe_frame(schema: dict[str, Any]) -> pd.DataFrame:
             values = [None] * 4
         for row, value in zip(rows, values):
             row[name] = value
-    return pd.DataFrame(rows)
+    return rows
 
 
 def single_threaded(model: Any) -> Any:
@@ -226,16 +248,28 @@ def single_threaded(model: Any) -> Any:
 
 
 def predict_scores(model: Any, frame: pd.DataFrame, *, want_proba: bool,
-                   compiled: CompiledPreprocessor | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Labels (or values) and, when asked and available, class probabilities, transforming once."""
+                   compiled: CompiledPreprocessor | None = None,
+                   estimator: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels (or values) and, when asked and available, class probabilities, transforming once.
+    `estimator` stands in for the pipeline's final step (a parallel twin for large frames)."""
     steps = getattr(model, "steps", None) or []
-    estimator = steps[-1][1] if steps else model
     features: Any = frame
-    for index, (_, step) in enumerate(steps[:-1]):
-        if index == 0 and compiled is not None and len(frame) <= SMALL_FRAME:
+    if len(steps) > 1:
+        if compiled is not None and len(frame) <= SMALL_FRAME:
             features = compiled.transform(frame)
         else:
-            features = step.transform(features)
+            features = steps[0][1].transform(frame)
+    return predict_preprocessed(model, features, want_proba=want_proba, estimator=estimator)
+
+
+def predict_preprocessed(model: Any, features: Any, *, want_proba: bool,
+                         estimator: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rest of the pipeline after its first (preprocessing) step, on that step's output."""
+    steps = getattr(model, "steps", None) or []
+    for _, step in steps[1:-1]:
+        features = step.transform(features)
+    if estimator is None:
+        estimator = steps[-1][1] if steps else model
     proba = np.asarray(estimator.predict_proba(features), dtype=float) \
         if want_proba and hasattr(estimator, "predict_proba") else None
     if proba is not None and _predicts_argmax(estimator):
@@ -243,6 +277,20 @@ def predict_scores(model: Any, frame: pd.DataFrame, *, want_proba: bool,
     else:
         labels = np.asarray(estimator.predict(features))
     return (labels.ravel() if labels.ndim > 1 and labels.shape[1] == 1 else labels), proba
+
+
+def parallel_twin(estimator: Any) -> Any:
+    """A copy of an XGBoost final estimator that predicts on every core, for large requests
+    (10,000 rows: 10.4 ms on one thread, 6.5 ms on two here), or None for other estimators.
+    The served estimator stays single-threaded for the many small requests."""
+    import copy
+
+    inner = getattr(estimator, "estimator", estimator)
+    if not type(inner).__module__.startswith("xgboost"):
+        return None
+    twin = copy.deepcopy(estimator)
+    getattr(twin, "estimator", twin).set_params(n_jobs=None)
+    return twin
 
 
 def _predicts_argmax(estimator: Any) -> bool:

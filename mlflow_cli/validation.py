@@ -7,6 +7,8 @@ vectorised per column, so validating a large batch costs little next to predicti
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +84,51 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], *, unseen: str =
             result.issues.append(Issue(name, message(frame[name].iloc[row]), int(row)))
     result.issues.sort(key=lambda issue: -1 if issue.row is None else issue.row)
     return result
+
+
+def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[str, Any], unseen: str) -> bool:
+    """True when column lists of JSON values pass every check `validate_frame(..., allow_extra=False)`
+    makes, decided by the values' types without pandas (~10 us for a one-row request, against
+    ~1 ms for the frame). False means "not sure": the caller runs `validate_frame` for the issues.
+
+    Qualifies: exactly the schema's columns; numbers (not booleans) for numeric columns, true/false
+    (or all strings such as yes/no) for boolean ones, known category strings for categorical ones (any string when unseen
+    categories are allowed); None only where training saw missing values. Dates and text never
+    qualify: their parsing is pandas' job."""
+    specs = schema["columns"]
+    if columns.keys() != specs.keys():
+        return False
+    for name, spec in specs.items():
+        values = columns[name]
+        types = set(map(type, values))
+        if type(None) in types:
+            if not spec.get("nullable", True):
+                return False
+            types.discard(type(None))
+        kind = spec["kind"]
+        if kind == "numeric":
+            if not types <= _NUMBER_TYPES:
+                return False
+            if float in types and not spec.get("nullable", True) and any(map(math.isnan, values)):
+                return False  # NaN in a column that must not have missing values
+        elif kind == "boolean":
+            if types == {str}:
+                if not {v.strip().lower() for v in values if v is not None} <= BOOLEAN_TOKENS.keys():
+                    return False
+            elif not types <= {bool}:
+                return False
+        elif kind == "categorical":
+            if not types <= {str}:
+                return False
+            known = spec.get("categories")
+            if unseen == "reject" and known and not set(values) - {None} <= set(known):
+                return False
+        else:
+            return False
+    return True
+
+
+_NUMBER_TYPES = {int, float}
 
 
 def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple[np.ndarray | None, Any]:

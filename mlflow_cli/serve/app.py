@@ -114,8 +114,8 @@ INVOCATIONS = Protocol("/invocations", lambda body, ct: (protocols.parse_invocat
 
 
 def _v2_parse(body: bytes, content_type: str | None) -> tuple[Any, Any]:
-    frame, request_id, wanted = protocols.parse_v2(body)
-    return frame, (request_id, wanted)
+    rows, request_id, wanted = protocols.parse_v2(body)
+    return rows, (request_id, wanted)
 
 
 V2_INFER = Protocol("/v2/models/{name}/infer", _v2_parse,
@@ -202,12 +202,11 @@ class ServeState:
         request_id = request.scope.get(REQUEST_ID) or uuid.uuid4().hex
         try:
             body = await read_body(request, self.max_body)
-            frame, context = protocol.parse(body, request.headers.get("content-type"))
-            protocols.check_frame(frame, model, self.unseen)
-            if len(frame) > INLINE_ROWS:
-                scores = await run_in_threadpool(model.predict, frame)
+            rows, context = protocol.parse(body, request.headers.get("content-type"))
+            if rows.n > INLINE_ROWS:
+                scores = await run_in_threadpool(protocols.score_rows, model, rows, self.unseen)
             else:
-                scores = model.predict(frame)
+                scores = protocols.score_rows(model, rows, self.unseen)
             predictions = protocols.jsonable(scores.predictions)
             content = protocols.dumps(protocol.respond(model, scores, predictions, request_id, context))
         except ClientDisconnect:  # nobody is listening for an answer
@@ -228,7 +227,7 @@ class ServeState:
         try:
             self.predlog.submit(LogEntry(
                 ts=datetime.now(timezone.utc).isoformat(), request_id=request_id, model_version=model.version,
-                alias=model.alias, endpoint=protocol.endpoint, latency_ms=latency_ms, inputs=frame,
+                alias=model.alias, endpoint=protocol.endpoint, latency_ms=latency_ms, inputs=rows,
                 predictions=predictions, probabilities=scores.proba, classes=model.classes))
             self.metrics.observe_predictions(model, protocol.endpoint, np.asarray(scores.predictions))
         except Exception:  # bookkeeping must never cost the client its answer

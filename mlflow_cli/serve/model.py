@@ -27,13 +27,15 @@ import pandas as pd
 
 from ..errors import ArtifactError, MlwError
 from ..registry import STAGE, resolve_model
-from ..scoring import compile_preprocessor, predict_scores, single_threaded
+from ..scoring import compile_preprocessor, parallel_twin, predict_preprocessed, predict_scores, single_threaded
+from ..validation import columns_certainly_valid
 from ..store import Store
 
 log = logging.getLogger("mlw.serve")
 
 MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
+PARALLEL_ROWS = 2000  # larger requests predict on every core; smaller ones lose more to thread start-up
 
 
 @dataclass
@@ -60,7 +62,8 @@ class ServedModel:
     data_version: str | None = None
     evaluation: dict[str, Any] | None = None
     created: str | None = None
-    compiled: Any = None  # scoring.CompiledPreprocessor for small requests, when the pipeline allows
+    compiled: Any = None  # scoring.CompiledPreprocessor, when the pipeline allows
+    parallel: Any = None  # the final estimator predicting on every core, for large requests (XGBoost)
     loaded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -73,8 +76,25 @@ class ServedModel:
 
     def predict(self, frame: pd.DataFrame) -> Scores:
         """Transform once, then predict (and predict_proba) on the same features (scoring.py)."""
-        predictions, proba = predict_scores(self.pipeline, frame, want_proba=self.has_proba, compiled=self.compiled)
+        predictions, proba = predict_scores(self.pipeline, frame, want_proba=self.has_proba, compiled=self.compiled,
+                                            estimator=self._estimator(len(frame)))
         return Scores(predictions, proba)
+
+    def predict_columns(self, columns: dict[str, list[Any]], n: int, unseen: str) -> Scores | None:
+        """Scores for column lists of JSON values without pandas, or None when the values are not
+        certainly valid (the caller then validates the frame, which names each bad field)."""
+        if self.compiled is None or n == 0 or not columns_certainly_valid(columns, self.schema, unseen):
+            return None
+        try:
+            features = self.compiled.transform_columns(columns, n)
+        except (TypeError, ValueError, OverflowError):  # e.g. an integer too large for a float
+            return None
+        predictions, proba = predict_preprocessed(self.pipeline, features, want_proba=self.has_proba,
+                                                  estimator=self._estimator(n))
+        return Scores(predictions, proba)
+
+    def _estimator(self, rows: int) -> Any:
+        return self.parallel if self.parallel is not None and rows > PARALLEL_ROWS else None
 
 
 def _compile(pipeline: Any, schema: dict[str, Any]) -> Any:
@@ -132,15 +152,17 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
         estimator_name=info.get("model"), classes=classes, has_proba=has_proba,
         data_version=info.get("data") or prepared.ref,
         evaluation=_evaluation(store, artifact.version), created=manifest.get("created"),
-        compiled=_compile(pipeline, schema))
+        compiled=_compile(pipeline, schema), parallel=parallel_twin(estimator))
     _warm_up(served)
     return served
 
 
 def _warm_up(model: ServedModel) -> None:
     """Score the schema's example record once, so the first client does not pay first-call costs."""
+    record = example_record(model.schema)
     try:
-        model.predict(pd.DataFrame([example_record(model.schema)]))
+        model.predict(pd.DataFrame([record]))
+        model.predict_columns({name: [value] for name, value in record.items()}, 1, "allow")
     except Exception as exc:  # an odd schema example is no reason to refuse the model
         log.debug("Warm-up prediction failed: %s", exc)
 

@@ -1,0 +1,135 @@
+"""The pandas-free request path: requests whose JSON values certainly fit the schema are scored
+from column lists (validation.columns_certainly_valid + CompiledPreprocessor.transform_columns).
+It must give exactly what the frame path gives, and hand everything doubtful to the frame path,
+which names each bad field."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlflow_cli.serve import protocols
+from mlflow_cli.serve.model import load_served_model
+from mlflow_cli.store import Store
+from mlflow_cli.validation import columns_certainly_valid
+
+from ..conftest import DATA
+
+SCHEMA = {"columns": {
+    "age": {"kind": "numeric", "nullable": False},
+    "income": {"kind": "numeric", "nullable": True},
+    "member": {"kind": "boolean", "nullable": True},
+    "plan": {"kind": "categorical", "nullable": True, "categories": ["basic", "pro"]},
+}}
+GOOD = {"age": [30, 41.5], "income": [None, 5.0], "member": [True, None], "plan": ["pro", None]}
+WORDS = {**GOOD, "member": ["Yes", "no"]}
+
+
+def test_certainly_valid_accepts_well_typed_columns():
+    assert columns_certainly_valid(GOOD, SCHEMA, "reject")
+    assert columns_certainly_valid(WORDS, SCHEMA, "reject")
+
+
+@pytest.mark.parametrize("change, unseen", [
+    ({"extra": [1, 2]}, "reject"),                    # an unknown column
+    ({"age": [True, 3]}, "reject"),                   # a boolean is not a number here
+    ({"age": ["30", 3]}, "reject"),                   # a numeric string: the frame path decides
+    ({"age": [None, 3]}, "reject"),                   # missing where training had none
+    ({"age": [math.nan, 3]}, "reject"),               # NaN where training had none
+    ({"member": [1, 0]}, "reject"),                   # 1/0 for a boolean: the frame path decides
+    ({"member": ["yes", "maybe"]}, "reject"),         # not a boolean word
+    ({"member": ["yes", True]}, "reject"),            # words and booleans mixed
+    ({"plan": ["gold", "pro"]}, "reject"),            # an unseen category, rejected
+    ({"plan": [3, "pro"]}, "allow"),                  # a number for a category
+])
+def test_certainly_valid_hands_doubtful_values_to_the_frame_path(change, unseen):
+    assert not columns_certainly_valid({**GOOD, **change}, SCHEMA, unseen)
+
+
+def test_certainly_valid_needs_every_column_and_no_dates():
+    assert not columns_certainly_valid({k: v for k, v in GOOD.items() if k != "plan"}, SCHEMA, "reject")
+    assert columns_certainly_valid({**GOOD, "plan": ["gold", "pro"]}, SCHEMA, "allow")
+    dated = {"columns": {**SCHEMA["columns"], "day": {"kind": "datetime"}}}
+    assert not columns_certainly_valid({**GOOD, "day": ["2024-01-01", None]}, dated, "reject")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A churn model without text and date columns, so its preprocessing compiles."""
+    from typer.testing import CliRunner
+
+    from mlflow_cli.cli import app
+
+    folder = tmp_path_factory.mktemp("fastpath")
+    frame = pd.read_csv(DATA / "churn.csv").drop(columns=["last_ticket", "signup_date"])
+    frame.to_csv(folder / "churn.csv", index=False)
+    config = folder / "mlw.yaml"
+    config.write_text("project: churn\n"
+                      "data: {source: {path: churn.csv}, target: churned, id_columns: [customer_id]}\n"
+                      "train: {model: xgboost, params: {n_estimators: 30}}\n")
+    result = CliRunner().invoke(app, ["run", "-c", str(config), "--until", "train"])
+    assert result.exit_code == 0, result.output
+    model = load_served_model(Store(folder / "artifacts", "churn"), "latest")
+    assert model.compiled is not None
+    new = pd.read_csv(DATA / "churn_new.csv").drop(columns=["last_ticket", "signup_date", "customer_id"])
+    return model, new
+
+
+def _rows(records: list[dict]) -> protocols.Rows:
+    return protocols.parse_predict(json.dumps(records).encode())
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records"))  # JSON-native values, missing as null
+
+
+def test_fast_path_scores_exactly_as_the_frame_path(served, monkeypatch):
+    model, new = served
+    records = _records(new.drop(columns=["churned"], errors="ignore").head(300))
+    records = [r for r in records if all(v is not None or c in ("monthly_charges",) for c, v in r.items())]
+    rows = _rows(records)
+    assert rows.columns is not None
+    expected = model.predict(rows.frame)
+
+    def no_frame(*args, **kwargs):
+        raise AssertionError("the frame path was taken")
+
+    monkeypatch.setattr(protocols, "check_frame", no_frame)
+    got = protocols.score_rows(model, _rows(records), "allow")
+    assert list(got.predictions) == list(expected.predictions)
+    np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
+    # Large requests predict on every core (a twin of the estimator); same numbers.
+    many = _rows(records * 10)
+    assert many.n > 2000 and model.parallel is not None
+    np.testing.assert_allclose(protocols.score_rows(model, many, "allow").proba, np.tile(expected.proba, (10, 1)),
+                               rtol=1e-12)
+
+
+def test_doubtful_requests_get_the_frame_paths_issues(served, monkeypatch):
+    model, new = served
+    records = _records(new.drop(columns=["churned"], errors="ignore").head(3))
+    records[1]["tenure_months"] = "eleven"
+    records[2]["plan"] = "platinum"
+    with pytest.raises(protocols.InputError) as caught:
+        protocols.score_rows(model, _rows(records), "reject")
+    issues = {(issue["row"], issue["field"]) for issue in caught.value.issues}
+    assert issues == {(1, "tenure_months"), (2, "plan")}
+    # Unseen categories allowed: scored like the frame path scores them.
+    records[1]["tenure_months"] = 11
+    frame_scores = model.predict(_rows(records).frame)
+    fast = protocols.score_rows(model, _rows(records), "allow")
+    np.testing.assert_allclose(fast.proba, frame_scores.proba, rtol=1e-12)
+
+
+def test_records_with_different_keys_take_the_frame_path(served):
+    model, new = served
+    records = _records(new.drop(columns=["churned"], errors="ignore").head(2))
+    del records[1]["plan"]
+    rows = _rows(records)
+    assert rows.columns is None and rows.n == 2
+    assert list(rows.frame.columns) == list(records[0])
+    assert rows.records()[1]["plan"] is None  # the log writes a missing key as null
