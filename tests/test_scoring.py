@@ -36,7 +36,7 @@ def test_compiled_preprocessing_matches_sklearn(mlw, churn_project, model, encod
                                  else "train.params={n_estimators: 20}")
     preprocess = pipeline.steps[0][1]
     compiled = compile_preprocessor(preprocess, schema)
-    assert compiled is not None
+    assert compiled is not None and not compiled.vectorized  # category tables: small frames only
     rows = pd.read_csv(DATA / "churn_new.csv").head(200)
     rows.loc[3, "plan"] = "platinum"          # unseen category
     rows.loc[4, "monthly_charges"] = np.nan   # missing number
@@ -84,3 +84,22 @@ def test_target_encoder_is_found_in_the_fitted_pipeline(mlw, churn_project):
     plain, _, _ = _train(mlw, churn_project, "--set", "train.model=logistic_regression",
                          "--set", "prepare.categorical.encode=onehot")
     assert _has_target_encoder(plain.steps[0][1]) is False
+
+
+def test_numbers_only_pipelines_use_the_compiled_form_at_any_size(mlw, iris_project, monkeypatch):
+    result = mlw("run", "-c", iris_project, "--until", "train", "--json", "--set", "train.model=logistic_regression")
+    assert result.exit_code == 0, result.stderr
+    root = iris_project.parent / "artifacts" / "iris"
+    pipeline = joblib.load(sorted((root / "train").glob("2*"))[-1] / "model.joblib")
+    schema = json.loads((sorted((root / "prepare").glob("2*"))[-1] / "schema.json").read_text())
+    compiled = compile_preprocessor(pipeline.steps[0][1], schema)
+    assert compiled is not None and compiled.vectorized
+    rows = pd.read_csv(DATA / "iris.csv").drop(columns=["species"])
+    rows = pd.concat([rows] * 5, ignore_index=True)  # 750 rows: more than SMALL_FRAME
+    rows.loc[7, "petal_length"] = np.nan
+    expected = pipeline.predict_proba(rows)
+    calls = []
+    monkeypatch.setattr(type(pipeline.steps[0][1]), "transform", lambda self, X: calls.append(1) or None)
+    labels, proba = predict_scores(pipeline, rows, want_proba=True, compiled=compiled)
+    assert not calls  # scikit-learn's transform was not needed
+    np.testing.assert_allclose(proba, expected, rtol=1e-9)
