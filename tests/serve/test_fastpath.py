@@ -133,3 +133,17 @@ def test_records_with_different_keys_take_the_frame_path(served):
     assert rows.columns is None and rows.n == 2
     assert list(rows.frame.columns) == list(records[0])
     assert rows.records()[1]["plan"] is None  # the log writes a missing key as null
+
+
+def test_csv_bodies_are_read_like_mlw_predict_reads_files():
+    rows = protocols.parse_csv(b"age,plan,member\n30,pro,true\n,basic,false\n")
+    assert rows.n == 2 and rows.columns is None
+    assert rows.frame["age"].isna().tolist() == [False, True]
+    assert rows.frame["plan"].tolist() == ["pro", "basic"]
+    assert rows.records()[1] == {"age": None, "plan": "basic", "member": False}
+    for body, message in [(b"age,age\n1,2\n", "The CSV header names column 'age' twice"),
+                          (b"a,b\n1,2,3\n", "Failed to parse input as a Pandas DataFrame"),
+                          (b"   \n", "Failed to parse input as a Pandas DataFrame: the CSV body is empty")]:
+        with pytest.raises(protocols.RequestError) as caught:
+            protocols.parse_csv(body)
+        assert caught.value.message.startswith(message), caught.value.message
