@@ -12,11 +12,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# An editable install compiles nothing, and with PYTHONDONTWRITEBYTECODE set every mlw command
+# would compile mlw's modules again (~0.1 s): compile them once, as pip does for a regular install.
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m compileall -q mlflow_cli
 
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q mlflow_cli
 
 services:
 	bash .ci/ensure-postgres

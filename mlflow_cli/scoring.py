@@ -295,7 +295,7 @@ def parallel_twin(estimator: Any) -> Any:
     if not type(inner).__module__.startswith("xgboost"):
         return None
     twin = copy.deepcopy(estimator)
-    getattr(twin, "estimator", twin).set_params(n_jobs=None)
+    getattr(twin, "estimator", twin).set_params(n_jobs=-1)  # every core (None would keep the booster's 1)
     return twin
 
 

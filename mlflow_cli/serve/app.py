@@ -169,6 +169,8 @@ class ServeState:
     def start(self) -> None:
         self.predlog.start()
         self.holder.start()
+        settle_heap()
+
 
     def stop(self) -> None:
         self.holder.stop()
@@ -178,6 +180,7 @@ class ServeState:
     def _swapped(self, previous: ServedModel, model: ServedModel) -> None:
         self.metrics.set_model(model)
         self.metrics.reloads.labels("swapped").inc()
+        settle_heap()
 
     def page(self) -> str:
         model = self.holder.current
@@ -238,6 +241,17 @@ class ServeState:
                issues: list[dict[str, Any]] | None = None) -> Response:
         status, body = protocol.error(status, message, issues)
         return Response(protocols.dumps(body), status_code=status, media_type="application/json")
+
+
+def settle_heap() -> None:
+    """Move everything alive now (modules, the app, the model) out of the garbage collector's
+    view. The collector otherwise walks those hundreds of thousands of objects whenever a large
+    request allocates enough: a 10,000-row request then took 140 ms instead of 40. What a
+    request allocates is still collected."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def read_token(env: str | None) -> str | None:

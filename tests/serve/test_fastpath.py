@@ -76,7 +76,7 @@ def served(tmp_path_factory):
     model = load_served_model(Store(folder / "artifacts", "churn"), "latest")
     assert model.compiled is not None
     new = pd.read_csv(DATA / "churn_new.csv").drop(columns=["last_ticket", "signup_date", "customer_id"])
-    return model, new
+    return model, new, config
 
 
 def _rows(records: list[dict]) -> protocols.Rows:
@@ -88,7 +88,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 def test_fast_path_scores_exactly_as_the_frame_path(served, monkeypatch):
-    model, new = served
+    model, new, _ = served
     records = _records(new.drop(columns=["churned"], errors="ignore").head(300))
     records = [r for r in records if all(v is not None or c in ("monthly_charges",) for c, v in r.items())]
     rows = _rows(records)
@@ -104,13 +104,14 @@ def test_fast_path_scores_exactly_as_the_frame_path(served, monkeypatch):
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
     # Large requests predict on every core (a twin of the estimator); same numbers.
     many = _rows(records * 10)
-    assert many.n > 2000 and model.parallel is not None
+    assert many.n > 2000 and model.parallel.estimator.n_jobs == -1
+    assert model.pipeline.steps[-1][1].estimator.n_jobs == 1  # small requests stay single-threaded
     np.testing.assert_allclose(protocols.score_rows(model, many, "allow").proba, np.tile(expected.proba, (10, 1)),
                                rtol=1e-12)
 
 
 def test_doubtful_requests_get_the_frame_paths_issues(served, monkeypatch):
-    model, new = served
+    model, new, _ = served
     records = _records(new.drop(columns=["churned"], errors="ignore").head(3))
     records[1]["tenure_months"] = "eleven"
     records[2]["plan"] = "platinum"
@@ -126,7 +127,7 @@ def test_doubtful_requests_get_the_frame_paths_issues(served, monkeypatch):
 
 
 def test_records_with_different_keys_take_the_frame_path(served):
-    model, new = served
+    model, new, _ = served
     records = _records(new.drop(columns=["churned"], errors="ignore").head(2))
     del records[1]["plan"]
     rows = _rows(records)
@@ -147,3 +148,19 @@ def test_csv_bodies_are_read_like_mlw_predict_reads_files():
         with pytest.raises(protocols.RequestError) as caught:
             protocols.parse_csv(body)
         assert caught.value.message.startswith(message), caught.value.message
+
+
+def test_the_server_takes_its_startup_heap_out_of_the_collectors_view(served):
+    import gc
+
+    from mlflow_cli.config import load_config
+    from mlflow_cli.serve.app import create_app
+
+    state = create_app(load_config(served[2]), "latest").state.mlw
+    gc.unfreeze()
+    state.start()
+    try:
+        assert gc.get_freeze_count() > 10_000  # modules, the app and the model
+    finally:
+        state.stop()
+        gc.unfreeze()
