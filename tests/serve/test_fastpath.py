@@ -164,3 +164,13 @@ def test_the_server_takes_its_startup_heap_out_of_the_collectors_view(served):
     finally:
         state.stop()
         gc.unfreeze()
+
+
+def test_records_become_columns_only_when_every_record_has_the_same_keys():
+    same = protocols.parse_predict(b'[{"a": 1, "b": "x"}, {"b": "y", "a": 2}]')
+    assert same.columns == {"a": [1, 2], "b": ["x", "y"]}
+    assert protocols.parse_predict(b'[{"a": 1}, {"a": 2}]').columns == {"a": [1, 2]}
+    other = protocols.parse_predict(b'[{"a": 1, "b": "x"}, {"a": 2, "c": "y"}]')  # as many keys, other ones
+    assert other.columns is None and list(other.frame.columns) == ["a", "b", "c"]
+    with pytest.raises(protocols.RequestError, match="item 1 is a number"):
+        protocols.parse_predict(b'[{"a": 1}, 5]')
