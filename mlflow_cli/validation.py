@@ -7,7 +7,6 @@ vectorised per column, so validating a large batch costs little next to predicti
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,10 +90,10 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
     makes, decided by the values' types without pandas (~10 us for a one-row request, against
     ~1 ms for the frame). False means "not sure": the caller runs `validate_frame` for the issues.
 
-    Qualifies: exactly the schema's columns; numbers (not booleans) for numeric columns, true/false
-    (or all strings such as yes/no) for boolean ones, known category strings for categorical ones (any string when unseen
-    categories are allowed); None only where training saw missing values. Dates and text never
-    qualify: their parsing is pandas' job."""
+    Qualifies: exactly the schema's columns; numbers (not booleans) for numeric columns; true/false,
+    or only words such as yes/no, for boolean ones; known category strings for categorical ones
+    (any string when unseen categories are allowed); None only where training saw missing values.
+    Dates and text never qualify: their parsing is pandas' job."""
     specs = schema["columns"]
     if columns.keys() != specs.keys():
         return False
@@ -107,10 +106,8 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
             types.discard(type(None))
         kind = spec["kind"]
         if kind == "numeric":
-            if not types <= _NUMBER_TYPES:
+            if not types <= _NUMBER_TYPES or not _finite(values, nullable=spec.get("nullable", True)):
                 return False
-            if float in types and not spec.get("nullable", True) and any(map(math.isnan, values)):
-                return False  # NaN in a column that must not have missing values
         elif kind == "boolean":
             if types == {str}:
                 if not {v.strip().lower() for v in values if v is not None} <= BOOLEAN_TOKENS.keys():
@@ -129,6 +126,18 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
 
 
 _NUMBER_TYPES = {int, float}
+
+
+def _finite(values: Sequence[Any], nullable: bool) -> bool:
+    """No infinity (scikit-learn's imputers refuse it), no NaN where missing values are not
+    allowed, and nothing too large for a float."""
+    try:
+        numbers = np.array(values, dtype=float)
+    except (OverflowError, TypeError, ValueError):
+        return False
+    if nullable:
+        return not np.isinf(numbers).any()
+    return bool(np.isfinite(numbers).all())
 
 
 def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple[np.ndarray | None, Any]:

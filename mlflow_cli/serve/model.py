@@ -28,8 +28,8 @@ import pandas as pd
 from ..errors import ArtifactError, MlwError
 from ..registry import STAGE, resolve_model
 from ..scoring import compile_preprocessor, parallel_twin, predict_preprocessed, predict_scores, single_threaded
-from ..validation import columns_certainly_valid
 from ..store import Store
+from ..validation import columns_certainly_valid
 
 log = logging.getLogger("mlw.serve")
 

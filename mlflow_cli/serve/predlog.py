@@ -28,6 +28,7 @@ line of a request that was answered.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -39,7 +40,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .protocols import dumps
+from .protocols import dumps, json_default
 
 log = logging.getLogger("mlw.serve")
 
@@ -129,7 +130,11 @@ class PredictionLog:
 
     def _write(self, batch: list[LogEntry]) -> None:
         for entry in batch:
-            lines = entry_lines(entry)
+            try:
+                lines = entry_lines(entry)
+            except Exception:  # one odd request must not cost the others their lines
+                log.exception("Request %s could not be written to the prediction log.", entry.request_id)
+                continue
             if not lines:
                 continue
             data = b"\n".join(lines) + b"\n"
@@ -171,7 +176,25 @@ def entry_lines(entry: LogEntry) -> list[bytes]:
     ts, request_id, version, alias, endpoint = (entry.ts, entry.request_id, entry.model_version, entry.alias,
                                                 entry.endpoint)
     latency = round(entry.latency_ms, 3)
-    return [dumps({"ts": ts, "request_id": request_id, "model_version": version, "alias": alias,
+    return [_line({"ts": ts, "request_id": request_id, "model_version": version, "alias": alias,
                    "endpoint": endpoint, "latency_ms": latency, "row": row, "inputs": record,
                    "prediction": prediction, "probabilities": proba})
             for row, (record, prediction, proba) in enumerate(zip(inputs, entry.predictions, probabilities))]
+
+
+def _line(fields: dict[str, Any]) -> bytes:
+    try:
+        return dumps(fields)  # orjson; NaN and infinity become null
+    except TypeError:  # what orjson cannot write: integers beyond 64 bits, lone surrogates
+        return json.dumps(_sanitize(fields), separators=(",", ":"), default=json_default, ensure_ascii=True,
+                          allow_nan=False).encode("ascii")
+
+
+def _sanitize(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sanitize(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value

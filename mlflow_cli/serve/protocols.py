@@ -33,6 +33,9 @@ from .model import Scores, ServedModel
 import orjson
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+# pandas.read_csv's default missing-value spellings, so CSV bodies mean what they meant before
+CSV_NULLS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+             "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 V2_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
                 "FP64", "BYTES"}
 V2_NUMERIC = V2_DATATYPES - {"BOOL", "BYTES"}
@@ -110,17 +113,19 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_json(body: bytes) -> Any:
-    """orjson (4x faster than the standard library on large bodies), falling back to the standard
-    library for what only it reads: NaN and Infinity, which Python clients write by default."""
+def parse_json(body: bytes) -> tuple[Any, bool]:
+    """The payload, and whether orjson read it (4x faster than the standard library on large
+    bodies). The standard library reads what orjson refuses: NaN and Infinity, which Python
+    clients write by default, but also lone surrogates and integers beyond 64 bits, so its
+    payloads are never trusted to the pandas-free path (see `_lenient`)."""
     if not body.strip():
         raise RequestError("The request body is empty; send JSON.")
     try:
-        return orjson.loads(body)
+        return orjson.loads(body), True
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(body)
+        return json.loads(body), False
     except RecursionError:
         raise RequestError("The body is not usable JSON: it is nested too deeply.") from None
     except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -184,8 +189,19 @@ def frame_from_columns(columns: dict[str, Any], what: str) -> Rows:
     return Rows(lengths.pop(), dict(columns), lambda: _frame(lambda: pd.DataFrame(columns), what))
 
 
+def _lenient(rows: Rows, strict: bool) -> Rows:
+    """Rows from a body only the standard library could read take the frame path."""
+    if not strict:
+        rows.columns = None
+    return rows
+
+
 def parse_predict(body: bytes) -> Rows:
-    payload = parse_json(body)
+    payload, strict = parse_json(body)
+    return _lenient(_predict_rows(payload), strict)
+
+
+def _predict_rows(payload: Any) -> Rows:
     if isinstance(payload, list):
         return frame_from_records(payload, "The body")
     if isinstance(payload, dict):
@@ -199,17 +215,17 @@ def parse_predict(body: bytes) -> Rows:
                        f"\"data\": [[...]]}}. Got {_kind(payload)}.")
 
 
-def parse_invocations(body: bytes, content_type: str | None) -> Rows:
+def parse_invocations(body: bytes, content_type: str | None, schema: dict[str, Any] | None = None) -> Rows:
     mime, params = _content_type(content_type)
     charset = params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise RequestError("The scoring server only supports UTF-8.", status=415)
     if mime == "text/csv":
-        return parse_csv(body)
+        return parse_csv(body, schema)
     if mime not in ("application/json", ""):
         raise RequestError(f"This predictor only supports the following content types: "
                            f"['text/csv', 'application/json']. Got '{content_type}'.", status=415)
-    payload = parse_json(body)
+    payload, strict = parse_json(body)
     if not isinstance(payload, dict):
         received = "Received a list" if isinstance(payload, list) else \
             f"Received unexpected input type '{_kind(payload)}'"
@@ -217,7 +233,7 @@ def parse_invocations(body: bytes, content_type: str | None) -> Rows:
     formats = [key for key in payload if key in MLFLOW_FORMATS]
     if len(formats) != 1:
         raise RequestError(f"{_required_format()}. Received dictionary with input fields: {list(payload)}.")
-    return _mlflow_frame(payload, formats[0])
+    return _lenient(_mlflow_frame(payload, formats[0]), strict)
 
 
 def _required_format() -> str:
@@ -240,17 +256,23 @@ def _mlflow_frame(payload: dict[str, Any], key: str) -> Rows:
                        f"this model takes named columns, so unnamed tensors cannot be matched to its inputs.")
 
 
-def parse_csv(body: bytes) -> Rows:
-    """A CSV body, read by pyarrow as `mlw predict` and `mlw ingest` read CSV files (multi-threaded:
-    half the time of pandas' reader for 10,000 rows)."""
+def parse_csv(body: bytes, schema: dict[str, Any] | None = None) -> Rows:
+    """A CSV body, read by pyarrow as `mlw predict` reads files (half the time of pandas' reader
+    for 10,000 rows). Columns the schema calls categorical, boolean, datetime or text stay text,
+    so they are interpreted exactly as the same values sent as JSON strings (pyarrow would turn
+    '2020-01-01' into a timestamp, or 1/0/true into booleans); missing-value spellings are
+    pandas' (`None`, `<NA>`, `NA`, empty, ...)."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     if not body.strip():
         raise RequestError("Failed to parse input as a Pandas DataFrame: the CSV body is empty.")
+    text_columns = {name: pa.string() for name, spec in ((schema or {}).get("columns") or {}).items()
+                    if spec.get("kind") != "numeric"}
     try:
         table = pcsv.read_csv(pa.py_buffer(body), parse_options=pcsv.ParseOptions(newlines_in_values=True),
-                              convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
+                              convert_options=pcsv.ConvertOptions(strings_can_be_null=True, null_values=CSV_NULLS,
+                                                                  column_types=text_columns))
         frame = table.to_pandas(date_as_object=False)
     except Exception as exc:  # ArrowInvalid (ragged rows, bad UTF-8, unterminated quotes), ...
         raise RequestError("Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
@@ -262,7 +284,7 @@ def parse_csv(body: bytes) -> Rows:
 
 def parse_v2(body: bytes) -> tuple[Rows, str | None, list[str] | None]:
     """An inference request -> (frame, request id, requested output names or None)."""
-    payload = parse_json(body)
+    payload, _ = parse_json(body)
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) or not payload["inputs"]:
         raise RequestError("An inference request must be a JSON object with a non-empty \"inputs\" list: one "
                            "tensor per column, {\"name\", \"shape\": [n], \"datatype\", \"data\"}.")
@@ -498,10 +520,10 @@ def v2_metadata(model: ServedModel) -> dict[str, Any]:
 
 def dumps(body: Any) -> bytes:
     """Compact JSON; numpy values as numbers, NaN and infinity as null (JSON has neither)."""
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=_json_default)
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=json_default)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (pd.Timestamp, datetime)):

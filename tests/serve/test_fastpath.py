@@ -174,3 +174,56 @@ def test_records_become_columns_only_when_every_record_has_the_same_keys():
     assert other.columns is None and list(other.frame.columns) == ["a", "b", "c"]
     with pytest.raises(protocols.RequestError, match="item 1 is a number"):
         protocols.parse_predict(b'[{"a": 1}, 5]')
+
+
+@pytest.mark.parametrize("change", [
+    {"income": [float("inf"), 5.0]},      # infinity: scikit-learn's imputers refuse it, the frame path decides
+    {"age": [10 ** 400, 3.5]},              # too large for a float
+])
+def test_certainly_valid_refuses_numbers_a_float_cannot_hold(change):
+    assert not columns_certainly_valid({**GOOD, **change}, SCHEMA, "reject")
+
+
+def test_bodies_only_the_standard_library_reads_take_the_frame_path():
+    assert protocols.parse_predict(b'[{"a": 1.5}]').columns == {"a": [1.5]}
+    for body in (b'[{"a": NaN}]', b'[{"a": "x\\ud800"}]', b'{"dataframe_records": [{"a": Infinity}]}'):
+        rows = protocols.parse_predict(body)
+        assert rows.columns is None and rows.n == 1, body
+
+
+def test_csv_bodies_keep_non_numeric_columns_as_text():
+    schema = {"columns": {"age": {"kind": "numeric"}, "plan": {"kind": "categorical"},
+                          "member": {"kind": "boolean"}, "since": {"kind": "datetime"}}}
+    rows = protocols.parse_csv(b"age,plan,member,since\n30,2020-01-01,1,2020-01-01T00:00:00+02:00\n"
+                               b"<NA>,None,true,2021-05-01\n", schema)
+    frame = rows.frame
+    assert frame["age"].isna().tolist() == [False, True]
+    assert frame["plan"].tolist()[0] == "2020-01-01" and pd.isna(frame["plan"].tolist()[1])
+    assert frame["member"].tolist() == ["1", "true"]
+    assert frame["since"].tolist()[0] == "2020-01-01T00:00:00+02:00"  # parsed later, as a JSON string would be
+
+
+def test_the_prediction_log_writes_what_orjson_cannot_and_never_drops_other_requests(tmp_path):
+    from mlflow_cli.serve.predlog import LogEntry, PredictionLog
+
+    class Broken:
+        def records(self):
+            raise RuntimeError("no records")
+
+    def entry(request_id, inputs, n=1):
+        return LogEntry(ts="t", request_id=request_id, model_version="v", alias=None, endpoint="/predict",
+                        latency_ms=1.0, inputs=inputs, predictions=["yes"] * n,
+                        probabilities=np.array([[0.25, 0.75]] * n), classes=["no", "yes"])
+
+    log = PredictionLog(tmp_path, max_mb=10)
+    log.start()
+    odd = protocols.Rows(1, {"big": [10 ** 30], "nan": [float("nan")], "text": ["x\ud800"]})
+    log.submit(entry("first", protocols.Rows(1, {"a": [1]})))
+    log.submit(entry("broken", Broken()))
+    log.submit(entry("odd", odd))
+    log.submit(entry("last", protocols.Rows(2, {"a": [2, 3]}), n=2))
+    log.close()
+    lines = [json.loads(line) for path in tmp_path.glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert [line["request_id"] for line in lines] == ["first", "odd", "last", "last"]
+    assert lines[1]["inputs"] == {"big": 10 ** 30, "nan": None, "text": "x\ud800"}
+    assert lines[1]["probabilities"] == {"no": 0.25, "yes": 0.75}
