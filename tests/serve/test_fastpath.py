@@ -227,3 +227,20 @@ def test_the_prediction_log_writes_what_orjson_cannot_and_never_drops_other_requ
     assert [line["request_id"] for line in lines] == ["first", "odd", "last", "last"]
     assert lines[1]["inputs"] == {"big": 10 ** 30, "nan": None, "text": "x\ud800"}
     assert lines[1]["probabilities"] == {"no": 0.25, "yes": 0.75}
+
+
+def test_spliced_log_lines_are_the_lines_of_one_dict_per_row():
+    from mlflow_cli.serve.predlog import LogEntry, _line, entry_lines
+
+    rows = protocols.Rows(3, {"a": [1.5, None, 3.0], "plan": ["pro", "basic", None]})
+    entry = LogEntry(ts="2024-01-01T00:00:00+00:00", request_id="r1", model_version="v1", alias="production",
+                     endpoint="/predict", latency_ms=1.23456, inputs=rows, predictions=["yes", "no", "yes"],
+                     probabilities=np.array([[0.1, 0.9], [0.8, 0.2], [float("nan"), 0.5]]), classes=["no", "yes"])
+    expected = [_line({"ts": entry.ts, "request_id": "r1", "model_version": "v1", "alias": "production",
+                       "endpoint": "/predict", "latency_ms": 1.235, "row": i, "inputs": record,
+                       "prediction": prediction, "probabilities": dict(zip(["no", "yes"], proba))})
+                for i, (record, prediction, proba) in enumerate(zip(rows.records(), entry.predictions,
+                                                                   entry.probabilities.tolist()))]
+    lines = entry_lines(entry)
+    assert lines == expected
+    assert json.loads(lines[2])["probabilities"] == {"no": None, "yes": 0.5}
