@@ -42,23 +42,8 @@ class RunFailed(RuntimeError):
 
 def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, int]:
     """Run cmd once; return (wall seconds, peak RSS in KiB). stdout is discarded."""
-    if GNU_TIME:
-        with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
-            started = time.perf_counter()
-            proc = subprocess.run([GNU_TIME, "-f", "%e %M", "-o", report.name, *cmd], cwd=cwd, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            wall = time.perf_counter() - started
-            lines = [ln for ln in Path(report.name).read_text().splitlines() if ln.strip()]
-        if proc.returncode != 0:
-            raise RunFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-        peak_kib = int(lines[-1].split()[1])
-        return wall, peak_kib
-    proc = subprocess.run([sys.executable, "-c", _RUSAGE_WRAPPER, *cmd], cwd=cwd, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        raise RunFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    wall_s, peak = proc.stderr.strip().splitlines()[-1].split()
-    return float(wall_s), int(peak)
+    wall, peak, _ = measure_cpu(cmd, cwd=cwd, env=env)
+    return wall, peak
 
 
 def measure_cpu(cmd: list[str], cwd: Path | None = None,
@@ -68,8 +53,12 @@ def measure_cpu(cmd: list[str], cwd: Path | None = None,
     On a shared machine CPU time is a second signal next to wall time: a neighbour's load
     stretches wall time much more than the work's own CPU time."""
     if not GNU_TIME:
-        wall, peak = measure(cmd, cwd=cwd, env=env)
-        return wall, peak, None
+        proc = subprocess.run([sys.executable, "-c", _RUSAGE_WRAPPER, *cmd], cwd=cwd, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise RunFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+        wall_s, peak = proc.stderr.strip().splitlines()[-1].split()
+        return float(wall_s), int(peak), None
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         started = time.perf_counter()
         proc = subprocess.run([GNU_TIME, "-f", "%e %M %U %S", "-o", report.name, *cmd], cwd=cwd, env=env,

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MLW, OUT, PYTHON, machine, measure  # noqa: E402
+from _common import MLW, OUT, machine, measure  # noqa: E402
 
 ROWS, FEATURES, SEED = 20_000, 20, 7
 SEQUENTIAL, CONCURRENT_S, CLIENTS, BIG_REPS = 1000, 10, 8, 9

@@ -8,21 +8,19 @@ from typing import Any
 
 from .config import Config
 from .errors import ArtifactError
-from .store import Store
+from .store import open_store
 
 
-def _store(config: Config) -> Store:
-    return Store(config.artifacts_dir, config.model.project)
 
 
 def list_artifacts(config: Config, stage: str | None = None) -> list[dict[str, Any]]:
-    store = _store(config)
+    store = open_store(config)
     if stage and stage not in store.stages():
         raise ArtifactError(f"There are no '{stage}' artifacts in {store.project_dir}.",
                             hint=f"Stages with artifacts: {', '.join(store.stages()) or 'none yet'}.")
     aliases: dict[str, list[str]] = {}
-    for name, entry in store.registry().get("aliases", {}).items():
-        aliases.setdefault(entry["version"] if isinstance(entry, dict) else str(entry), []).append(name)
+    for name, entry in store.registry()["aliases"].items():
+        aliases.setdefault(entry["version"], []).append(name)
     rows = []
     for name in [stage] if stage else store.stages():
         latest = store.latest(name)
@@ -43,7 +41,7 @@ def list_artifacts(config: Config, stage: str | None = None) -> list[dict[str, A
 
 
 def show_artifact(config: Config, ref: str) -> dict[str, Any]:
-    store = _store(config)
+    store = open_store(config)
     stage, version = store.resolve(ref)
     manifest = store.manifest(stage, version)
     manifest["problems"] = store.verify(stage, version)
@@ -51,14 +49,14 @@ def show_artifact(config: Config, ref: str) -> dict[str, Any]:
 
 
 def artifact_lineage(config: Config, ref: str) -> dict[str, Any]:
-    store = _store(config)
+    store = open_store(config)
     stage, version = store.resolve(ref)
     return store.lineage(stage, version)
 
 
 def verify_artifacts(config: Config, ref: str | None = None) -> dict[str, Any]:
     """Check one version or all; raise ArtifactError (exit 4) naming every bad file."""
-    store = _store(config)
+    store = open_store(config)
     targets = [store.resolve(ref)] if ref else [(s, v) for s in store.stages() for v in store.versions(s)]
     problems = [p for s, v in targets for p in store.verify(s, v)]
     if problems:
@@ -70,4 +68,4 @@ def verify_artifacts(config: Config, ref: str | None = None) -> dict[str, Any]:
 
 
 def collect_garbage(config: Config, keep: int, dry_run: bool) -> dict[str, list[str]]:
-    return _store(config).gc(keep, dry_run=dry_run)
+    return open_store(config).gc(keep, dry_run=dry_run)

@@ -50,7 +50,7 @@ from . import __version__
 from .config import Config
 from .errors import ArtifactError, ConfigError
 from .registry import STAGE, resolve_model
-from .store import LATEST, MANIFEST, REGISTRY, TMP_PREFIX, Artifact, Store, _write_json_atomic, sha256_file
+from .store import LATEST, MANIFEST, REGISTRY, TMP_PREFIX, Artifact, Store, _write_json_atomic, open_store, sha256_file
 
 DISTRIBUTION = "mlw"
 PACKAGED_ALIAS = "production"
@@ -79,7 +79,7 @@ def build_package(config: Config, model_ref: str | None = None, out_dir: Path | 
 
     Returns what was written: path, version, wheel, pins, files, and warnings to show."""
     say = status or (lambda message: None)
-    store = Store(config.artifacts_dir, config.model.project)
+    store = open_store(config)
     ref = model_ref or config.model.serve.model
     train, alias = resolve_model(store, ref)  # verified: a tampered model is refused here
     prepare = _prepare_of(store, train)

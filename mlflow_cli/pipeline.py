@@ -13,8 +13,8 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError, did_you_mean
-from .stages import Plan, ProgressFactory, StageResult, no_progress, open_store
-from .store import Store
+from .stages import Plan, ProgressFactory, StageResult, no_progress
+from .store import Store, open_store
 
 STAGES = ("ingest", "prepare", "train", "evaluate")
 

@@ -17,14 +17,10 @@ from typing import Any
 
 from .config import Config
 from .errors import ArtifactError, ConfigError
-from .store import REGISTRY, Artifact, Store, _write_json_atomic
+from .store import REGISTRY, Artifact, Store, _write_json_atomic, open_store
 
 STAGE = "train"
 ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
-
-
-def open_registry(config: Config) -> Store:
-    return Store(config.artifacts_dir, config.model.project)
 
 
 @contextmanager
@@ -34,8 +30,6 @@ def _locked(store: Store) -> Iterator[dict[str, Any]]:
     with open(store.project_dir / ".registry.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = store.registry()
-        data.setdefault("aliases", {})
-        data.setdefault("history", [])
         yield data
         _write_json_atomic(store.project_dir / REGISTRY, data)
 
@@ -58,7 +52,7 @@ def resolve_model(store: Store, ref: str) -> tuple[Artifact, str | None]:
     version this project does not have (moved to another project's version by hand)."""
     import re
 
-    aliases = store.registry().get("aliases", {})
+    aliases = store.registry()["aliases"]
     alias = ref if ref in aliases else None
     if alias is None and re.match(ALIAS_PATTERN, ref) and not ref[0].isdigit() and ref != "latest":
         known = ", ".join(sorted(aliases)) or "none yet"
@@ -83,7 +77,7 @@ def promote(config: Config, ref: str, alias: str, reason: str | None = None) -> 
     if not re.match(ALIAS_PATTERN, alias):
         raise ConfigError(f"Alias '{alias}' must start with a letter and use letters, digits, '_', '.', '-'.",
                           hint="For example: production, staging, candidate-2")
-    store = open_registry(config)
+    store = open_store(config)
     _, version = store.resolve(ref, STAGE)
     problems = store.verify(STAGE, version)
     if problems:
@@ -96,7 +90,7 @@ def promote(config: Config, ref: str, alias: str, reason: str | None = None) -> 
 
 
 def rollback(config: Config, alias: str, reason: str | None = None) -> dict[str, Any]:
-    store = open_registry(config)
+    store = open_store(config)
     with _locked(store) as data:
         if alias not in data["aliases"]:
             raise ArtifactError(f"No model holds the alias '{alias}'.",
@@ -124,9 +118,9 @@ def _move(data: dict[str, Any], store: Store, alias: str, action: str, old: str 
 
 
 def list_aliases(config: Config) -> list[dict[str, Any]]:
-    store = open_registry(config)
+    store = open_store(config)
     rows = []
-    for name, entry in sorted(store.registry().get("aliases", {}).items()):
+    for name, entry in sorted(store.registry()["aliases"].items()):
         info: dict[str, Any] = {}
         try:
             info = store.manifest(STAGE, entry["version"]).get("info", {})
@@ -140,9 +134,9 @@ def list_aliases(config: Config) -> list[dict[str, Any]]:
 
 def show_model(config: Config, ref: str) -> dict[str, Any]:
     """An alias (with its history) or a train version (with the aliases it holds)."""
-    store = open_registry(config)
+    store = open_store(config)
     data = store.registry()
-    aliases = data.get("aliases", {})
+    aliases = data["aliases"]
     if ref in aliases:
         version = aliases[ref]["version"]
         history = [m for m in data.get("history", []) if m["alias"] == ref]

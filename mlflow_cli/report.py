@@ -217,9 +217,7 @@ def _roc_curve(fig, y_true, proba, classes: list, curves: list[int]):
         fpr, tpr, _ = roc_curve(y_true == classes[i], proba[:, i])
         aucs.append(auc(fpr, tpr))
         label = _curve_label(classes, i, curves, f"AUC = {aucs[-1]:.3f}")
-        ax.plot(fpr, tpr, lw=1.8 if len(curves) == 1 else 1.2, label=label,
-                color=_BLUE if len(curves) == 1 else None,
-                alpha=1.0 if len(curves) <= MAX_LEGEND_CURVES else 0.5)
+        ax.plot(fpr, tpr, label=label, **_curve_style(curves))
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color=_GREY, label="Chance")
     _many_curves_note(ax, curves)
     _unit_square(ax)
@@ -227,6 +225,13 @@ def _roc_curve(fig, y_true, proba, classes: list, curves: list[int]):
     ax.set_ylabel("True positive rate")
     ax.set_title(_curve_title("ROC curve", classes, curves, "AUC", aucs))
     ax.legend(loc="lower right")
+
+
+def _curve_style(curves: list[int]) -> dict[str, Any]:
+    """One curve: thick and blue; several: thinner, default colours, faded when too many for a legend."""
+    one = len(curves) == 1
+    return {"lw": 1.8 if one else 1.2, "color": _BLUE if one else None,
+            "alpha": 1.0 if len(curves) <= MAX_LEGEND_CURVES else 0.5}
 
 
 def _pr_curve(fig, y_true, proba, classes: list, curves: list[int]):
@@ -239,9 +244,7 @@ def _pr_curve(fig, y_true, proba, classes: list, curves: list[int]):
         precision, recall, _ = precision_recall_curve(positive, proba[:, i])
         scores.append(average_precision_score(positive, proba[:, i]))
         label = _curve_label(classes, i, curves, f"AP = {scores[-1]:.3f}")
-        ax.step(recall, precision, where="post", lw=1.8 if len(curves) == 1 else 1.2, label=label,
-                color=_BLUE if len(curves) == 1 else None,
-                alpha=1.0 if len(curves) <= MAX_LEGEND_CURVES else 0.5)
+        ax.step(recall, precision, where="post", label=label, **_curve_style(curves))
         if len(curves) == 1:     # a random classifier's precision is the prevalence
             ax.axhline(positive.mean(), ls="--", lw=1, color=_GREY,
                        label=f"Chance (prevalence {positive.mean():.2f})")

@@ -9,11 +9,9 @@ from typing import Any
 from .config import Config
 from .errors import ArtifactError, ConfigError, did_you_mean
 from .metrics import GREATER_IS_BETTER
-from .store import Store
+from .store import Store, open_store
 
 
-def _store(config: Config) -> Store:
-    return Store(config.artifacts_dir, config.model.project)
 
 
 def _evaluations(store: Store) -> dict[str, dict[str, Any]]:
@@ -49,16 +47,14 @@ def _run_row(store: Store, version: str, evaluations: dict[str, dict[str, Any]],
 
 def _aliases(store: Store) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for stage, version in store.alias_targets():
-        names = [n for n, e in store.registry().get("aliases", {}).items()
-                 if (e.get("version") if isinstance(e, dict) else e) == version]
-        out[version] = sorted(names)
+    for name, entry in sorted(store.registry()["aliases"].items()):
+        out.setdefault(entry["version"], []).append(name)
     return out
 
 
 def list_runs(config: Config, *, sort: str = "created", model: str | None = None,
               limit: int | None = None) -> list[dict[str, Any]]:
-    store = _store(config)
+    store = open_store(config)
     evaluations, aliases = _evaluations(store), _aliases(store)
     rows = [_run_row(store, v, evaluations, aliases) for v in store.versions("train")]
     if model:
@@ -87,7 +83,7 @@ def _sort_key(row: dict[str, Any], metric: str) -> tuple[int, float]:
 
 
 def show_run(config: Config, ref: str) -> dict[str, Any]:
-    store = _store(config)
+    store = open_store(config)
     stage, version = store.resolve(ref, "train")
     row = _run_row(store, version, _evaluations(store), _aliases(store))
     manifest = store.manifest("train", version)
@@ -96,7 +92,7 @@ def show_run(config: Config, ref: str) -> dict[str, Any]:
 
 
 def compare_runs(config: Config, first: str, second: str) -> dict[str, Any]:
-    store = _store(config)
+    store = open_store(config)
     versions = []
     for ref in (first, second):
         try:

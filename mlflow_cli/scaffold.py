@@ -27,10 +27,14 @@ def scaffold_project(name: str, folder: Path) -> dict[str, Any]:
     if existing:
         raise ConfigError(f"{folder} already has {', '.join(existing)}; mlw init never overwrites files.",
                           hint="Choose another name or folder (--dir), or remove those files.")
-    for rel, text in targets.items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    try:
+        for rel, text in targets.items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # the folder is a file, is not writable, ...
+        raise ConfigError(f"Cannot create the project in {folder}: {exc.strerror or exc}.",
+                          hint="Choose a folder that does not exist yet or is writable (--dir).") from None
     return {"path": folder, "files": list(targets)}
 
 

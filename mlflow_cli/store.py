@@ -135,6 +135,19 @@ class Artifact:
     def as_input(self) -> dict[str, str]:
         return {"stage": self.stage, "version": self.version, "content_hash": self.content_hash}
 
+    def unpickle(self, name: str) -> Any:
+        """A joblib file of this (verified) version, or ArtifactError when the installed libraries
+        cannot read it (a pickle from another scikit-learn or XGBoost version, a truncated file)."""
+        import joblib
+
+        path = self.file(name)
+        try:
+            return joblib.load(path)
+        except Exception as exc:
+            raise ArtifactError(f"{self.ref}/{name} cannot be loaded ({type(exc).__name__}: {exc}).",
+                                hint="Check that the installed scikit-learn/xgboost match the manifest's "
+                                     "`libraries`, or run that stage again with --force.") from None
+
 
 @dataclass
 class VersionWriter:
@@ -148,6 +161,7 @@ class VersionWriter:
     metrics: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    artifact: Artifact | None = None  # the published version, once the writer's block has succeeded
 
     def add_input(self, artifact: Artifact) -> None:
         self.inputs.append(artifact.as_input())
@@ -156,6 +170,11 @@ class VersionWriter:
         """An input from outside the store (a source file, a database query)."""
         self.inputs.append({"external": True, **description})
 
+
+
+def open_store(config: Any) -> Store:
+    """The store of a loaded config (`config.Config`): its artifacts folder and project."""
+    return Store(config.artifacts_dir, config.model.project)
 
 class Store:
     def __init__(self, root: Path, project: str) -> None:
@@ -314,8 +333,7 @@ class Store:
             if path.is_file():
                 outputs[path.relative_to(writer.path).as_posix()] = {
                     "sha256": sha256_file(path), "size": path.stat().st_size}
-        content_hash = hashlib.sha256(
-            json.dumps({k: v["sha256"] for k, v in outputs.items()}, sort_keys=True).encode()).hexdigest()
+        content_hash = hash_json({k: v["sha256"] for k, v in outputs.items()})
         for attempt in range(20):
             version = new_version_id()
             final = self.stage_dir(writer.stage) / version
@@ -346,7 +364,7 @@ class Store:
                 if final.exists():
                     continue
                 raise
-            writer.info["version"] = version
+            writer.artifact = Artifact(writer.stage, version, final, manifest)
             self._advance_latest(writer.stage, version)
             return
         raise ArtifactError(f"Could not find a free version id in {self.stage_dir(writer.stage)}.")
@@ -365,29 +383,33 @@ class Store:
     # ----------------------------------------------------------------- browsing
 
     def registry(self) -> dict[str, Any]:
+        """registry.json, checked and in one shape for every reader: {"aliases": {name: {"version",
+        "stage", ...}}, "history": [...]}; an alias written as a plain version string is read as
+        {"version": it, "stage": "train"}."""
         path = self.project_dir / REGISTRY
         if not path.is_file():
             return {"aliases": {}, "history": []}
+        fix = "Restore it from a backup, or delete it to drop all aliases."
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as exc:
-            raise ArtifactError(f"{path} is not valid JSON ({exc}).",
-                                hint="Restore it from a backup, or delete it to drop all aliases.") from None
+            raise ArtifactError(f"{path} is not valid JSON ({exc}).", hint=fix) from None
+        if not isinstance(data, dict) or not isinstance(data.setdefault("aliases", {}), dict) \
+                or not isinstance(data.setdefault("history", []), list):
+            raise ArtifactError(f"{path} must hold an object with an 'aliases' object and a 'history' list.",
+                                hint=fix)
+        for name, entry in data["aliases"].items():
+            entry = dict(entry) if isinstance(entry, dict) else {"version": entry}
+            if not entry.get("version") or not isinstance(entry["version"], (str, int)):
+                raise ArtifactError(f"Alias '{name}' in {path} names no version.",
+                                    hint="Point it at a version again with `mlw models promote`.")
+            entry["version"] = str(entry["version"])
+            entry.setdefault("stage", "train")
+            data["aliases"][name] = entry
+        return data
 
     def alias_targets(self) -> set[tuple[str, str]]:
-        targets = set()
-        registry = self.registry()
-        aliases = registry.get("aliases", {}) if isinstance(registry, dict) else None
-        if not isinstance(aliases, dict):
-            raise ArtifactError(f"{self.project_dir / REGISTRY} must hold an object with an 'aliases' object.",
-                                hint="Restore it from a backup, or delete it to drop all aliases.")
-        for name, entry in aliases.items():
-            version = entry.get("version") if isinstance(entry, dict) else entry
-            if not version:
-                raise ArtifactError(f"Alias '{name}' in {self.project_dir / REGISTRY} names no version.",
-                                    hint="Point it at a version again with `mlw models promote`.")
-            targets.add((entry.get("stage", "train") if isinstance(entry, dict) else "train", str(version)))
-        return targets
+        return {(entry["stage"], entry["version"]) for entry in self.registry()["aliases"].values()}
 
     def lineage(self, stage: str, version: str, _seen: frozenset[str] = frozenset()) -> dict[str, Any]:
         """The tree of inputs behind a version, back to its external sources."""

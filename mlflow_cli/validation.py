@@ -141,6 +141,10 @@ def _finite(values: Sequence[Any], nullable: bool) -> bool:
 
 
 def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple[np.ndarray | None, Any]:
+    if values.dtype == object:
+        nested = values.map(lambda v: isinstance(v, (list, dict, np.ndarray))).to_numpy(dtype=bool)
+        if nested.any():  # a list or an object where one value belongs: nothing else can be checked
+            return nested, lambda v: f"expected a single value, got {'an object' if isinstance(v, dict) else 'a list'}"
     if spec["kind"] == "numeric" and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         # The common case (numbers from JSON or Parquet): only missing values can be wrong.
         if spec.get("nullable", True):

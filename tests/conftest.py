@@ -49,18 +49,37 @@ def mlw():
     return invoke
 
 
+def run_mlw(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> Run:
+    """Run mlw as a real subprocess (the installed console script's module)."""
+    proc = subprocess.run([sys.executable, "-m", "mlflow_cli", *map(str, args)], cwd=cwd,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
 @pytest.fixture
 def mlw_process():
-    """Invoke mlw as a real subprocess (the installed console script's module)."""
+    """Invoke mlw as a real subprocess: mlw_process("run", "-c", path) -> Run."""
+    return run_mlw
 
-    def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-               timeout: float = 300) -> Run:
-        full_env = {**os.environ, **(env or {})}
-        proc = subprocess.run([sys.executable, "-m", "mlflow_cli", *map(str, args)], cwd=cwd, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
-        return Run(proc.returncode, proc.stdout, proc.stderr)
 
-    return invoke
+def promoted_churn_project(folder: Path, **settings: object) -> Path:
+    """A churn project in `folder` whose logistic regression is trained, promoted to `production`
+    and evaluated (three real mlw processes); `settings` are extra top-level config sections."""
+    (folder / "data").mkdir()
+    shutil.copy(DATA / "churn.csv", folder / "data" / "churn.csv")
+    config = write_config(folder, {
+        "project": "churn",
+        "data": {"source": {"path": "data/churn.csv"}, "target": "churned", "id_columns": ["customer_id"]},
+        "prepare": {"split": {"test_size": 0.2, "seed": 42}},
+        **settings,
+    })
+    for args in (["run", "-c", config, "--until", "train", "--set", "train.model=logistic_regression"],
+                 ["models", "promote", "latest", "-c", config],
+                 ["evaluate", "-c", config]):
+        done = run_mlw(*args)
+        assert done.exit_code == 0, done.stderr
+    return config
 
 
 def write_config(folder: Path, data: dict, name: str = "mlw.yaml") -> Path:

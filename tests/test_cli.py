@@ -32,7 +32,7 @@ def test_cli_help_lists_every_command_with_description(mlw):
 def test_cli_command_help_has_example(mlw, command):
     result = mlw(*command, "--help")
     assert result.exit_code == 0
-    assert "Example" in result.stdout and "mlw " in result.stdout
+    assert "Example: `mlw " in result.stdout
 
 
 def test_cli_version(mlw):

@@ -41,3 +41,12 @@ def test_init_rejects_bad_name(mlw, tmp_path):
     assert result.exit_code == 2
     assert "must start with a letter or digit" in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_init_into_a_file_is_a_clear_error(mlw, tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder\n")
+    result = mlw("init", "shop", "--dir", tmp_path / "taken", cwd=tmp_path)
+    assert result.exit_code == 2, result.stderr
+    assert f"Cannot create the project in {tmp_path / 'taken'}" in result.stderr
+    assert "Choose a folder that does not exist yet or is writable (--dir)." in result.stderr
+    assert (tmp_path / "taken").read_text() == "a file, not a folder\n"

@@ -21,24 +21,17 @@ import httpx
 import joblib
 import pandas as pd
 import pytest
-import yaml
 
 from mlflow_cli.config import load_config
 from mlflow_cli.errors import ArtifactError, ConfigError
 from mlflow_cli.package import build_package
 from mlflow_cli.store import Store, sha256_file
 
-from .conftest import DATA
+from .conftest import DATA, promoted_churn_project
 
 PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
 INSTALL_TIMEOUT = 360
 START_TIMEOUT = 60
-
-
-def _mlw(*args: object, cwd: Path | None = None) -> None:
-    done = subprocess.run([sys.executable, "-m", "mlflow_cli", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
 
 
 def _versions(config: Path) -> dict[str, str]:
@@ -49,20 +42,7 @@ def _versions(config: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A churn project: a logistic regression promoted to production, and its evaluation."""
-    folder = tmp_path_factory.mktemp("package-project")
-    (folder / "data").mkdir()
-    shutil.copy(DATA / "churn.csv", folder / "data" / "churn.csv")
-    config = folder / "mlw.yaml"
-    config.write_text(yaml.safe_dump({
-        "project": "churn",
-        "data": {"source": {"path": "data/churn.csv"}, "target": "churned", "id_columns": ["customer_id"]},
-        "prepare": {"split": {"test_size": 0.2, "seed": 42}},
-        "serve": {"max_body_mb": 5},
-    }, sort_keys=False))
-    _mlw("run", "-c", config, "--until", "train", "--set", "train.model=logistic_regression")
-    _mlw("models", "promote", "latest", "-c", config)
-    _mlw("evaluate", "-c", config)
-    return config
+    return promoted_churn_project(tmp_path_factory.mktemp("package-project"), serve={"max_body_mb": 5})
 
 
 @pytest.fixture(scope="module")

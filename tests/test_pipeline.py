@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import write_config
 
 FAST = ["--set", "train.model=logistic_regression"]
 

@@ -111,3 +111,29 @@ def test_resolve_model_refuses_alias_to_another_projects_version(mlw, two_models
         resolve_model(store, "production")
     artifact, alias = resolve_model(store, first)
     assert artifact.version == first and alias is None
+
+
+def test_every_reader_takes_an_alias_written_as_a_plain_version(mlw, two_models):
+    config, first, second = two_models
+    path = config.parent / "artifacts" / "iris" / "registry.json"
+    path.write_text(json.dumps({"aliases": {"production": first}}))
+    listed = mlw("models", "list", "-c", config, "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert [(r["alias"], r["version"]) for r in listed.json()] == [("production", first)]
+    shown = mlw("models", "show", "production", "-c", config, "--json")
+    assert shown.exit_code == 0 and shown.json()["version"] == first
+    runs = {r["version"]: r["aliases"] for r in mlw("runs", "list", "-c", config, "--json").json()}
+    assert runs == {first: ["production"], second: []}
+    promoted = mlw("models", "promote", second, "-c", config, "--json")
+    assert promoted.exit_code == 0 and promoted.json()["previous"] == first
+    assert _registry(config)["aliases"]["production"]["version"] == second
+
+
+@pytest.mark.parametrize("content", ['["production"]', '{"aliases": []}', '{"aliases": {"production": ""}}'])
+def test_a_malformed_registry_is_an_artifact_error_for_every_reader(mlw, two_models, content):
+    config, first, _ = two_models
+    (config.parent / "artifacts" / "iris" / "registry.json").write_text(content)
+    for args in (["models", "list"], ["runs", "list"], ["artifacts", "list"], ["models", "promote", first]):
+        result = mlw(*args, "-c", config)
+        assert result.exit_code == 4, (args, result.stderr)
+        assert "registry.json" in result.stderr and "Traceback" not in result.stderr

@@ -60,7 +60,7 @@ def publish(store: Store, stage: str, files: dict[str, bytes] | None = None, *, 
         writer.config = config or {stage: {"seed": 1}}
         writer.cache_key = cache_key
         writer.inputs.extend(inputs)
-    return store.load(stage, writer.info["version"])
+    return store.load(stage, writer.artifact.version)
 
 
 def entries(folder: Path) -> list[str]:
@@ -146,7 +146,7 @@ def test_writer_publishes_files_and_manifest(store: Store) -> None:
         writer.metrics = {"rows": 3}
         writer.info = {"source": "x.csv"}
 
-    version = writer.info["version"]
+    version = writer.artifact.version
     folder = store.stage_dir("ingest") / version
     assert ID_PATTERN.match(version)
     assert entries(store.stage_dir("ingest")) == sorted([".lock", "latest", version])
@@ -228,7 +228,7 @@ def test_publish_retries_when_version_id_is_taken(store: Store, fixed_ids: deque
     fixed_ids.extend(["tmp-next", "20240101-000000-000000", "20240101-000000-000001"])
     with store.writer("ingest") as writer:
         (writer.path / "a").write_bytes(b"second")
-    assert writer.info["version"] == "20240101-000000-000001"
+    assert writer.artifact.version == "20240101-000000-000001"
     assert store.versions("ingest") == ["20240101-000000-000000", "20240101-000000-000001"]
     assert (store.stage_dir("ingest") / taken.version / "a").read_bytes() == b"first"
     assert store.verify("ingest", taken.version) == []
@@ -260,7 +260,7 @@ def _publish_worker(root: str, barrier, results, index: int, count: int) -> None
     for n in range(count):
         with store.writer("ingest") as writer:
             (writer.path / "data.bin").write_bytes(f"worker {index} run {n}".encode())
-        results.put(writer.info["version"])
+        results.put(writer.artifact.version)
 
 
 def test_writer_concurrent_processes_publish_distinct_versions(store: Store) -> None:
@@ -769,3 +769,26 @@ def test_mlw_artifacts_list_empty_store(project: Path, mlw) -> None:
     run = mlw("artifacts", "list", "-c", project)
     assert run.exit_code == 0
     assert "No artifacts yet." in run.stderr
+
+
+def test_the_writer_hands_back_the_published_version(store):
+    with store.writer("train") as writer:
+        (writer.path / "model.joblib").write_bytes(b"weights")
+        writer.config = {"train": {"model": "x"}}
+    assert writer.artifact is not None
+    loaded = store.load("train", writer.artifact.version)
+    assert loaded.manifest == writer.artifact.manifest and loaded.path == writer.artifact.path
+    assert writer.artifact.content_hash == hash_json({"model.joblib": hashlib.sha256(b"weights").hexdigest()})
+
+
+def test_a_pickle_the_libraries_cannot_read_is_an_artifact_error(store):
+    import joblib
+
+    artifact = publish(store, "train", {"model.joblib": b"not a pickle at all"})
+    with pytest.raises(ArtifactError) as caught:
+        artifact.unpickle("model.joblib")
+    assert caught.value.message.startswith(f"{artifact.ref}/model.joblib cannot be loaded (")
+    assert "match the manifest's `libraries`" in caught.value.hint
+    with store.writer("prepare") as writer:
+        joblib.dump({"fitted": [1, 2]}, writer.path / "preprocessor.joblib")
+    assert store.load("prepare", writer.artifact.version).unpickle("preprocessor.joblib") == {"fitted": [1, 2]}

@@ -43,9 +43,9 @@ def run_server(config: Config, *, host: str | None = None, port: int | None = No
     options: dict[str, Any] = {"log_config": log_config(), "access_log": False, "timeout_graceful_shutdown": 30,
                                "server_header": False}
     if workers > 1:
-        from ..store import Store
+        from ..store import open_store
 
-        load_served_model(Store(config.artifacts_dir, config.model.project), ref)  # fail fast, before forking
+        load_served_model(open_store(config), ref)  # fail fast, before forking
         bind(host, port).close()
         os.environ[ENV_SETTINGS] = settings_env(config, ref)
         with quiet_signals():

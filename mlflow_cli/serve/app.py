@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import Config, MlwConfig
 from ..errors import ConfigError
-from ..store import Store
+from ..store import open_store
 from . import protocols
 from .metrics import CONTENT_TYPE, ServeMetrics
 from .model import ModelHolder, ServedModel, load_served_model
@@ -153,7 +153,7 @@ class ServeState:
         self.config = config
         self.settings = config.model.serve
         self.token = read_token(self.settings.token_env)
-        self.store = Store(config.artifacts_dir, config.model.project)
+        self.store = open_store(config)
         ref = model_ref or self.settings.model
         model = load_served_model(self.store, ref)
         self.metrics = ServeMetrics()

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -128,14 +127,7 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
     if not isinstance(schema, dict) or not isinstance(schema.get("columns"), dict) or not schema["columns"]:
         raise ArtifactError(f"{prepared.ref}/{SCHEMA_FILE} must hold an object with a non-empty 'columns' object.",
                             hint="Re-run `mlw prepare --force` and train again.")
-    try:
-        pipeline = single_threaded(joblib.load(artifact.file(MODEL_FILE)))
-    except MlwError:
-        raise
-    except Exception as exc:  # a pickle from another library version, a truncated file...
-        raise ArtifactError(f"{artifact.ref}/{MODEL_FILE} cannot be loaded ({type(exc).__name__}: {exc}).",
-                            hint="Check that the installed scikit-learn/xgboost match the manifest's "
-                                 "`libraries`, or train the model again.") from None
+    pipeline = single_threaded(artifact.unpickle(MODEL_FILE))
     estimator = _final(pipeline)
     if not hasattr(estimator, "predict"):
         raise ArtifactError(f"{artifact.ref} ({type(estimator).__name__}) cannot predict new rows, so it cannot "
@@ -259,15 +251,14 @@ class ModelHolder:
     def target_version(self) -> str | None:
         """The version the alias points at now, or None when registry.json cannot say."""
         try:
-            entry = self.store.registry().get("aliases", {}).get(self.ref)
-        except (ArtifactError, AttributeError, OSError) as exc:
+            entry = self.store.registry()["aliases"].get(self.ref)
+        except (ArtifactError, OSError) as exc:
             if not self._unreadable:  # once per outage, not once per poll
                 log.warning("Cannot read the registry (%s); still serving %s.", exc, self.current.version)
             self._unreadable = True
             return None
         self._unreadable = False
-        version = entry.get("version") if isinstance(entry, dict) else entry
-        return str(version) if version else None
+        return entry["version"] if entry else None
 
     def check(self) -> bool:
         """Load and swap in the alias's new version, if it moved. True when a swap happened."""

@@ -138,12 +138,12 @@ def _field(name: str, spec: dict[str, Any]) -> str:
     example = example_value(spec)
     hint = kind or ""
     if kind == "categorical" and spec.get("categories"):
-        options = ([f'<option value="">(missing)</option>'] if nullable else []) + [
+        options = (['<option value="">(missing)</option>'] if nullable else []) + [
             f'<option value="{html.escape(str(c), quote=True)}"{" selected" if c == example else ""}>'
             f'{html.escape(str(c))}</option>' for c in spec["categories"]]
         control = f'<select id="{field_id}" name="{html.escape(name, quote=True)}">{"".join(options)}</select>'
     elif kind == "boolean":
-        options = ([f'<option value="">(missing)</option>'] if nullable else []) + [
+        options = (['<option value="">(missing)</option>'] if nullable else []) + [
             '<option value="true" selected>true</option>', '<option value="false">false</option>']
         control = f'<select id="{field_id}" name="{html.escape(name, quote=True)}">{"".join(options)}</select>'
     elif kind == "numeric":

@@ -16,7 +16,6 @@ prepare recorded (`check_frame`, raising `InputError`: 422 naming each bad field
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import operator
@@ -404,9 +403,6 @@ def check_frame(frame: pd.DataFrame, model: ServedModel, unseen: str) -> None:
     """Raise InputError unless every row fits the schema (no row is scored otherwise)."""
     if len(frame) == 0:
         raise InputError([{"row": None, "field": None, "error": "no records to score"}])
-    nested = _nested_values(frame)
-    if nested:
-        raise InputError(nested)
     try:
         result = validate_frame(frame, model.schema, unseen=unseen, allow_extra=False)
     except Exception as exc:  # a value the checks cannot even compare: still the client's input
@@ -418,21 +414,6 @@ def check_frame(frame: pd.DataFrame, model: ServedModel, unseen: str) -> None:
             issues.append({"row": None, "field": None,
                            "error": f"{len(result.issues) - MAX_ISSUES} more problems not listed"})
         raise InputError(issues)
-
-
-def _nested_values(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Lists and objects where a single value belongs (only object columns can hold them)."""
-    issues: list[dict[str, Any]] = []
-    for name in frame.columns:
-        column = frame[name]
-        if column.dtype != object:
-            continue
-        nested = column.map(lambda v: isinstance(v, (list, dict))).to_numpy(dtype=bool)
-        for row in np.flatnonzero(nested)[:MAX_ISSUES - len(issues)]:
-            got = "a list" if isinstance(column.iloc[row], list) else "an object"
-            issues.append({"row": int(row), "field": str(name), "error": f"expected a single value, got {got}"})
-    issues.sort(key=lambda issue: issue["row"])
-    return issues
 
 
 # --------------------------------------------------------------------------- responses

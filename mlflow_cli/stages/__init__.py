@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
-from ..store import Artifact, Store
+from .. import __version__
+from ..store import Artifact, Store, hash_json
 
 ProgressFactory = Callable[..., AbstractContextManager[Any]]  # (description, total, unit="items")
 
@@ -39,6 +39,13 @@ class Plan:
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def keyed(self, store: Store, force: bool, **more: Any) -> Plan:
+        """Set the cache key (the config the stage uses, its inputs' content, mlw's version, and
+        `more`: anything else its output depends on), then look it up."""
+        self.cache_key = hash_json({"config": self.config, "inputs": [a.content_hash for a in self.inputs],
+                                    "mlw": __version__, **more})
+        return self.lookup(store, force)
+
     def lookup(self, store: Store, force: bool) -> Plan:
         """Find a cached version for this key, and say why the stage must run when there is none."""
         if force:
@@ -53,8 +60,6 @@ class Plan:
 
 def _why_run(store: Store, plan: Plan) -> str:
     """Compare with the latest version: never run, config changed, or inputs changed."""
-    from ..store import hash_json
-
     latest = store.latest(plan.stage)
     if latest is None:
         return "no version yet"
@@ -85,6 +90,3 @@ class StageResult:
                 "info": self.manifest.get("info", {}), "metrics": self.manifest.get("metrics", {}),
                 "inputs": self.manifest.get("inputs", []), "warnings": self.warnings, **self.details}
 
-
-def open_store(config: Config) -> Store:
-    return Store(config.artifacts_dir, config.model.project)

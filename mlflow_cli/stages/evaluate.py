@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import time
 
-from .. import __version__
 from ..config import Config
 from ..errors import ArtifactError
 from ..metrics import check_metric_names, parse_gate
-from ..store import Artifact, Store, hash_json
-from . import Plan, ProgressFactory, StageResult, no_progress, open_store
+from ..store import Artifact, Store, open_store
+from . import Plan, ProgressFactory, StageResult, no_progress
 
 STAGE = "evaluate"
 DEFAULT_CHAMPION = "production"
@@ -42,20 +41,18 @@ def plan_evaluate(config: Config, store: Store, *, model_version: str | None = N
     inputs = [train, prepare] + ([champion] if champion else [])
     # The train version is part of the key: two runs can save byte-identical models, and each
     # evaluation must still name (and be listed under) the run it scored.
-    key = hash_json({"config": used, "inputs": [a.content_hash for a in inputs], "model": train.version,
-                     "mlw": __version__})
-    return Plan(STAGE, key, used, inputs, extra={"task": task}).lookup(store, force)
+    return Plan(STAGE, None, used, inputs, extra={"task": task}).keyed(store, force, model=train.version)
 
 
 def _champion(store: Store, alias: str, required: bool, challenger: Artifact) -> Artifact | None:
-    entry = store.registry().get("aliases", {}).get(alias)
+    entry = store.registry()["aliases"].get(alias)
     if entry is None:
         if required:
             raise ArtifactError(f"`evaluate.require_better_than` names alias '{alias}', which no model holds yet.",
                                 hint="Promote a model first (mlw models promote), or remove the setting for the "
                                      "first model.")
         return None
-    version = entry["version"] if isinstance(entry, dict) else str(entry)
+    version = entry["version"]
     if version == challenger.version:
         return None
     return store.load("train", version)
@@ -68,7 +65,6 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
     plan = plan_evaluate(config, store, model_version=model_version, force=force)
     if plan.cached is not None:
         return _result(plan.cached, cached=True)
-    import joblib
     import pandas as pd
 
     from ..evaluation import evaluate, jsonable, report_sections
@@ -77,13 +73,13 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
     train, prepare = plan.inputs[0], plan.inputs[1]
     champion = plan.inputs[2] if len(plan.inputs) > 2 else None
     info_in = train.manifest["info"]
-    model = joblib.load(train.file("model.joblib"))
+    model = train.unpickle("model.joblib")
     test = pd.read_parquet(prepare.file("test.parquet"))
     train_rows = pd.read_parquet(prepare.file("train.parquet"))
     importances = None
     if "importances.json" in train.manifest["outputs"]:
         importances = json.loads(train.file("importances.json").read_text())["values"]
-    champion_model = (f"{champion.ref}", joblib.load(champion.file("model.joblib"))) if champion else None
+    champion_model = (f"{champion.ref}", champion.unpickle("model.joblib")) if champion else None
 
     with store.writer(STAGE, started=started) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key
@@ -104,7 +100,7 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
         write_report(writer.path / "report.html", title=f"mlw evaluate: {config.model.project} {train.ref}",
                      sections=report_sections(result, info, writer.path))
         writer.metrics, writer.info = jsonable(result.metrics), info
-    return _result(store.load(STAGE, writer.info["version"]), cached=False)
+    return _result(writer.artifact, cached=False)
 
 
 def _result(artifact: Artifact, cached: bool) -> StageResult:

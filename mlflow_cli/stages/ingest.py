@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import __version__
 from ..config import Config
 from ..errors import missing_column_error
 from ..sources import describe, source_label, total_bytes
-from ..store import Artifact, Store, hash_json
-from . import Plan, ProgressFactory, StageResult, no_progress, open_store
+from ..store import Artifact, Store, open_store
+from . import Plan, ProgressFactory, StageResult, no_progress
 
 STAGE = "ingest"
 DATA_FILE = "data.parquet"
@@ -34,9 +33,7 @@ def plan_ingest(config: Config, store: Store, *, force: bool = False, append: bo
     if source.type == "sql":
         plan.reason = "SQL sources are read again on every run"
         return plan
-    plan.cache_key = hash_json({"config": used, "source": facts, "mlw": __version__,
-                                "previous": previous.content_hash if previous else None})
-    return plan.lookup(store, force)
+    return plan.keyed(store, force, source=facts)
 
 
 def run_ingest(config: Config, *, force: bool = False, append: bool | None = None,
@@ -73,7 +70,7 @@ def run_ingest(config: Config, *, force: bool = False, append: bool | None = Non
         writer.metrics = {"rows": profiler.rows, "columns": len(profiler.columns)}
         writer.info = {"mode": plan.extra["mode"], "source": source_label(source), "rows": profiler.rows,
                        "columns": len(profiler.columns), "batch": batch_info, "read_as_text": sorted(retyped)}
-    return _result(store.load(STAGE, writer.info["version"]), cached=False)
+    return _result(writer.artifact, cached=False)
 
 
 def _result(artifact: Artifact, cached: bool) -> StageResult:

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..config import FILE_TYPES, Config, SourceConfig
 from ..errors import ArtifactError, ConfigError, DataError, did_you_mean
 from ..registry import resolve_model
 from ..sources import describe, source_label, total_bytes
-from ..store import Artifact, Store, hash_json, sha256_file
-from . import Plan, ProgressFactory, StageResult, no_progress, open_store
+from ..store import Artifact, Store, open_store, sha256_file
+from . import Plan, ProgressFactory, StageResult, no_progress
 
 STAGE = "predict"
 OUTPUT_FILE = "predictions.parquet"
@@ -61,10 +60,8 @@ def plan_predict(config: Config, store: Store, *, input_path: Path | None = None
         plan.reason = "SQL sources are read again on every run"
         return plan
     content = [{k: f[k] for k in ("size", "sha256")} for f in facts["files"]]
-    plan.cache_key = hash_json({"config": used, "model": train.content_hash, "mlw": __version__,
-                                "input": {"type": facts["type"], "files": content},
-                                "rejects": str(rejects.resolve()) if rejects else None})
-    plan.lookup(store, force)
+    plan.keyed(store, force, input={"type": facts["type"], "files": content},
+               rejects=str(rejects.resolve()) if rejects else None)
     if plan.cached is not None and rejects is not None and not _rejects_intact(plan.cached, rejects):
         plan.cached, plan.reason = None, f"{rejects} is missing or changed"
     return plan
@@ -137,11 +134,9 @@ def run_predict(config: Config, *, input_path: Path | None = None, output: Path 
     if plan.cached is not None:
         return StageResult.from_artifact(plan.cached, cached=True,
                                          details={"output": str(plan.cached.path / OUTPUT_FILE)})
-    import joblib
-
     train, prepare, source = plan.extra["train"], plan.extra["prepare"], plan.extra["source"]
     schema = json.loads(prepare.file("schema.json").read_text())
-    model = joblib.load(train.file("model.joblib"))
+    model = train.unpickle("model.joblib")
     scorer = Scorer(model, schema, train, config.model.predict.unseen_categories)
     job = _Job(config, source, scorer, rejects_kind, progress)
     if output is not None:
@@ -173,7 +168,7 @@ def _score_to_version(store: Store, plan: Plan, job: _Job, rejects: Path | None,
             tally = job.run(writer.path / OUTPUT_FILE, "parquet", tmp_rejects)
             writer.info = _info(plan, tally, OUTPUT_FILE, tmp_rejects, rejects)
             writer.metrics = _metrics(tally)
-    artifact = store.load(STAGE, writer.info["version"])
+    artifact = writer.artifact
     return StageResult.from_artifact(artifact, cached=False, details={"output": str(artifact.path / OUTPUT_FILE)},
                                      warnings=tally.warnings)
 

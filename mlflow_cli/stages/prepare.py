@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 import time
 
-from .. import __version__
 from ..config import Config
-from ..store import Store, hash_json
-from . import Plan, ProgressFactory, StageResult, no_progress, open_store
+from ..store import Store, open_store
+from . import Plan, ProgressFactory, StageResult, no_progress
 
 STAGE = "prepare"
 
@@ -24,8 +23,7 @@ def plan_prepare(config: Config, store: Store, *, source_version: str | None = N
     data = config.section("data")["data"]
     data.pop("source")
     used = {"data": data, "prepare": config.section("prepare")["prepare"], "task": config.model.train.task}
-    key = hash_json({"config": used, "inputs": [ingest.content_hash], "mlw": __version__})
-    return Plan(STAGE, key, used, [ingest]).lookup(store, force)
+    return Plan(STAGE, None, used, [ingest]).keyed(store, force)
 
 
 def run_prepare(config: Config, *, source_version: str | None = None, force: bool = False,
@@ -58,5 +56,5 @@ def run_prepare(config: Config, *, source_version: str | None = None, force: boo
         (writer.path / "schema.json").write_text(json.dumps(prepared.schema(), indent=2, default=str))
         writer.info = prepared.summary(ingest, pipeline)
         writer.metrics = {"rows": writer.info["rows_out"], **{f"{k}_rows": v for k, v in writer.info["splits"].items()}}
-    return StageResult.from_artifact(store.load(STAGE, writer.info["version"]), cached=False,
+    return StageResult.from_artifact(writer.artifact, cached=False,
                                      warnings=prepared.warnings)

@@ -12,10 +12,9 @@ import json
 import time
 from typing import Any
 
-from .. import __version__
 from ..config import Config
-from ..store import Store, hash_json
-from . import Plan, ProgressFactory, StageResult, no_progress, open_store
+from ..store import Store, open_store
+from . import Plan, ProgressFactory, StageResult, no_progress
 
 STAGE = "train"
 MODEL_FILE = "model.joblib"
@@ -25,8 +24,7 @@ FEATURE_NAMES_SHOWN = 200
 def plan_train(config: Config, store: Store, *, source_version: str | None = None, force: bool = False) -> Plan:
     prepare = store.load("prepare", source_version or "latest")
     used = {"train": config.section("train")["train"], "target": config.model.data.target}
-    key = hash_json({"config": used, "inputs": [prepare.content_hash], "mlw": __version__})
-    return Plan(STAGE, key, used, [prepare]).lookup(store, force)
+    return Plan(STAGE, None, used, [prepare]).keyed(store, force)
 
 
 def run_train(config: Config, *, source_version: str | None = None, force: bool = False,
@@ -43,7 +41,7 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
 
     prepare = plan.inputs[0]
     schema = json.loads(prepare.file("schema.json").read_text())
-    preprocessor = joblib.load(prepare.file("preprocessor.joblib"))
+    preprocessor = prepare.unpickle("preprocessor.joblib")
     train = pd.read_parquet(prepare.file("train.parquet"))
     valid_name = "valid.parquet"
     valid = pd.read_parquet(prepare.file(valid_name)) if valid_name in prepare.manifest["outputs"] else None
@@ -71,7 +69,7 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
             "top_features": dict(list((outcome.importances or {}).items())[:10]),
         }
         writer.metrics = _cv_metrics(outcome.cv)
-    return StageResult.from_artifact(store.load(STAGE, writer.info["version"]), cached=False,
+    return StageResult.from_artifact(writer.artifact, cached=False,
                                      warnings=outcome.warnings)
 
 

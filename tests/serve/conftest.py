@@ -19,17 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "data"
+from ..conftest import promoted_churn_project, run_mlw
+
 START_TIMEOUT = 45.0
-
-
-def mlw_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlflow_cli", *map(str, args)], cwd=cwd,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+mlw_cli = run_mlw  # mlw as a subprocess -> Run(exit_code, stdout, stderr)
 
 
 def free_port() -> int:
@@ -114,19 +108,7 @@ def start_server(project: Project, *args: str, env: dict[str, str] | None = None
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """A churn project with a logistic regression promoted to `production`, and its evaluation."""
     folder = tmp_path_factory.mktemp("serve-project")
-    (folder / "data").mkdir()
-    shutil.copy(DATA / "churn.csv", folder / "data" / "churn.csv")
-    config = folder / "mlw.yaml"
-    config.write_text(yaml.safe_dump({
-        "project": "churn",
-        "data": {"source": {"path": "data/churn.csv"}, "target": "churned", "id_columns": ["customer_id"]},
-        "prepare": {"split": {"test_size": 0.2, "seed": 42}},
-    }, sort_keys=False))
-    for args in (["run", "-c", config, "--until", "train", "--set", "train.model=logistic_regression"],
-                 ["models", "promote", "latest", "-c", config],
-                 ["evaluate", "-c", config]):
-        done = mlw_cli(*args)
-        assert done.returncode == 0, done.stderr
+    config = promoted_churn_project(folder)
     first = json.loads((folder / "artifacts" / "churn" / "registry.json").read_text())["aliases"]["production"]
     return Project(config, first["version"])
 

@@ -23,7 +23,8 @@ from mlflow_cli.serve.model import ServedModel
 from mlflow_cli.serve.page import render_page
 from mlflow_cli.validation import validate_frame
 
-from .conftest import DATA, Project, Server, free_port, mlw_cli, start_server
+from ..conftest import DATA
+from .conftest import Project, Server, free_port, mlw_cli, start_server
 
 ROWS = 20
 
@@ -393,7 +394,7 @@ def test_serve_bearer_token_and_unseen_categories_allowed(project_copy: Project,
         running.stop()
     missing = mlw_cli("serve", "-c", project_copy.config, "--port", free_port(),
                       "--set", "serve.token_env=MLW_UNSET_TOKEN_VAR")
-    assert missing.returncode == 2
+    assert missing.exit_code == 2
     assert "`serve.token_env` names the environment variable MLW_UNSET_TOKEN_VAR, which is not set" in missing.stderr
 
 
@@ -401,20 +402,20 @@ def test_serve_refuses_a_tampered_model(project_copy: Project):
     model = project_copy.store / "train" / project_copy.first / "model.joblib"
     model.write_bytes(model.read_bytes() + b"x")
     done = mlw_cli("serve", "-c", project_copy.config, "--port", free_port(), timeout=60)
-    assert done.returncode == 4
+    assert done.exit_code == 4
     assert f"train/{project_copy.first} failed its integrity check" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_serve_refuses_unknown_alias_and_a_foreign_version(project_copy: Project):
     unknown = mlw_cli("serve", "-c", project_copy.config, "--port", free_port(), "--model", "staging", timeout=60)
-    assert unknown.returncode == 4 and "No model holds the alias 'staging'" in unknown.stderr
+    assert unknown.exit_code == 4 and "No model holds the alias 'staging'" in unknown.stderr
     registry_path = project_copy.store / "registry.json"
     registry = json.loads(registry_path.read_text())
     registry["aliases"]["production"].update(version="20200101-000000-000abc", project="iris")
     registry_path.write_text(json.dumps(registry))
     foreign = mlw_cli("serve", "-c", project_copy.config, "--port", free_port(), timeout=60)
-    assert foreign.returncode == 4
+    assert foreign.exit_code == 4
     assert "Alias 'production' points at train version '20200101-000000-000abc', which project 'churn' does not " \
            "have" in foreign.stderr
 
@@ -425,7 +426,7 @@ def test_serve_refuses_a_port_in_use(trained: Project):
         taken.listen(1)
         port = taken.getsockname()[1]
         done = mlw_cli("serve", "-c", trained.config, "--port", port, timeout=60)
-    assert done.returncode == 2
+    assert done.exit_code == 2
     assert f"Port {port} on 127.0.0.1 is already in use" in done.stderr
 
 
@@ -496,7 +497,7 @@ def test_serve_prediction_log_rotates_by_size(project_copy: Project, sample):
 def test_serve_follows_promote_and_rollback_without_failures(project_copy: Project, sample):
     trained_second = mlw_cli("train", "-c", project_copy.config, "--set", "train.model=random_forest",
                              "--set", "train.params.n_estimators=20")
-    assert trained_second.returncode == 0, trained_second.stderr
+    assert trained_second.exit_code == 0, trained_second.stderr
     second = json.loads(mlw_cli("runs", "list", "-c", project_copy.config, "--json").stdout)[0]["version"]
     assert second != project_copy.first
     running = start_server(project_copy, "--set", "serve.reload_interval_s=0.2")
@@ -526,9 +527,9 @@ def test_serve_follows_promote_and_rollback_without_failures(project_copy: Proje
     thread.start()
     try:
         wait_for(project_copy.first)
-        assert mlw_cli("models", "promote", second, "-c", project_copy.config).returncode == 0
+        assert mlw_cli("models", "promote", second, "-c", project_copy.config).exit_code == 0
         wait_for(second)
-        assert mlw_cli("models", "rollback", "production", "-c", project_copy.config).returncode == 0
+        assert mlw_cli("models", "rollback", "production", "-c", project_copy.config).exit_code == 0
         wait_for(project_copy.first)
     finally:
         stop.set()
@@ -549,7 +550,7 @@ def test_serve_keeps_the_old_model_when_the_new_one_fails_verification(project_c
     try:
         done = mlw_cli("train", "-c", project_copy.config, "--force", "--set", "train.model=logistic_regression",
                        "--set", "train.params.C=0.5")
-        assert done.returncode == 0, done.stderr
+        assert done.exit_code == 0, done.stderr
         second = json.loads(mlw_cli("runs", "list", "-c", project_copy.config, "--json").stdout)[0]["version"]
         model = project_copy.store / "train" / second / "model.joblib"
         model.write_bytes(model.read_bytes() + b"x")

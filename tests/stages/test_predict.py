@@ -16,14 +16,13 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from mlflow_cli.cli import app
 from mlflow_cli.config import load_config
 from mlflow_cli.stages.predict import run_predict
 from mlflow_cli.store import sha256_file
 
 from ..conftest import DATA, write_config
+from .conftest import run_cli
 
 FAST = {"churn": "logistic_regression", "diabetes": "linear_regression", "clusters": "kmeans"}
 PROJECTS = {
@@ -35,11 +34,6 @@ PROJECTS = {
                                 "train": {"task": "clustering", "params": {"n_clusters": 3}}}),
 }
 PROBA = ["proba_no", "proba_yes"]
-
-
-def _cli(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +51,7 @@ def trained(tmp_path_factory):
             path = write_config(folder, {"project": name, **config})
             for args in (["run", "--until", "train", "--set", f"train.model={FAST[name]}"],
                          ["models", "promote", "latest"]):
-                code, _, err = _cli(*args, "-c", path)
+                code, _, err = run_cli(*args, "-c", path)
                 assert code == 0, err
             made[name] = folder
         return made[name]
@@ -466,3 +460,15 @@ def test_predict_refuses_a_clustering_model_without_predict(mlw, project):
     assert result.exit_code == 4, result.stderr
     assert "(DBSCAN) cannot predict new rows, so it cannot score a batch." in result.stderr
     assert not (config.parent / "s.csv").exists()
+
+
+def test_predict_names_a_row_holding_a_list_instead_of_a_value(mlw, project):
+    config = project("churn")
+    folder = config.parent
+    frame = pd.read_csv(DATA / "churn_new.csv").head(20)
+    frame["plan"] = [[plan, "premium"] for plan in frame["plan"]]  # a list column, as Parquet allows
+    frame.to_parquet(folder / "nested.parquet")
+    result = mlw("predict", "-c", config, "--input", folder / "nested.parquet")
+    assert result.exit_code == 3, result.stderr
+    assert "row 1, column 'plan': expected a single value, got a list" in result.stderr
+    assert "Traceback" not in result.stderr and "bug in mlw" not in result.stderr
