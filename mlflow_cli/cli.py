@@ -529,9 +529,12 @@ def config_schema() -> None:
 
     Example: `mlw config schema > mlw.schema.json`
     """
+    import json
+
     from .config import json_schema
 
-    console.emit(json_schema(), lambda: console.print_text(__import__("json").dumps(json_schema(), indent=2)))
+    schema = json_schema()
+    console.emit(schema, lambda: console.print_text(json.dumps(schema, indent=2)))
 
 
 # ----------------------------------------------------------------- artifacts

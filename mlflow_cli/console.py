@@ -62,14 +62,9 @@ def reset(*, json_mode: bool = False, quiet: bool = False, debug: bool = False) 
     state.json, state.quiet, state.debug = json_mode, quiet, debug
 
 
-def configure(*, json_mode: bool | None = None, quiet: bool | None = None, debug: bool | None = None) -> None:
-    """Set output modes; None leaves a mode as it is (global and per-command flags merge)."""
-    if json_mode is not None:
-        state.json = state.json or json_mode
-    if quiet is not None:
-        state.quiet = state.quiet or quiet
-    if debug is not None:
-        state.debug = state.debug or debug
+def configure(*, json_mode: bool) -> None:
+    """A command's own --json adds to the global one (either turns JSON output on)."""
+    state.json = state.json or json_mode
 
 
 def status(message: str) -> None:
@@ -91,19 +86,17 @@ def error(message: str, hint: str | None = None) -> None:
     _consoles()[0].print(text, markup=True)
 
 
-def emit(data: Any, render: Callable[[], None] | None = None) -> None:
+def emit(data: Any, render: Callable[[], None]) -> None:
     """Deliver a command's result: JSON on stdout with --json, else the human rendering."""
     if state.json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         sys.stdout.flush()
-    elif render is not None:
-        render()
     else:
-        _consoles()[1].print_json(json.dumps(data, default=str))
+        render()
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                *, to_stderr: bool = False, header: bool = True) -> None:
+                *, header: bool = True) -> None:
     """Render rows as a rich table (stdout by default: tables are results)."""
     from rich.table import Table
 
@@ -114,7 +107,7 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
         table.add_column(name, overflow="fold", no_wrap=not last)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    _consoles()[0 if to_stderr else 1].print(table)
+    _consoles()[1].print(table)
 
 
 def print_text(text: str) -> None:

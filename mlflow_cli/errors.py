@@ -2,7 +2,7 @@
 
 Every user-facing failure is an `MlwError` carrying a message (what was wrong), a hint
 (how to fix it) and the documented exit code. Stage modules raise these; only the CLI
-turns them into output and an exit status, in one place (`cli.handle_errors`).
+turns them into output and an exit status, in one place (`cli._guarded`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-EXIT_OK = 0
 EXIT_GATE = 1
 EXIT_USAGE = 2
 EXIT_DATA = 3

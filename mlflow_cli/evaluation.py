@@ -18,7 +18,7 @@ import pandas as pd
 from .config import EvaluateConfig
 from .errors import DataError
 from .metrics import GREATER_IS_BETTER, TASK_METRICS, compare, compute_metrics, confusion, parse_gate, \
-    per_class_report
+    per_class_report, scorer_sign
 
 TRAIN_SAMPLE = 20_000
 
@@ -55,12 +55,11 @@ def score(model: Any, frame: pd.DataFrame, task: str, target: str | None) -> Sco
     y_true = frame[target].to_numpy() if target else None
     fitted = model.named_steps["model"]
     if task == "clustering":
-        if hasattr(fitted, "predict"):
-            y_pred = model.predict(frame)
-        else:  # DBSCAN, agglomerative: no predict; cluster the test rows with the same settings
-            features = model[:-1].transform(frame)
-            y_pred = fitted.fit_predict(features.toarray() if hasattr(features, "toarray") else features)
         features = model[:-1].transform(frame)
+        if hasattr(fitted, "predict"):
+            y_pred = fitted.predict(features)
+        else:  # DBSCAN, agglomerative: no predict; cluster the test rows with the same settings
+            y_pred = fitted.fit_predict(features.toarray() if hasattr(features, "toarray") else features)
         return Scored(y_true, y_pred, metrics=compute_metrics(task, y_true, y_pred, X=features))
     y_pred = model.predict(frame)
     proba = model.predict_proba(frame) if task == "classification" and hasattr(model, "predict_proba") else None
@@ -144,7 +143,7 @@ def _champion(champion: tuple[str, Any], test: pd.DataFrame, task: str, target: 
         gate = {"gate": f"better than {cfg.require_better_than}", "condition": f"{metric} better by > {cfg.margin:g}",
                 "value": metrics.get(metric)}
         if metric in metrics and metric in scored:
-            sign = 1 if GREATER_IS_BETTER[metric] else -1
+            sign = scorer_sign(metric)
             gate["passed"] = sign * (metrics[metric] - scored[metric]) > cfg.margin
             gate["message"] = (f"challenger {metric} = {metrics[metric]:.4g} vs {label} {scored[metric]:.4g} "
                                f"(margin {cfg.margin:g})")

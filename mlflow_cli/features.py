@@ -156,9 +156,6 @@ class FeaturePlan:
     kinds: dict[str, str] = field(default_factory=dict)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def columns_of(self, kind: str) -> list[str]:
-        return [c for c, k in self.kinds.items() if k == kind]
-
 
 def effective_options(column: str, kind: str, prepare: PrepareConfig) -> dict[str, Any]:
     """The kind's defaults overlaid with the column's own rule; options of another kind are errors."""
@@ -210,7 +207,7 @@ def build_preprocessor(plan: FeaturePlan, supervised: bool, seed: int) -> Any:
                 branches.append((f"text_{column}", _text_branch(options), column))
             continue
         step = {"numeric": _numeric_branch, "boolean": _numeric_branch, "categorical": _categorical_branch,
-                "datetime": _datetime_branch}[kind](options, len(columns), supervised, seed)
+                "datetime": _datetime_branch}[kind](options, supervised, seed)
         branches.append((f"{kind}{index}", step, columns))
     transformer = FeatureColumns(branches, remainder="drop", sparse_threshold=0.3,
                                     verbose_feature_names_out=False)
@@ -239,7 +236,7 @@ def _steps(*steps: Any) -> Any:
     return make_pipeline(*present) if present else "passthrough"
 
 
-def _numeric_branch(options: dict[str, Any], n: int, supervised: bool, seed: int) -> Any:
+def _numeric_branch(options: dict[str, Any], supervised: bool, seed: int) -> Any:
     from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
     scaler = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}.get(
@@ -249,7 +246,7 @@ def _numeric_branch(options: dict[str, Any], n: int, supervised: bool, seed: int
     return _steps(imputer, scaler(copy=imputer is None) if scaler else None)
 
 
-def _categorical_branch(options: dict[str, Any], n: int, supervised: bool, seed: int) -> Any:
+def _categorical_branch(options: dict[str, Any], supervised: bool, seed: int) -> Any:
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
 
     encode = options.get("encode", "onehot")
@@ -266,7 +263,7 @@ def _categorical_branch(options: dict[str, Any], n: int, supervised: bool, seed:
                                          max_categories=options.get("max_categories")))
 
 
-def _datetime_branch(options: dict[str, Any], n: int, supervised: bool, seed: int) -> Any:
+def _datetime_branch(options: dict[str, Any], supervised: bool, seed: int) -> Any:
     from sklearn.preprocessing import StandardScaler
 
     imputer = _imputer({"impute": options.get("impute", "median")}, numeric=True)

@@ -106,15 +106,14 @@ def compare_runs(config: Config, first: str, second: str) -> dict[str, Any]:
         va, vb = a["all_params"].get(key), b["all_params"].get(key)
         params.append({"param": key, "a": va, "b": vb, "changed": va != vb})
     metrics = []
-    for source, label in (("cv", "cv"), ("test", "test")):
-        keys = sorted(set(a[source]) | set(b[source]))
-        for key in keys:
+    for source in ("cv", "test"):
+        for key in sorted(set(a[source]) | set(b[source])):
             va = a[source].get(key)
             vb = b[source].get(key)
             if source == "cv":
                 va, vb = (va or {}).get("mean"), (vb or {}).get("mean")
             delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
-            metrics.append({"metric": f"{label} {key}", "a": va, "b": vb, "delta": delta})
+            metrics.append({"metric": f"{source} {key}", "a": va, "b": vb, "delta": delta})
     return {"a": {k: a[k] for k in ("version", "model", "data", "created")},
             "b": {k: b[k] for k in ("version", "model", "data", "created")},
             "model_changed": a["model"] != b["model"], "data_changed": a["data"] != b["data"],

@@ -44,7 +44,9 @@ def source_files(source: SourceConfig) -> list[Path]:
         if path.parent.is_dir():
             near = [p.name for p in path.parent.iterdir() if p.is_file()]
             from .errors import did_you_mean
-            hint = did_you_mean(path.name, near).strip() + " " + hint if did_you_mean(path.name, near) else hint
+
+            suggestion = did_you_mean(path.name, near).strip()
+            hint = f"{suggestion} {hint}" if suggestion else hint
         raise DataError(f"Source file '{path}' does not exist.", hint=hint)
     return [path]
 

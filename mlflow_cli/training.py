@@ -168,7 +168,7 @@ class Trainer:
         if not scored:
             raise DataError("model: auto could not evaluate any candidate.",
                             hint="Name a model in train.model, or raise train.time_budget_s.")
-        sign = 1 if scorer_sign(self.metric) > 0 else -1
+        sign = scorer_sign(self.metric)
         scored.sort(key=lambda r: sign * r["score"], reverse=True)
         for rank, row in enumerate(scored, 1):
             row["rank"] = rank

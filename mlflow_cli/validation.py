@@ -38,6 +38,7 @@ class Validation:
     issues: list[Issue] = field(default_factory=list)
     bad_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     column_errors: bool = False
+    problems: int = 0  # all of them; `issues` lists the first MAX_ISSUES
 
     @property
     def ok(self) -> bool:
@@ -65,22 +66,22 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], *, unseen: str =
             result.issues.append(Issue(name, "missing column (the model needs it)"))
             result.column_errors = True
     if not allow_extra:
-        known = set(columns) | set(schema.get("id_columns") or [])
-        if schema.get("target"):
-            known.add(schema["target"]["name"])
+        known = set(columns) | _passengers(schema)
         for name in frame.columns:
             if name not in known:
                 result.issues.append(Issue(str(name), "unknown column (the model was not trained with it)"))
                 result.column_errors = True
     if result.column_errors:
+        result.problems = len(result.issues)
         return result
     for name, spec in columns.items():
         bad, message = _check_column(frame[name], spec, unseen)
         if bad is None:
             continue
         result.bad_rows |= bad
+        result.problems += int(bad.sum())
         for row in np.flatnonzero(bad)[:MAX_ISSUES - len(result.issues)]:
-            result.issues.append(Issue(name, message(frame[name].iloc[row]), int(row)))
+            result.issues.append(Issue(name, message(frame[name].iloc[row], int(row)), int(row)))
     result.issues.sort(key=lambda issue: -1 if issue.row is None else issue.row)
     return result
 
@@ -90,12 +91,12 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
     makes, decided by the values' types without pandas (~10 us for a one-row request, against
     ~1 ms for the frame). False means "not sure": the caller runs `validate_frame` for the issues.
 
-    Qualifies: exactly the schema's columns; numbers (not booleans) for numeric columns; true/false,
+    Qualifies: the schema's columns (plus, optionally, id and target columns); numbers (not booleans) for numeric columns; true/false,
     or only words such as yes/no, for boolean ones; known category strings for categorical ones
     (any string when unseen categories are allowed); None only where training saw missing values.
     Dates and text never qualify: their parsing is pandas' job."""
     specs = schema["columns"]
-    if columns.keys() != specs.keys():
+    if specs.keys() - columns.keys() or columns.keys() - specs.keys() - _passengers(schema):
         return False
     for name, spec in specs.items():
         values = columns[name]
@@ -128,6 +129,11 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
 _NUMBER_TYPES = {int, float}
 
 
+def _passengers(schema: dict[str, Any]) -> set[str]:
+    """Columns a request may carry that the model does not use: ids and the target."""
+    return set(schema.get("id_columns") or []) | ({schema["target"]["name"]} if schema.get("target") else set())
+
+
 def _finite(values: Sequence[Any], nullable: bool) -> bool:
     """No infinity (scikit-learn's imputers refuse it), no NaN where missing values are not
     allowed, and nothing too large for a float."""
@@ -144,7 +150,7 @@ def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple
     if values.dtype == object:
         nested = values.map(lambda v: isinstance(v, (list, dict, np.ndarray))).to_numpy(dtype=bool)
         if nested.any():  # a list or an object where one value belongs: nothing else can be checked
-            return nested, lambda v: f"expected a single value, got {'an object' if isinstance(v, dict) else 'a list'}"
+            return nested, lambda v, _: f"expected a single value, got {'an object' if isinstance(v, dict) else 'a list'}"
     if spec["kind"] == "numeric" and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         # The common case (numbers from JSON or Parquet): only missing values can be wrong.
         if spec.get("nullable", True):
@@ -170,21 +176,21 @@ def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple
             wrong = present
         if wrong.any():
             bad |= wrong
-            message = _either(message, missing, lambda v: f"expected a number, got {v!r}")
+            message = _either(message, missing, lambda v, _: f"expected a number, got {v!r}")
     elif kind == "boolean":
         if not (pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)):
             tokens = values.astype(str).str.strip().str.lower()
             wrong = present & ~tokens.isin(set(BOOLEAN_TOKENS) | {"1", "0", "1.0", "0.0"}).to_numpy()
             if wrong.any():
                 bad |= wrong
-                message = _either(message, missing, lambda v: f"expected true/false or yes/no, got {v!r}")
+                message = _either(message, missing, lambda v, _: f"expected true/false or yes/no, got {v!r}")
     elif kind == "datetime":
         if not pd.api.types.is_datetime64_any_dtype(values):
             parsed = pd.to_datetime(values.where(present), errors="coerce", format="mixed")
             wrong = present & parsed.isna().to_numpy()
             if wrong.any():
                 bad |= wrong
-                message = _either(message, missing, lambda v: f"expected a date or time (ISO 8601), got {v!r}")
+                message = _either(message, missing, lambda v, _: f"expected a date or time (ISO 8601), got {v!r}")
     elif kind == "categorical" and unseen == "reject" and spec.get("categories"):
         from .features import coerce_column
 
@@ -193,19 +199,18 @@ def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple
         if wrong.any():
             shown = ", ".join(spec["categories"][:10]) + (", ..." if len(spec["categories"]) > 10 else "")
             bad |= wrong
-            message = _either(message, missing, lambda v: f"unseen category {v!r} (known: {shown})")
+            message = _either(message, missing, lambda v, _: f"unseen category {v!r} (known: {shown})")
     if not bad.any():
         return None, None
     return bad, message
 
 
 def _fixed(text: str) -> Any:
-    return lambda value: text
+    return lambda value, row: text
 
 
 def _either(first: Any, missing: np.ndarray, second: Any) -> Any:
-    """Missing values get the first message, present ones the second."""
+    """Missing values (by the mask, so 'n/a' counts too) get the first message, present ones the second."""
     if first is None:
         return second
-    return lambda value: first(value) if value is None or (isinstance(value, float) and np.isnan(value)) \
-        or value is pd.NA else second(value)
+    return lambda value, row: first(value, row) if missing[row] else second(value, row)

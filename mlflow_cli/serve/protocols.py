@@ -410,9 +410,9 @@ def check_frame(frame: pd.DataFrame, model: ServedModel, unseen: str) -> None:
         raise InputError([issue]) from exc
     if not result.ok:
         issues = [issue.to_json() for issue in result.issues[:MAX_ISSUES]]
-        if len(result.issues) > MAX_ISSUES:
+        if result.problems > len(issues):
             issues.append({"row": None, "field": None,
-                           "error": f"{len(result.issues) - MAX_ISSUES} more problems not listed"})
+                           "error": f"{result.problems - len(issues)} more problems not listed"})
         raise InputError(issues)
 
 
