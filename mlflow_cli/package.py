@@ -421,7 +421,7 @@ def _library_drift(train: Artifact, pins: list[str]) -> list[str]:
 
 def _facts(config: Config, train: Artifact, prepare: Artifact, evaluation: Artifact | None, ref: str, wheel: Path,
            pins: list[str], warnings: list[str]) -> dict[str, Any]:
-    from .serve.model import example_record
+    from .serve.examples import example_record
 
     schema = json.loads((prepare.path / SCHEMA_FILE).read_text(encoding="utf-8"))
     info = train.manifest.get("info", {})

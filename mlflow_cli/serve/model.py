@@ -29,6 +29,7 @@ from ..registry import STAGE, resolve_model
 from ..scoring import compile_preprocessor, parallel_twin, predict_preprocessed, predict_scores, single_threaded
 from ..store import Store
 from ..validation import columns_certainly_valid
+from .examples import example_record
 
 log = logging.getLogger("mlw.serve")
 
@@ -175,38 +176,6 @@ def _evaluation(store: Store, version: str) -> dict[str, Any] | None:
             return {"version": candidate, "metrics": manifest.get("metrics", {}), "passed": info.get("passed"),
                     "test_rows": info.get("test_rows")}
     return None
-
-
-def example_value(spec: dict[str, Any]) -> Any:
-    kind = spec.get("kind")
-    if kind == "categorical":
-        categories = spec.get("categories") or []
-        return categories[0] if categories else "a category"
-    if kind == "numeric":
-        low, high = spec.get("min"), spec.get("max")
-        if low is None or high is None:
-            return 0
-        middle = (float(low) + float(high)) / 2
-        if str(spec.get("dtype", "")).lower().startswith(("int", "uint")):
-            return int(round(middle))
-        return round(middle, 4)
-    if kind == "boolean":
-        return True
-    if kind == "datetime":
-        try:
-            low, high = datetime.fromisoformat(str(spec["min"])), datetime.fromisoformat(str(spec["max"]))
-        except (KeyError, ValueError, TypeError):
-            return "2024-01-01"
-        middle = low + (high - low) / 2
-        return middle.date().isoformat() if low.time() == high.time() == datetime.min.time() else \
-            middle.isoformat(timespec="seconds")
-    if kind == "text":
-        return "some text"
-    return None
-
-
-def example_record(schema: dict[str, Any]) -> dict[str, Any]:
-    return {name: example_value(spec) for name, spec in schema["columns"].items()}
 
 
 class ModelHolder:

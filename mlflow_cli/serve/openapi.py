@@ -14,7 +14,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .model import ServedModel, example_record
+from .examples import example_record
+from .model import ServedModel
 from .protocols import v2_metadata
 
 

@@ -16,7 +16,8 @@ import html
 import json
 from typing import Any
 
-from .model import ServedModel, example_value
+from .examples import example_value
+from .model import ServedModel
 
 STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
