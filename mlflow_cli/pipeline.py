@@ -8,6 +8,8 @@ answers without importing pandas, scikit-learn or XGBoost.
 
 from __future__ import annotations
 
+import importlib
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +80,7 @@ def run_pipeline(config: Config, *, start: str | None = None, until: str | None 
             step = Step(stage, "would run", reason=plan.reason)
             changed = True
         else:
-            result = _run(stage, config, upstream, force, progress)
+            result = _run(stage, config, plan, progress)
             step = Step(stage, "cached" if result.cached else "ran", result.version, plan.reason, result)
         outcome.steps.append(step)
         upstream = step.version
@@ -100,37 +102,19 @@ def _upstream_before(store: Store, stages: list[str], first: str) -> str | None:
     return version
 
 
+UPSTREAM = {"ingest": None, "prepare": "source_version", "train": "source_version", "evaluate": "model_version"}
+
+
+def _stage(stage: str) -> Any:
+    return importlib.import_module(f"{__package__}.stages.{stage}")
+
+
 def _plan(stage: str, config: Config, store: Store, upstream: str | None, force: bool) -> Plan:
-    if stage == "ingest":
-        from .stages.ingest import plan_ingest
-
-        return plan_ingest(config, store, force=force)
-    if stage == "prepare":
-        from .stages.prepare import plan_prepare
-
-        return plan_prepare(config, store, source_version=upstream, force=force)
-    if stage == "train":
-        from .stages.train import plan_train
-
-        return plan_train(config, store, source_version=upstream, force=force)
-    from .stages.evaluate import plan_evaluate
-
-    return plan_evaluate(config, store, model_version=upstream, force=force)
+    keyword = UPSTREAM[stage]
+    return getattr(_stage(stage), f"plan_{stage}")(config, store, force=force,
+                                                   **({keyword: upstream} if keyword else {}))
 
 
-def _run(stage: str, config: Config, upstream: str | None, force: bool, progress: ProgressFactory) -> StageResult:
-    if stage == "ingest":
-        from .stages.ingest import run_ingest
-
-        return run_ingest(config, force=force, progress=progress)
-    if stage == "prepare":
-        from .stages.prepare import run_prepare
-
-        return run_prepare(config, source_version=upstream, force=force, progress=progress)
-    if stage == "train":
-        from .stages.train import run_train
-
-        return run_train(config, source_version=upstream, force=force, progress=progress)
-    from .stages.evaluate import run_evaluate
-
-    return run_evaluate(config, model_version=upstream, force=force, progress=progress)
+def _run(stage: str, config: Config, plan: Plan, progress: ProgressFactory) -> StageResult:
+    """Run a stage on the plan already made for it (its inputs are not loaded and checked again)."""
+    return getattr(_stage(stage), f"run_{stage}")(config, plan=plan, progress=progress)

@@ -157,3 +157,28 @@ def test_ci_script_branches_on_gates(tmp_path, iris):
     failing = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={**env, "GATE": ">= 0.9999"})
     assert passing.stdout.strip() == "DEPLOY"
     assert failing.stdout.strip() == "BLOCKED 1"
+
+
+def test_run_reads_and_checks_each_file_no_more_than_it_must(iris_project, monkeypatch):
+    """Each stage runs on the plan `mlw run` already made, and a published version is handed
+    back by its writer: nothing is loaded and re-hashed a second time."""
+    from collections import Counter
+
+    from mlflow_cli import sources, store
+    from mlflow_cli.config import load_config
+    from mlflow_cli.pipeline import run_pipeline
+
+    hashed: Counter[str] = Counter()
+    real = store.sha256_file
+
+    def counting(path):
+        hashed[Path(path).name] += 1
+        return real(path)
+
+    monkeypatch.setattr(store, "sha256_file", counting)
+    monkeypatch.setattr(sources, "sha256_file", counting)
+    result = run_pipeline(load_config(iris_project), until="prepare")
+    assert [step.action for step in result.steps] == ["ran", "ran"]
+    assert hashed["iris.csv"] == 1             # described once, by ingest's plan
+    assert hashed["data.parquet"] == 2         # published, then checked once when prepare's plan loads it
+    assert hashed["train.parquet"] == 1        # published

@@ -59,10 +59,11 @@ def _champion(store: Store, alias: str, required: bool, challenger: Artifact) ->
 
 
 def run_evaluate(config: Config, *, model_version: str | None = None, force: bool = False,
-                 progress: ProgressFactory = no_progress) -> StageResult:
+                 progress: ProgressFactory = no_progress, plan: Plan | None = None) -> StageResult:
+    """`plan`: the plan_evaluate result for these arguments, when the caller already made it."""
     started = time.perf_counter()
     store = open_store(config)
-    plan = plan_evaluate(config, store, model_version=model_version, force=force)
+    plan = plan or plan_evaluate(config, store, model_version=model_version, force=force)
     if plan.cached is not None:
         return _result(plan.cached, cached=True)
     import pandas as pd

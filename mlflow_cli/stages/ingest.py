@@ -37,9 +37,10 @@ def plan_ingest(config: Config, store: Store, *, force: bool = False, append: bo
 
 
 def run_ingest(config: Config, *, force: bool = False, append: bool | None = None,
-               progress: ProgressFactory = no_progress) -> StageResult:
+               progress: ProgressFactory = no_progress, plan: Plan | None = None) -> StageResult:
+    """`plan`: the plan_ingest result for these arguments, when the caller already made it."""
     store = open_store(config)
-    plan = plan_ingest(config, store, force=force, append=append)
+    plan = plan or plan_ingest(config, store, force=force, append=append)
     if plan.cached is not None:
         return _result(plan.cached, cached=True)
     from ..snapshot import append_snapshot, write_snapshot

@@ -27,10 +27,11 @@ def plan_prepare(config: Config, store: Store, *, source_version: str | None = N
 
 
 def run_prepare(config: Config, *, source_version: str | None = None, force: bool = False,
-                progress: ProgressFactory = no_progress) -> StageResult:
+                progress: ProgressFactory = no_progress, plan: Plan | None = None) -> StageResult:
+    """`plan`: the plan_prepare result for these arguments, when the caller already made it."""
     started = time.perf_counter()
     store = open_store(config)
-    plan = plan_prepare(config, store, source_version=source_version, force=force)
+    plan = plan or plan_prepare(config, store, source_version=source_version, force=force)
     if plan.cached is not None:
         return StageResult.from_artifact(plan.cached, cached=True)
     import joblib

@@ -28,10 +28,11 @@ def plan_train(config: Config, store: Store, *, source_version: str | None = Non
 
 
 def run_train(config: Config, *, source_version: str | None = None, force: bool = False,
-              progress: ProgressFactory = no_progress) -> StageResult:
+              progress: ProgressFactory = no_progress, plan: Plan | None = None) -> StageResult:
+    """`plan`: the plan_train result for these arguments, when the caller already made it."""
     started = time.perf_counter()
     store = open_store(config)
-    plan = plan_train(config, store, source_version=source_version, force=force)
+    plan = plan or plan_train(config, store, source_version=source_version, force=force)
     if plan.cached is not None:
         return StageResult.from_artifact(plan.cached, cached=True)
     import joblib
