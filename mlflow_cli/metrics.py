@@ -147,7 +147,7 @@ def scorer_sign(name: str) -> int:
 # --------------------------------------------------------------------------- helpers
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A numpy scalar as the Python value it holds (labels must be JSON-serialisable)."""
     return value.item() if type(value).__module__ == "numpy" else value
 
@@ -172,8 +172,8 @@ def _resolve_classes(classes: ArrayLike | None, y_true, y_pred):
 
 def _report_labels(classes, y_true, y_pred) -> list:
     """The model's classes, then any label it never saw (so no row is silently dropped)."""
-    known = [_plain(c) for c in _resolve_classes(classes, y_true, y_pred)]
-    extra = {_plain(v) for v in y_true} | {_plain(v) for v in y_pred}
+    known = [plain(c) for c in _resolve_classes(classes, y_true, y_pred)]
+    extra = {plain(v) for v in y_true} | {plain(v) for v in y_pred}
     extra.difference_update(known)
     return known + sorted(extra, key=lambda v: (str(type(v)), v))
 

@@ -240,13 +240,18 @@ def _probe_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def final_estimator(model: Any) -> Any:
+    """The last step of a Pipeline (the estimator), or the model itself when it is not one."""
+    steps = getattr(model, "steps", None)
+    return steps[-1][1] if steps else model
+
+
 def single_threaded(model: Any) -> Any:
     """Set n_jobs=1 on the final estimator (and one it wraps) for scoring. Thread pools cost
     far more than they save on small requests (XGBoost: 0.5 ms for one row with one thread,
     30 ms with a pool on a busy 2-core machine), and a server is already parallel across
     requests."""
-    steps = getattr(model, "steps", None) or []
-    estimator = steps[-1][1] if steps else model
+    estimator = final_estimator(model)
     for candidate in (estimator, getattr(estimator, "estimator", None)):
         if candidate is not None and hasattr(candidate, "get_params") and "n_jobs" in candidate.get_params(deep=False):
             candidate.set_params(n_jobs=1)
@@ -275,7 +280,7 @@ def predict_preprocessed(model: Any, features: Any, *, want_proba: bool,
     for _, step in steps[1:-1]:
         features = step.transform(features)
     if estimator is None:
-        estimator = steps[-1][1] if steps else model
+        estimator = final_estimator(model)
     proba = np.asarray(estimator.predict_proba(features), dtype=float) \
         if want_proba and hasattr(estimator, "predict_proba") else None
     if proba is not None and _predicts_argmax(estimator):

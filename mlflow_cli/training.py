@@ -23,7 +23,7 @@ from .config import TrainConfig
 from .errors import ConfigError, DataError, MlwError
 from .estimators import AUTO_CANDIDATES, CLASSIFICATION, CLUSTERING, build_estimator, class_path, is_xgboost, \
     needs_dense, search_space
-from .metrics import check_metric_names, default_metric, make_scorer_for, scorer_sign
+from .metrics import check_metric_names, default_metric, make_scorer_for, plain, scorer_sign
 
 CV_REPORT = {CLASSIFICATION: ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"),
              "regression": ("rmse", "mae", "r2")}
@@ -108,7 +108,7 @@ class Trainer:
         return TrainOutcome(
             model=model, model_name=name, estimator=class_path(name, self.task),
             params=_jsonable_params(inner), metric=self.metric,
-            classes=[_plain(c) for c in getattr(fitted, "classes_", [])] or None,
+            classes=[plain(c) for c in getattr(fitted, "classes_", [])] or None,
             feature_names=_feature_names(model), cv=cv, leaderboard=leaderboard, search=search,
             importances=importances, importance_kind=kind, best_iteration=best_iteration,
             fit_seconds=round(fit_seconds, 3), warnings=self.warnings)
@@ -205,12 +205,12 @@ class Trainer:
             raise ConfigError(f"Hyperparameter search failed: {exc}",
                               hint="Check the values in train.search.space against the estimator's documentation.") \
                 from None
-        best = {k.removeprefix("model__"): _plain(v) for k, v in searcher.best_params_.items()}
+        best = {k.removeprefix("model__"): plain(v) for k, v in searcher.best_params_.items()}
         results = searcher.cv_results_
         sign = scorer_sign(self.metric)
         top: list[dict[str, Any]] = []
         for i in np.argsort(results["rank_test_score"], kind="stable"):
-            params = {k.removeprefix("model__"): _plain(v) for k, v in results["params"][i].items()}
+            params = {k.removeprefix("model__"): plain(v) for k, v in results["params"][i].items()}
             if any(row["params"] == params for row in top):
                 continue  # halving scores a candidate once per round; its best-ranked row is its last round
             top.append({"params": params, "score": float(sign * results["mean_test_score"][i]),
@@ -418,16 +418,10 @@ def _top(values: dict[str, float], n: int = 50) -> dict[str, float]:
     return dict(sorted(values.items(), key=lambda kv: abs(kv[1]), reverse=True)[:n])
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _jsonable_params(estimator: Any) -> dict[str, Any]:
     out = {}
     for key, value in estimator.get_params(deep=False).items():
-        value = _plain(value)
+        value = plain(value)
         if value is None or isinstance(value, (bool, int, float, str)):
             out[key] = value
         elif isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str)) for v in value):

@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArtifactError, MlwError
+from ..metrics import plain
 from ..registry import STAGE, resolve_model
-from ..scoring import compile_preprocessor, parallel_twin, predict_preprocessed, predict_scores, single_threaded
+from ..scoring import (compile_preprocessor, final_estimator, parallel_twin, predict_preprocessed, predict_scores,
+                       single_threaded)
 from ..store import Store
 from ..validation import columns_certainly_valid
 from .examples import example_record
@@ -102,11 +104,6 @@ def _compile(pipeline: Any, schema: dict[str, Any]) -> Any:
     return compile_preprocessor(steps[0][1], schema) if len(steps) > 1 else None
 
 
-def _final(pipeline: Any) -> Any:
-    steps = getattr(pipeline, "steps", None)
-    return steps[-1][1] if steps else pipeline
-
-
 def load_served_model(store: Store, ref: str) -> ServedModel:
     """Resolve, verify and load a model with its input schema, or raise ArtifactError.
 
@@ -129,7 +126,7 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
         raise ArtifactError(f"{prepared.ref}/{SCHEMA_FILE} must hold an object with a non-empty 'columns' object.",
                             hint="Re-run `mlw prepare --force` and train again.")
     pipeline = single_threaded(artifact.unpickle(MODEL_FILE))
-    estimator = _final(pipeline)
+    estimator = final_estimator(pipeline)
     if not hasattr(estimator, "predict"):
         raise ArtifactError(f"{artifact.ref} ({type(estimator).__name__}) cannot predict new rows, so it cannot "
                             f"be served.", hint="Serve a model whose estimator has a predict method.")
@@ -137,7 +134,7 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
     classes = None
     if task == "classification":
         found = getattr(estimator, "classes_", None)
-        classes = [_plain(c) for c in (found if found is not None else info.get("classes") or [])] or None
+        classes = [plain(c) for c in (found if found is not None else info.get("classes") or [])] or None
     has_proba = classes is not None and hasattr(estimator, "predict_proba")  # LinearSVC has no probabilities
     served = ServedModel(
         project=store.project, version=artifact.version, alias=alias, pipeline=pipeline, schema=schema, task=task,
@@ -158,10 +155,6 @@ def _warm_up(model: ServedModel) -> None:
         model.predict_columns({name: [value] for name, value in record.items()}, 1, "allow")
     except Exception as exc:  # an odd schema example is no reason to refuse the model
         log.debug("Warm-up prediction failed: %s", exc)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def _evaluation(store: Store, version: str) -> dict[str, Any] | None:

@@ -217,13 +217,12 @@ def score_frame(model: Any, frame: Any, task: str) -> Any:
     so an engine can map it over partitions. The preprocessing runs once (scoring.py)."""
     import pandas as pd
 
-    from ..scoring import predict_scores
+    from ..scoring import final_estimator, predict_scores
 
     labels, proba = predict_scores(model, frame, want_proba=task == "classification")
     columns: dict[str, Any] = {PREDICTION: labels}
     if proba is not None:
-        estimator = model.steps[-1][1] if getattr(model, "steps", None) else model
-        for i, label in enumerate(estimator.classes_):
+        for i, label in enumerate(final_estimator(model).classes_):
             columns[f"{PROBA_PREFIX}{label}"] = proba[:, i]
     return pd.DataFrame(columns, index=frame.index)
 
@@ -238,8 +237,9 @@ class Scorer:
         self.model, self.schema, self.ref, self.unseen = model, schema, train.ref, unseen
         info = train.manifest.get("info", {})
         self.task = info.get("task") or schema.get("task")
-        steps = getattr(model, "steps", None)
-        estimator = steps[-1][1] if steps else model
+        from ..scoring import final_estimator
+
+        estimator = final_estimator(model)
         if not hasattr(estimator, "predict"):
             raise ArtifactError(f"{train.ref} ({type(estimator).__name__}) cannot predict new rows, so it cannot "
                                 f"score a batch.", hint="Score with a model whose estimator has a predict method "
