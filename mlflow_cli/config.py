@@ -334,6 +334,16 @@ class Config:
         """'`a.b` (mlw.yaml:7)' for messages; '(from --set)' for overridden values."""
         return _where(self.path, self.lines, tuple(key_path))
 
+    def check_data_columns(self, columns: Any) -> None:
+        """DataError unless the data holds the target, time and id columns the config names."""
+        from .errors import missing_column_error
+
+        data, present = self.model.data, list(columns)
+        for key, column in [("target", data.target), ("time_column", data.time_column),
+                            *(("id_columns", c) for c in data.id_columns)]:
+            if column and column not in present:
+                raise missing_column_error(self.where("data", key), column, present)
+
 
 def load_config(path: str | Path = DEFAULT_CONFIG, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read, override, expand and validate a config file, or raise ConfigError."""
@@ -350,15 +360,18 @@ def load_config(path: str | Path = DEFAULT_CONFIG, overrides: list[str] | tuple[
     except OSError as exc:
         raise ConfigError(f"Config file '{path}' cannot be read ({exc.strerror}).",
                           hint="Check the file's permissions.") from None
-    try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
+    loader = yaml.SafeLoader(text)
+    try:  # parse once: the node tree gives line numbers, the same tree gives the values
+        node = loader.get_single_node()
+        raw = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: the file is not valid YAML ({problem}).",
                           hint="Check indentation and quoting on that line.") from exc
+    finally:
+        loader.dispose()
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the file must be a YAML mapping of sections (project:, data:, ...). "
                           f"Got {type(raw).__name__ if raw is not None else 'an empty file'}.",

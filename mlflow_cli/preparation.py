@@ -45,10 +45,7 @@ class Preparation:
                 raise missing_column_error(self.config.where("prepare", "drop_columns"), column, columns)
         self.frame = self.frame.drop(columns=self.options.drop_columns)
         target = self.data.target
-        for key, column in [("target", target), ("time_column", self.data.time_column),
-                            *(("id_columns", c) for c in self.data.id_columns)]:
-            if column and column not in self.frame.columns:
-                raise missing_column_error(self.config.where("data", key), column, self.frame.columns)
+        self.config.check_data_columns(self.frame.columns)
         for column in self.options.columns:
             if column not in self.frame.columns:
                 raise missing_column_error(self.config.where("prepare", "columns", column), column, self.frame.columns)

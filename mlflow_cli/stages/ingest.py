@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 from ..config import Config
-from ..errors import missing_column_error
 from ..sources import describe, source_label, total_bytes
 from ..store import Artifact, Store, open_store
 from . import Plan, ProgressFactory, StageResult, no_progress
@@ -83,9 +82,4 @@ def _result(artifact: Artifact, cached: bool) -> StageResult:
 
 def _check_target(config: Config, schema: dict[str, Any]) -> None:
     """Catch a misspelled target or id column at ingest time, before prepare trips over it."""
-    data = config.model.data
-    columns = schema["columns"]
-    for where, column in [("data.target", data.target), ("data.time_column", data.time_column),
-                          *(("data.id_columns", c) for c in data.id_columns)]:
-        if column and column not in columns:
-            raise missing_column_error(f"{config.where(*where.split('.'))}", column, columns)
+    config.check_data_columns(schema["columns"])
