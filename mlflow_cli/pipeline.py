@@ -9,7 +9,6 @@ answers without importing pandas, scikit-learn or XGBoost.
 from __future__ import annotations
 
 import importlib
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,8 @@ from .stages import Plan, ProgressFactory, StageResult, no_progress
 from .store import Store, open_store
 
 STAGES = ("ingest", "prepare", "train", "evaluate")
+# the keyword through which each stage's plan and run functions take the upstream stage's version
+UPSTREAM = {"ingest": None, "prepare": "source_version", "train": "source_version", "evaluate": "model_version"}
 
 
 @dataclass
@@ -100,9 +101,6 @@ def _upstream_before(store: Store, stages: list[str], first: str) -> str | None:
         raise ConfigError(f"--from {first} needs a '{previous}' version, and there is none yet.",
                           hint=f"Run `mlw run --until {previous}` first, or start earlier.")
     return version
-
-
-UPSTREAM = {"ingest": None, "prepare": "source_version", "train": "source_version", "evaluate": "model_version"}
 
 
 def _stage(stage: str) -> Any:
