@@ -90,7 +90,7 @@ def _json_numbers(values: Sequence[Any], kind: str) -> np.ndarray:
     """Numbers, booleans, or (boolean columns) words such as yes/no; None for missing; as floats."""
     if kind == "boolean" and any(isinstance(v, str) for v in values):
         values = [BOOLEAN_TOKENS[v.strip().lower()] if isinstance(v, str) else v for v in values]
-    return np.array(values, dtype=float)
+    return np.asarray(values, dtype=float)
 
 
 def _numbers(values: pd.Series, kind: str) -> np.ndarray:

