@@ -1,27 +1,31 @@
-"""Numeric request bodies straight to one float matrix: the fast path for large batches.
+"""Numeric requests straight to one float matrix: the fast path for large batches.
 
 A model whose input columns are all numeric is scored from a single float matrix
-(`ServedModel.predict_matrix`). Two request forms reach that matrix without building a
-Python object per value:
+(`ServedModel.predict_matrix`), with no column lists and no pandas frame. Three request
+forms reach that matrix:
 
 - a CSV body: pyarrow has already read each column into an array (`table_matrix`);
-- JSON `{"columns": [...], "data": [[...], ...]}` (mlw's `/predict`, and MLflow's
+- a large JSON `{"columns": [...], "data": [[...], ...]}` (mlw's `/predict`, and MLflow's
   `dataframe_split`), read by simdjson, which copies the `data` array into a buffer of
   doubles (`json_matrix`). For 10,000 rows of 20 numbers that is 5 ms, against 20-25 ms for
-  orjson to build 200,000 Python floats.
+  orjson to build 200,000 Python floats;
+- any other JSON rows or records of numbers, once orjson has parsed them (`rows_matrix`).
 
-Both return None for anything they are not certain about (missing values, text, booleans,
-nested or ragged rows, other keys, small bodies), and the request then takes the general
+Each returns None for anything it is not certain about (missing values, text, booleans,
+nested or ragged rows, other keys, small requests), and the request then takes the general
 path, which gives the same scores and names each bad field.
 """
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
 JSON_MIN_BYTES = 64 * 1024  # below this orjson and the column path are as quick
+ROWS_MIN = 64  # parsed rows: below this the column path is as quick (and single rows stay on it)
+_NUMBER_TYPES = {int, float}
 _SIMDJSON_ERRORS = (ValueError, TypeError, RuntimeError, KeyError, IndexError)
 
 
@@ -29,6 +33,22 @@ def numeric_schema(schema: dict[str, Any] | None) -> bool:
     """Every input column is numeric (dates, text, categories and booleans need the general path)."""
     specs = (schema or {}).get("columns") or {}
     return bool(specs) and all(spec.get("kind") == "numeric" for spec in specs.values())
+
+
+def rows_matrix(rows: list[Any], width: int, schema: dict[str, Any] | None) -> np.ndarray | None:
+    """Rows of parsed JSON values (sequences of `width` values; with one column, the values
+    themselves) as a float matrix, for a large request to an all-numeric model when every value
+    is a number (not a boolean, not null). 3x faster than checking and converting column lists."""
+    if len(rows) < ROWS_MIN or not numeric_schema(schema):
+        return None
+    values = rows if width == 1 else chain.from_iterable(rows)
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        return None
+    try:
+        matrix = np.fromiter(rows if width == 1 else chain.from_iterable(rows), dtype=float, count=len(rows) * width)
+    except (OverflowError, ValueError):  # an integer too large for a float; a ragged row
+        return None
+    return matrix.reshape(len(rows), width)
 
 
 def table_matrix(table: Any, schema: dict[str, Any]) -> tuple[list[str], np.ndarray] | None:

@@ -29,7 +29,7 @@ import pandas as pd
 import orjson
 
 from ..validation import MAX_ISSUES, validate_frame
-from .matrix import json_matrix, table_matrix
+from .matrix import json_matrix, rows_matrix, table_matrix
 from .model import Scores, ServedModel
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -75,22 +75,23 @@ class Rows:
     pandas frame is built only when something needs it (validation issues, dates, text, large
     batches through scikit-learn); `build` makes it, else it comes from the matrix."""
 
-    __slots__ = ("columns", "n", "_frame", "_build", "matrix", "names")
+    __slots__ = ("columns", "n", "_frame", "_build", "matrix", "names", "source")
 
     def __init__(self, n: int, columns: dict[str, list[Any]] | None = None,
                  build: Callable[[], pd.DataFrame] | None = None, frame: pd.DataFrame | None = None,
-                 matrix: np.ndarray | None = None, names: list[str] | None = None) -> None:
+                 matrix: np.ndarray | None = None, names: list[str] | None = None,
+                 source: list[dict[str, Any]] | None = None) -> None:
         self.n, self.columns, self._build, self._frame = n, columns, build, frame
-        self.matrix, self.names = matrix, names
+        self.matrix, self.names, self.source = matrix, names, source
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> Rows:
         return cls(len(frame), frame=frame)
 
     @classmethod
-    def of_matrix(cls, names: list[str], matrix: np.ndarray,
-                  build: Callable[[], pd.DataFrame] | None = None) -> Rows:
-        return cls(len(matrix), build=build, matrix=matrix, names=names)
+    def of_matrix(cls, names: list[str], matrix: np.ndarray, build: Callable[[], pd.DataFrame] | None = None,
+                  source: list[dict[str, Any]] | None = None) -> Rows:
+        return cls(len(matrix), build=build, matrix=matrix, names=names, source=source)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -107,6 +108,8 @@ class Rows:
         if self.columns is not None:
             names = list(self.columns)
             return [dict(zip(names, row)) for row in zip(*self.columns.values())]
+        if self.source is not None:  # the request's own records, every one with the same keys
+            return self.source
         if self.matrix is not None and self._build is None and self._frame is None:
             names = self.names or []
             return [dict(zip(names, row)) for row in self.matrix.tolist()]  # all finite: nothing to replace
@@ -147,34 +150,42 @@ def parse_json(body: bytes) -> tuple[Any, bool]:
         raise RequestError(f"The body is not valid JSON ({short(exc)}).") from None
 
 
-def frame_from_records(records: Any, what: str) -> Rows:
+def frame_from_records(records: Any, what: str, schema: dict[str, Any] | None = None) -> Rows:
     if not isinstance(records, list):
         raise RequestError(f"{what} must be a list of records (JSON objects). Got {_kind(records)}.")
     if set(map(type, records)) - {dict}:
         index, record = next((i, r) for i, r in enumerate(records) if type(r) is not dict)
         raise RequestError(f"{what} must be a list of records (JSON objects); item {index} is {_kind(record)}.")
-    return Rows(len(records), _columns_of(records), lambda: _frame(lambda: pd.DataFrame(records), what))
+    def build() -> pd.DataFrame:
+        return _frame(lambda: pd.DataFrame(records), what)
+
+    found = _record_rows(records)
+    if found is None:
+        return Rows(len(records), None, build)
+    keys, rows = found
+    numbers = rows_matrix(rows, len(keys), schema)
+    if numbers is not None:
+        return Rows.of_matrix(keys, numbers, build, source=records)
+    return Rows(len(records), {keys[0]: rows} if len(keys) == 1 else dict(zip(keys, map(list, zip(*rows)))), build)
 
 
-def _columns_of(records: list[dict[str, Any]]) -> dict[str, list[Any]] | None:
-    """Column lists when every record has the same keys, else None. Each record is visited once,
-    taking all its values (itemgetter): going column by column over 10,000 records is 10x
-    slower, the records no longer being in the CPU's cache."""
+def _record_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[Any]] | None:
+    """(keys, each record's values) when every record has the same keys, else None. Each record
+    is visited once, taking all its values (itemgetter): going column by column over 10,000
+    records is 10x slower, the records no longer being in the CPU's cache. With one key, the
+    values are the values themselves, not 1-tuples."""
     if not records or not records[0]:
         return None
     keys = list(records[0])
     if set(map(len, records)) != {len(keys)}:
         return None
     try:
-        rows = list(map(operator.itemgetter(*keys), records))
+        return keys, list(map(operator.itemgetter(*keys), records))
     except KeyError:  # as many keys, but other ones
         return None
-    if len(keys) == 1:
-        return {keys[0]: rows}
-    return dict(zip(keys, map(list, zip(*rows))))
 
 
-def frame_from_split(split: Any, what: str) -> pd.DataFrame:
+def frame_from_split(split: Any, what: str, schema: dict[str, Any] | None = None) -> Rows:
     if not isinstance(split, dict):
         raise RequestError(f"{what} must be an object {{\"columns\": [...], \"data\": [[...], ...]}}. "
                            f"Got {_kind(split)}.")
@@ -188,9 +199,15 @@ def frame_from_split(split: Any, what: str) -> pd.DataFrame:
             raise RequestError(f"{what}: row {index} of \"data\" must be a list of {len(columns)} values (one per "
                                f"column). Got {_kind(row)}.")
     _no_duplicates(columns, what)
+
+    def build() -> pd.DataFrame:
+        return _frame(lambda: pd.DataFrame(data, columns=columns) if data else pd.DataFrame(columns=columns), what)
+
+    numbers = rows_matrix(data, len(columns), schema) if columns else None
+    if numbers is not None:
+        return Rows.of_matrix(columns, numbers, build)
     by_column = {name: list(values) for name, values in zip(columns, zip(*data))} if data else None
-    return Rows(len(data), by_column, lambda: _frame(
-        lambda: pd.DataFrame(data, columns=columns) if data else pd.DataFrame(columns=columns), what))
+    return Rows(len(data), by_column, build)
 
 
 def frame_from_columns(columns: dict[str, Any], what: str) -> Rows:
@@ -207,7 +224,7 @@ def frame_from_columns(columns: dict[str, Any], what: str) -> Rows:
 def _lenient(rows: Rows, strict: bool) -> Rows:
     """Rows from a body only the standard library could read take the frame path."""
     if not strict:
-        rows.columns = None
+        rows.columns = rows.matrix = None
     return rows
 
 
@@ -216,7 +233,7 @@ def parse_predict(body: bytes, schema: dict[str, Any] | None = None) -> Rows:
     if fast is not None:
         return fast
     payload, strict = parse_json(body)
-    return _lenient(_predict_rows(payload), strict)
+    return _lenient(_predict_rows(payload, schema), strict)
 
 
 def _matrix_rows(body: bytes, schema: dict[str, Any] | None, *, bare: bool) -> Rows | None:
@@ -225,15 +242,15 @@ def _matrix_rows(body: bytes, schema: dict[str, Any] | None, *, bare: bool) -> R
     return Rows.of_matrix(*found) if found is not None else None
 
 
-def _predict_rows(payload: Any) -> Rows:
+def _predict_rows(payload: Any, schema: dict[str, Any] | None = None) -> Rows:
     if isinstance(payload, list):
-        return frame_from_records(payload, "The body")
+        return frame_from_records(payload, "The body", schema)
     if isinstance(payload, dict):
         if "columns" in payload and "data" in payload and set(payload) <= {"columns", "data", "index"}:
-            return frame_from_split(payload, "The body")
+            return frame_from_split(payload, "The body", schema)
         formats = [key for key in payload if key in MLFLOW_FORMATS]
         if len(formats) == 1 and set(payload) <= {formats[0], "params"}:
-            return _mlflow_frame(payload, formats[0])
+            return _mlflow_frame(payload, formats[0], schema)
         return frame_from_records([payload], "The body")
     raise RequestError(f"The body must be a list of records, one record, or {{\"columns\": [...], "
                        f"\"data\": [[...]]}}. Got {_kind(payload)}.")
@@ -260,7 +277,7 @@ def parse_invocations(body: bytes, content_type: str | None, schema: dict[str, A
     formats = [key for key in payload if key in MLFLOW_FORMATS]
     if len(formats) != 1:
         raise RequestError(f"{_required_format()}. Received dictionary with input fields: {list(payload)}.")
-    return _lenient(_mlflow_frame(payload, formats[0]), strict)
+    return _lenient(_mlflow_frame(payload, formats[0], schema), strict)
 
 
 def _required_format() -> str:
@@ -268,17 +285,17 @@ def _required_format() -> str:
             "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}")
 
 
-def _mlflow_frame(payload: dict[str, Any], key: str) -> Rows:
+def _mlflow_frame(payload: dict[str, Any], key: str, schema: dict[str, Any] | None = None) -> Rows:
     value = payload[key]
     if key == "dataframe_split":
-        return frame_from_split(value, "dataframe_split")
+        return frame_from_split(value, "dataframe_split", schema)
     if key == "dataframe_records":
-        return frame_from_records(value, "dataframe_records")
+        return frame_from_records(value, "dataframe_records", schema)
     # instances / inputs (TF-serving style): a list of records, or an object of columns
     if isinstance(value, dict):
         return frame_from_columns(value, key)
     if isinstance(value, list) and all(type(v) is dict for v in value):
-        return frame_from_records(value, key)
+        return frame_from_records(value, key, schema)
     raise RequestError(f"'{key}' must be a list of records or an object of columns (column -> list of values); "
                        f"this model takes named columns, so unnamed tensors cannot be matched to its inputs.")
 

@@ -121,7 +121,6 @@ def test_doubtful_bodies_take_the_general_path_and_get_its_answer(numeric, name)
         outcome = protocols.score_rows(model, rows, "reject").predictions.tolist()
     except (protocols.RequestError, protocols.InputError) as exc:
         outcome = type(exc).__name__, str(exc)
-    assert rows is None or rows.matrix is None
     try:
         expected = _general(model, body).predictions.tolist()
     except (protocols.RequestError, protocols.InputError) as exc:
@@ -131,6 +130,34 @@ def test_doubtful_bodies_take_the_general_path_and_get_its_answer(numeric, name)
         assert outcome[0] == "InputError"  # a 422 naming the field, as before
     if name == "an index":
         assert len(outcome) == len(features)  # an index is allowed, just not on the matrix path
+
+
+def test_parsed_records_and_rows_of_numbers_become_a_matrix(numeric, monkeypatch):
+    model, features, _ = numeric
+    records = json.loads(features.head(100).to_json(orient="records"))
+    expected = _general(model, json.dumps(records).encode())
+    rows = protocols.parse_predict(json.dumps(records).encode(), model.schema)
+    assert rows.matrix is not None and rows.columns is None
+    np.testing.assert_array_equal(rows.matrix, features.head(100).to_numpy(dtype=float))
+    assert rows.records() is rows.source and rows.records()[7] == records[7]  # the log writes them as sent
+    monkeypatch.setattr(type(model), "predict_columns", lambda *a: (_ for _ in ()).throw(AssertionError("columns")))
+    got = protocols.score_rows(model, rows, "reject")
+    np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
+    small = json.dumps(_split(features.head(100), "dataframe_split")).encode()  # under JSON_MIN_BYTES: orjson
+    assert len(small) < JSON_MIN_BYTES
+    np.testing.assert_array_equal(protocols.parse_invocations(small, "application/json", model.schema).matrix,
+                                  rows.matrix)
+
+
+@pytest.mark.parametrize("value", [True, None, "1.5", [1.5], 10 ** 400])
+def test_records_with_anything_but_numbers_keep_the_column_path(numeric, value):
+    model, features, _ = numeric
+    records = json.loads(features.head(100).to_json(orient="records"))
+    records[50]["mean_radius"] = value
+    rows = protocols.parse_predict(json.dumps(records).encode(), model.schema)
+    assert rows.matrix is None
+    few = protocols.parse_predict(json.dumps(records[:10]).encode(), model.schema)  # small requests: columns
+    assert few.matrix is None and few.columns is not None
 
 
 def test_small_bodies_and_other_schemas_are_left_to_the_general_path(numeric):
