@@ -205,6 +205,14 @@ def test_csv_matrix_takes_ids_along_and_leaves_text_and_infinity_to_the_general_
         protocols.score_rows(model, general, "reject").proba.tolist()
 
 
+def test_csv_values_may_hold_newlines_when_quoted():
+    rows = protocols.parse_csv(b'id,a,b\n"c\n1",1,2.5\nc2,3,4\n', SCHEMA)
+    assert rows.n == 2
+    np.testing.assert_array_equal(rows.matrix, [[1.0, 2.5], [3.0, 4.0]])
+    assert rows.records()[0] == {"id": "c\n1", "a": 1, "b": 2.5}
+    assert protocols.parse_csv(b"a,b\r\n1,2\r\n3,4\r\n", SCHEMA).matrix.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
 @pytest.mark.parametrize("names, rows, ok", [
     (["a", "b"], [[1.0, np.nan]], True),             # missing where training saw missing values
     (["b", "a", "id", "label"], [[1.0, 2.0, 3.0, 4.0]], True),  # any order; ids and the target ride along
