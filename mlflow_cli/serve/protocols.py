@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -487,29 +487,25 @@ def jsonable(values: np.ndarray) -> list[Any]:
 def probability_records(classes: list[Any], proba: np.ndarray) -> orjson.Fragment:
     """`[{"<class>": p, ...}, ...]`, one object per row, as JSON ready to embed in a response.
 
-    orjson encodes the matrix in one call and each row's numbers get their keys spliced in:
-    4x faster than building 10,000 dicts. The matrix's JSON holds only numbers (or null for
-    NaN), commas and brackets, so the row and value boundaries are unambiguous."""
+    orjson encodes the matrix in one call and the class keys are spliced between its numbers
+    with bytes operations: 4x faster than building 10,000 dicts. The matrix's JSON holds only
+    numbers (or null for NaN), commas and brackets, so every boundary is unambiguous."""
     keys = [orjson.dumps(str(c)) + b":" for c in classes]
     if len(proba) == 0 or not keys:
         return orjson.Fragment(b"[" + b",".join(b"{}" for _ in range(len(proba))) + b"]")
-    encoded = orjson.dumps(np.ascontiguousarray(proba, dtype=float), option=orjson.OPT_SERIALIZE_NUMPY)
-    rows = encoded[2:-2].split(b"],[")
-    head = b"{" + keys[0]
-    if len(keys) == 2:
-        second = b"," + keys[1]
-        objects = [head + row.replace(b",", second) + b"}" for row in rows]
-    else:
-        rest = [b"," + key for key in keys[1:]]
-        objects = [head + b"".join(_interleave(row.split(b","), rest)) + b"}" for row in rows]
-    return orjson.Fragment(b"[" + b",".join(objects) + b"]")
-
-
-def _interleave(values: list[bytes], separators: list[bytes]) -> Iterator[bytes]:
-    yield values[0]
-    for separator, value in zip(separators, values[1:]):
-        yield separator
-        yield value
+    numbers = orjson.dumps(np.ascontiguousarray(proba, dtype=float), option=orjson.OPT_SERIALIZE_NUMPY)[2:-2]
+    first = b"{" + keys[0]
+    if len(keys) <= 2:  # once the row breaks are marked, a comma left sits between a row's two numbers
+        marked = numbers.replace(b"],[", b"|")
+        if len(keys) == 2:
+            marked = marked.replace(b",", b"," + keys[1])
+        return orjson.Fragment(b"[" + first + marked.replace(b"|", b"}," + first) + b"}]")
+    values = numbers.replace(b"],[", b",").split(b",")
+    parts = [b""] * (2 * len(values))
+    parts[0::2] = [b"}," + first, *(b"," + key for key in keys[1:])] * (len(values) // len(keys))
+    parts[1::2] = values
+    parts[0] = first
+    return orjson.Fragment(b"[" + b"".join(parts) + b"}]")
 
 
 def predict_response(model: ServedModel, scores: Scores, predictions: list[Any], request_id: str) -> dict[str, Any]:

@@ -228,7 +228,7 @@ def test_matrix_certainly_valid(names, rows, ok):
     assert not matrix_certainly_valid(["a", "b"], np.array([[1.0, 1.0]]), texty)
 
 
-@pytest.mark.parametrize("classes", [["no", "yes"], [0, 1, 2], ["a,b", 'q"]', "x]"], ["only"], [True, False]])
+@pytest.mark.parametrize("classes", [["no", "yes"], [0, 1, 2], ["a,b", 'q"]', "x]"], ["only"], [True, False], list("abcde")])
 def test_probability_records_are_one_object_per_row(classes):
     rng = np.random.default_rng(3)
     proba = rng.random((6, len(classes)))
