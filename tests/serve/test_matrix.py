@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import httpx
 import numpy as np
 import orjson
 import pandas as pd
@@ -228,7 +227,8 @@ def test_matrix_certainly_valid(names, rows, ok):
     assert not matrix_certainly_valid(["a", "b"], np.array([[1.0, 1.0]]), texty)
 
 
-@pytest.mark.parametrize("classes", [["no", "yes"], [0, 1, 2], ["a,b", 'q"]', "x]"], ["only"], [True, False], list("abcde")])
+@pytest.mark.parametrize("classes", [["no", "yes"], [0, 1, 2], ["a,b", 'q"]', "x]"], ["only"], [True, False],
+                                     list("abcde")])
 def test_probability_records_are_one_object_per_row(classes):
     rng = np.random.default_rng(3)
     proba = rng.random((6, len(classes)))
@@ -246,7 +246,8 @@ def test_the_server_scores_large_numeric_requests_as_it_scores_small_ones(numeri
     try:
         with server.client() as client:
             split = client.post("/predict", content=json.dumps(_split(features)))
-            csv = client.post("/invocations", content=features.to_csv(index=False), headers={"Content-Type": "text/csv"})
+            csv = client.post("/invocations", content=features.to_csv(index=False),
+                              headers={"Content-Type": "text/csv"})
             mlflow = client.post("/invocations", json=_split(features, "dataframe_split"))
             one = [client.post("/predict", json=[record]).json() for record in
                    json.loads(features.head(3).to_json(orient="records"))]
