@@ -74,7 +74,9 @@ def table_matrix(table: Any, schema: dict[str, Any]) -> tuple[list[str], np.ndar
 def json_matrix(body: bytes, schema: dict[str, Any] | None, *,
                 bare: bool) -> tuple[list[str], np.ndarray] | None:
     """(columns, rows as a float matrix) of a JSON body that is exactly {"dataframe_split":
-    {"columns", "data"}}, or (`bare`) {"columns", "data"}, with numbers only in `data`.
+    {"columns", "data"}}, or (`bare`) {"columns", "data"}, with numbers only in `data` and
+    only the model's input columns (ids and the target take the general path, which logs
+    them exactly as sent).
 
     simdjson flattens `data` into doubles whatever its nesting, so the shape is proven apart:
     every row is an array of one value per column, and the body holds no other '[' than
@@ -88,21 +90,23 @@ def json_matrix(body: bytes, schema: dict[str, Any] | None, *,
         doc = simdjson.Parser().parse(body)  # a parser per request: requests run on several threads
         if not isinstance(doc, simdjson.Object):
             return None
-        keys = set(doc.keys())
-        if keys == {"dataframe_split"}:
+        keys = sorted(doc.keys())  # a list: a key given twice (simdjson reads the first, orjson the last) fails
+        if keys == ["dataframe_split"]:
             doc = doc["dataframe_split"]
             if not isinstance(doc, simdjson.Object):
                 return None
-            keys = set(doc.keys())
+            keys = sorted(doc.keys())
         elif not bare:
             return None
-        if keys != {"columns", "data"}:
+        if keys != ["columns", "data"]:
             return None
         columns, data = doc["columns"], doc["data"]
         if not isinstance(columns, simdjson.Array) or not isinstance(data, simdjson.Array):
             return None
         names = columns.as_list()
         if not names or len(set(names)) != len(names) or not all(type(n) is str and "[" not in n for n in names):
+            return None
+        if set(names) - schema["columns"].keys():  # ids and the target: logged as sent, so not as floats
             return None
         rows, width = len(data), len(names)
         if rows == 0 or body.count(b"[") != rows + 2 or any(len(row) != width for row in data):

@@ -86,8 +86,8 @@ class ServeMetrics:
     def observe_predictions(self, model: ServedModel, endpoint: str, predictions: np.ndarray) -> None:
         self.rows.labels(endpoint).inc(len(predictions))
         if model.is_classifier:
-            for label, count in collections.Counter(predictions.tolist()).items():
-                self.classes.labels(str(label)).inc(count)
+            for label, count in collections.Counter(predictions.astype(str).tolist()).items():
+                self.classes.labels(label).inc(count)
         elif predictions.dtype.kind in "iuf":
             self.values.observe(predictions.astype(float))
 

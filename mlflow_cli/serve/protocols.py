@@ -71,18 +71,19 @@ def summarize(issues: list[dict[str, Any]], limit: int = 5) -> str:
 class Rows:
     """The records of one request. `columns` holds the parsed JSON values column by column, when
     the request gives every record the same keys; `matrix` holds them as one float matrix (with
-    `names`), when a large all-numbers body was read straight into it (serve/matrix.py). The
-    pandas frame is built only when something needs it (validation issues, dates, text, large
-    batches through scikit-learn); `build` makes it, else it comes from the matrix."""
+    `names`), for a large all-numbers request to an all-numeric model (serve/matrix.py), and
+    `_records` then gives the records exactly as sent, when parsing kept them. The pandas frame
+    is built only when something needs it (validation issues, dates, text, large batches
+    through scikit-learn); `build` makes it, else it comes from the matrix."""
 
-    __slots__ = ("columns", "n", "_frame", "_build", "matrix", "names", "source")
+    __slots__ = ("columns", "n", "_frame", "_build", "matrix", "names", "_records")
 
     def __init__(self, n: int, columns: dict[str, list[Any]] | None = None,
                  build: Callable[[], pd.DataFrame] | None = None, frame: pd.DataFrame | None = None,
                  matrix: np.ndarray | None = None, names: list[str] | None = None,
-                 source: list[dict[str, Any]] | None = None) -> None:
+                 records: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self.n, self.columns, self._build, self._frame = n, columns, build, frame
-        self.matrix, self.names, self.source = matrix, names, source
+        self.matrix, self.names, self._records = matrix, names, records
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> Rows:
@@ -90,8 +91,8 @@ class Rows:
 
     @classmethod
     def of_matrix(cls, names: list[str], matrix: np.ndarray, build: Callable[[], pd.DataFrame] | None = None,
-                  source: list[dict[str, Any]] | None = None) -> Rows:
-        return cls(len(matrix), build=build, matrix=matrix, names=names, source=source)
+                  records: Callable[[], list[dict[str, Any]]] | None = None) -> Rows:
+        return cls(len(matrix), build=build, matrix=matrix, names=names, records=records)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -108,8 +109,8 @@ class Rows:
         if self.columns is not None:
             names = list(self.columns)
             return [dict(zip(names, row)) for row in zip(*self.columns.values())]
-        if self.source is not None:  # the request's own records, every one with the same keys
-            return self.source
+        if self._records is not None:
+            return self._records()
         if self.matrix is not None and self._build is None and self._frame is None:
             names = self.names or []
             return [dict(zip(names, row)) for row in self.matrix.tolist()]  # all finite: nothing to replace
@@ -165,7 +166,7 @@ def frame_from_records(records: Any, what: str, schema: dict[str, Any] | None = 
     keys, rows = found
     numbers = rows_matrix(rows, len(keys), schema)
     if numbers is not None:
-        return Rows.of_matrix(keys, numbers, build, source=records)
+        return Rows.of_matrix(keys, numbers, build, lambda: records)
     return Rows(len(records), {keys[0]: rows} if len(keys) == 1 else dict(zip(keys, map(list, zip(*rows)))), build)
 
 
@@ -205,7 +206,7 @@ def frame_from_split(split: Any, what: str, schema: dict[str, Any] | None = None
 
     numbers = rows_matrix(data, len(columns), schema) if columns else None
     if numbers is not None:
-        return Rows.of_matrix(columns, numbers, build)
+        return Rows.of_matrix(columns, numbers, build, lambda: [dict(zip(columns, row)) for row in data])
     by_column = {name: list(values) for name, values in zip(columns, zip(*data))} if data else None
     return Rows(len(data), by_column, build)
 
@@ -490,16 +491,17 @@ def probability_records(classes: list[Any], proba: np.ndarray) -> orjson.Fragmen
     orjson encodes the matrix in one call and the class keys are spliced between its numbers
     with bytes operations: 4x faster than building 10,000 dicts. The matrix's JSON holds only
     numbers (or null for NaN), commas and brackets, so every boundary is unambiguous."""
-    keys = [orjson.dumps(str(c)) + b":" for c in classes]
-    if len(proba) == 0 or not keys:
-        return orjson.Fragment(b"[" + b",".join(b"{}" for _ in range(len(proba))) + b"]")
+    names = [str(c) for c in classes]
+    if proba.ndim != 2 or proba.shape[1] != len(names) or len(set(names)) != len(names) or len(proba) == 0:
+        return orjson.Fragment(dumps([dict(zip(names, row)) for row in np.asarray(proba).tolist()]))
+    keys = [orjson.dumps(name) + b":" for name in names]
     numbers = orjson.dumps(np.ascontiguousarray(proba, dtype=float), option=orjson.OPT_SERIALIZE_NUMPY)[2:-2]
     first = b"{" + keys[0]
-    if len(keys) <= 2:  # once the row breaks are marked, a comma left sits between a row's two numbers
-        marked = numbers.replace(b"],[", b"|")
+    if len(keys) <= 2:  # row breaks marked with a newline (never raw in orjson's output, keys included);
+        marked = numbers.replace(b"],[", b"\n")  # a comma left then sits between a row's two numbers
         if len(keys) == 2:
             marked = marked.replace(b",", b"," + keys[1])
-        return orjson.Fragment(b"[" + first + marked.replace(b"|", b"}," + first) + b"}]")
+        return orjson.Fragment(b"[" + first + marked.replace(b"\n", b"}," + first) + b"}]")
     values = numbers.replace(b"],[", b",").split(b",")
     parts = [b""] * (2 * len(values))
     parts[0::2] = [b"}," + first, *(b"," + key for key in keys[1:])] * (len(values) // len(keys))

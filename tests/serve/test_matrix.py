@@ -138,7 +138,7 @@ def test_parsed_records_and_rows_of_numbers_become_a_matrix(numeric, monkeypatch
     rows = protocols.parse_predict(json.dumps(records).encode(), model.schema)
     assert rows.matrix is not None and rows.columns is None
     np.testing.assert_array_equal(rows.matrix, features.head(100).to_numpy(dtype=float))
-    assert rows.records() is rows.source and rows.records()[7] == records[7]  # the log writes them as sent
+    assert rows.records() == records  # the log writes them as sent
     monkeypatch.setattr(type(model), "predict_columns", lambda *a: (_ for _ in ()).throw(AssertionError("columns")))
     got = protocols.score_rows(model, rows, "reject")
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
@@ -157,6 +157,39 @@ def test_records_with_anything_but_numbers_keep_the_column_path(numeric, value):
     assert rows.matrix is None
     few = protocols.parse_predict(json.dumps(records[:10]).encode(), model.schema)  # small requests: columns
     assert few.matrix is None and few.columns is not None
+
+
+def test_probability_records_of_odd_shapes_are_what_dicts_would_give():
+    proba = np.array([[0.25, 0.75], [0.5, 0.5]])
+    for classes, expected in [([1, "1"], [{"1": 0.75}, {"1": 0.5}]),           # one key twice: the last wins
+                              (["a", "b", "c"], [{"a": 0.25, "b": 0.75}, {"a": 0.5, "b": 0.5}])]:  # too few columns
+        assert orjson.loads(protocols.dumps({"p": protocols.probability_records(classes, proba)}))["p"] == expected
+
+
+def test_a_key_given_twice_or_an_id_column_takes_the_general_path(numeric):
+    model, features, _ = numeric
+    body = json.dumps(_split(features)).encode()
+    for twice in (body[:-1] + b', "data": 7}', body[:-1] + b', "columns": "zz"}',
+                  b'{"dataframe_split": ' + body + b', "dataframe_split": 5}'):
+        assert json_matrix(twice, model.schema, bare=True) is None
+        with pytest.raises(protocols.RequestError):
+            protocols.parse_predict(twice, model.schema)
+    rows = [[1234567890123456789 + i, 1.5, 2] for i in range(4000)]
+    with_ids = json.dumps({"columns": ["id", "a", "b"], "data": rows}).encode()
+    assert len(with_ids) > JSON_MIN_BYTES and json_matrix(with_ids, SCHEMA, bare=True) is None
+    parsed = protocols.parse_predict(with_ids, SCHEMA)
+    assert parsed.matrix is not None  # orjson's rows still become a matrix...
+    assert parsed.records()[3] == {"id": 1234567890123456792, "a": 1.5, "b": 2}  # ...and the log keeps the id exact
+
+
+def test_smaller_split_bodies_log_their_integers_as_integers(numeric):
+    model, features, _ = numeric
+    head = features.head(100).assign(mean_area=features["mean_area"].head(100).round().astype(int))
+    body = json.dumps({k: v for k, v in json.loads(head.to_json(orient="split")).items() if k != "index"})
+    rows = protocols.parse_predict(body.encode(), model.schema)
+    assert rows.matrix is not None
+    first = rows.records()[0]
+    assert type(first["mean_area"]) is int and first == json.loads(head.head(1).to_json(orient="records"))[0]
 
 
 def test_small_bodies_and_other_schemas_are_left_to_the_general_path(numeric):
@@ -228,7 +261,7 @@ def test_matrix_certainly_valid(names, rows, ok):
 
 
 @pytest.mark.parametrize("classes", [["no", "yes"], [0, 1, 2], ["a,b", 'q"]', "x]"], ["only"], [True, False],
-                                     list("abcde")])
+                                     list("abcde"), ["no", "yes|maybe"], ["a\nb", "],[", "|"]])
 def test_probability_records_are_one_object_per_row(classes):
     rng = np.random.default_rng(3)
     proba = rng.random((6, len(classes)))
