@@ -161,6 +161,7 @@ class ServeState:
         self.holder = ModelHolder(self.store, ref, model, self.settings.reload_interval_s, on_swap=self._swapped,
                                   on_refuse=lambda version: self.metrics.reloads.labels("refused").inc())
         self.predlog = PredictionLog(self.store.project_dir / FOLDER, self.settings.log_max_mb)
+        self.metrics.watch_log(self.predlog)
         self.max_body = max(1, int(self.settings.max_body_mb * 1024 * 1024))
         self.unseen = self.settings.unseen_categories
         self._page: tuple[str, str] | None = None

@@ -19,8 +19,11 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, disable_created_metrics, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics,
+                               generate_latest)
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -78,6 +81,13 @@ class ServeMetrics:
         self.model = Info("mlw_model", "The model being served (value 1).", registry=self.registry)
         self.reloads = Counter("mlw_model_reloads", "Alias moves: swapped in, or refused (kept the old model).",
                                ["outcome"], registry=self.registry)
+
+    def watch_log(self, predlog: Any) -> None:
+        """Export the prediction log's backlog (rows answered and not yet written)."""
+        pending = Gauge("mlw_prediction_log_pending_rows", "Rows answered and not yet written to the prediction "
+                                                           "log (requests wait when it reaches its bound).",
+                        registry=self.registry)
+        pending.set_function(lambda: predlog.pending)
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, str(status)).inc()

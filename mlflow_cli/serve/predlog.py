@@ -26,9 +26,12 @@ floats (serve/matrix.py), so its integers are written as floats (3 as 3.0; beyon
 rounded as a float is).
 
 Lines are built and written by one background thread from a queue, so the request path
-only enqueues a reference to data it already holds. `close()` (called on shutdown, after
-the server has finished the requests in flight) drains the queue, so a SIGTERM loses no
-line of a request that was answered.
+only enqueues a reference to data it already holds. The queue is bounded by rows
+(`PENDING_ROWS`): when large requests arrive faster than their lines can be written, a
+request waits to enqueue until the writer has caught up, so the server slows to the log's
+pace instead of holding ever more requests in memory, and no line is dropped. `close()`
+(called on shutdown, after the server has finished the requests in flight) drains the
+queue, so a SIGTERM loses no line of a request that was answered.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ log = logging.getLogger("mlw.serve")
 
 FOLDER = "predictions"
 BATCH = 256  # entries (requests) written per flush at most
+PENDING_ROWS = 250_000  # rows queued at most (~300 MB of requests held for the log); then submit waits
 
 
 @dataclass
@@ -75,9 +79,12 @@ _STOP = object()
 class PredictionLog:
     """Appends entries to size-rotated JSON Lines files from a background thread."""
 
-    def __init__(self, folder: Path, max_mb: float) -> None:
+    def __init__(self, folder: Path, max_mb: float, pending_rows: int = PENDING_ROWS) -> None:
         self.folder = Path(folder)
         self.max_bytes = max(1, int(max_mb * 1024 * 1024))
+        self.max_pending = max(1, pending_rows)
+        self.pending = 0  # rows submitted and not yet written
+        self._room = threading.Condition()
         self.lines_written = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._file: BinaryIO | None = None
@@ -92,8 +99,18 @@ class PredictionLog:
             self._thread.start()
 
     def submit(self, entry: LogEntry) -> None:
-        """O(1) on the request path: the JSON is built on the writer thread."""
+        """O(1) on the request path (the JSON is built on the writer thread), unless the queue
+        is full: then wait until the writer has made room. One request larger than the bound
+        still goes in once the queue is empty."""
+        rows = len(entry.predictions)
+        with self._room:
+            while self.pending and self.pending + rows > self.max_pending and self._writing():
+                self._room.wait(timeout=1.0)
+            self.pending += rows
         self._queue.put(entry)
+
+    def _writing(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def close(self, timeout: float = 60) -> None:
         """Write everything queued, then close the file."""
@@ -131,6 +148,10 @@ class PredictionLog:
                 self._write(batch)
             except Exception:  # a full disk must not stop the server; say so loudly
                 log.exception("Writing %d prediction log entries under %s failed.", len(batch), self.folder)
+            finally:
+                with self._room:
+                    self.pending -= sum(len(entry.predictions) for entry in batch)
+                    self._room.notify_all()
         self._close_file()
 
     def _write(self, batch: list[LogEntry]) -> None:

@@ -244,3 +244,36 @@ def test_spliced_log_lines_are_the_lines_of_one_dict_per_row():
     lines = entry_lines(entry)
     assert lines == expected
     assert json.loads(lines[2])["probabilities"] == {"no": None, "yes": 0.5}
+
+
+@pytest.mark.parametrize("bound", [50, 10 ** 6])
+def test_the_log_queue_is_bounded_by_rows_and_loses_no_line(tmp_path, monkeypatch, bound):
+    """A slow writer makes submitters wait at the bound (the server slows to the log's pace
+    instead of holding ever more requests); every line is still written."""
+    import time
+
+    from mlflow_cli.serve.predlog import LogEntry, PredictionLog
+
+    write = PredictionLog._write
+
+    def slow(self, batch):
+        time.sleep(0.02)
+        write(self, batch)
+
+    monkeypatch.setattr(PredictionLog, "_write", slow)
+    log = PredictionLog(tmp_path, max_mb=10, pending_rows=bound)
+    log.start()
+    seen = []
+    for i in range(20):
+        rows = protocols.Rows(10, {"a": list(range(10))})
+        log.submit(LogEntry(ts="t", request_id=f"r{i}", model_version="v", alias=None, endpoint="/predict",
+                            latency_ms=1.0, inputs=rows, predictions=["yes"] * 10))
+        seen.append(log.pending)
+    log.close()
+    lines = [json.loads(line) for path in tmp_path.glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert len(lines) == 200 and log.pending == 0
+    assert [line["request_id"] for line in lines[::10]] == [f"r{i}" for i in range(20)]
+    if bound == 50:
+        assert max(seen) <= 50
+    else:
+        assert max(seen) > 50  # without the bound the queue grows: the test can tell the difference

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -360,6 +361,7 @@ def test_serve_metrics_count_requests_and_predictions(trained: Project, project_
     assert 'mlw_requests_total{endpoint="/predict",status="422"} 1.0' in text
     assert 'mlw_request_duration_seconds_count{endpoint="/predict"} 4.0' in text
     assert 'mlw_rows_predicted_total{endpoint="/predict"} 12.0' in text
+    assert re.search(r"^mlw_prediction_log_pending_rows \d+\.0$", text, re.M)
     for label in set(labels):
         assert f'mlw_predictions_total{{class="{label}"}} {3.0 * labels.count(label)}' in text
     assert f'mlw_model_info{{alias="production",model="logistic_regression",project="churn",task="classification",' \
