@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .checks import passenger_columns
 from .features import BOOLEAN_TOKENS, NA_TOKENS
 
 MAX_ISSUES = 100
@@ -127,29 +128,6 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
 
 
 _NUMBER_TYPES = {int, float}
-
-
-def matrix_certainly_valid(names: Sequence[str], matrix: np.ndarray, schema: dict[str, Any]) -> bool:
-    """The float-matrix counterpart of `columns_certainly_valid` (serve/matrix.py): the schema's
-    columns, all numeric, plus optionally ids and the target; no infinity; NaN (a missing
-    value) only where training saw missing values."""
-    specs, given = schema["columns"], set(names)
-    if len(given) != len(names) or specs.keys() - given or given - specs.keys() - passenger_columns(schema):
-        return False
-    for j, name in enumerate(names):
-        spec = specs.get(name)
-        if spec is None:
-            continue
-        if spec["kind"] != "numeric" or np.isinf(matrix[:, j]).any():
-            return False
-        if not spec.get("nullable", True) and np.isnan(matrix[:, j]).any():
-            return False
-    return True
-
-
-def passenger_columns(schema: dict[str, Any]) -> set[str]:
-    """Columns a request may carry that the model does not use: ids and the target."""
-    return set(schema.get("id_columns") or []) | ({schema["target"]["name"]} if schema.get("target") else set())
 
 
 def _finite(values: Sequence[Any], nullable: bool) -> bool:

@@ -56,7 +56,7 @@ def table_matrix(table: Any, schema: dict[str, Any]) -> tuple[list[str], np.ndar
     every one was read as numbers and the table has no other columns than ids and the target."""
     import pyarrow as pa
 
-    from ..validation import passenger_columns
+    from ..checks import passenger_columns
 
     specs = schema["columns"]
     names = table.column_names

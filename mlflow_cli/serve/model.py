@@ -30,7 +30,8 @@ from ..registry import STAGE, resolve_model
 from ..scoring import (compile_preprocessor, final_estimator, parallel_twin, predict_preprocessed, predict_scores,
                        single_threaded)
 from ..store import Store
-from ..validation import columns_certainly_valid, matrix_certainly_valid
+from ..checks import matrix_certainly_valid
+from ..validation import columns_certainly_valid
 from .examples import example_record
 
 log = logging.getLogger("mlw.serve")

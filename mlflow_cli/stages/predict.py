@@ -136,8 +136,7 @@ def run_predict(config: Config, *, input_path: Path | None = None, output: Path 
                                          details={"output": str(plan.cached.path / OUTPUT_FILE)})
     train, prepare, source = plan.extra["train"], plan.extra["prepare"], plan.extra["source"]
     schema = json.loads(prepare.file("schema.json").read_text())
-    model = train.unpickle("model.joblib")
-    scorer = Scorer(model, schema, train, config.model.predict.unseen_categories)
+    scorer = Scorer(train, schema, config.model.predict.unseen_categories, lean=_lean_model(train, schema))
     job = _Job(config, source, scorer, rejects_kind, progress)
     if output is not None:
         return _score_to_file(plan, job, output, output_kind or "parquet", rejects, started)
@@ -227,32 +226,62 @@ def score_frame(model: Any, frame: Any, task: str) -> Any:
     return pd.DataFrame(columns, index=frame.index)
 
 
-class Scorer:
-    """A loaded model with its input contract and the Arrow types of the columns it adds."""
+def _lean_model(train: Artifact, schema: dict[str, Any]) -> Any:
+    """The train version's scoring bundle (lean.py), when it has one this process can load."""
+    from ..lean import LeanModel
 
-    def __init__(self, model: Any, schema: dict[str, Any], train: Artifact, unseen: str) -> None:
+    try:
+        return LeanModel.load(train.path, schema)
+    except (OSError, ValueError, KeyError, RuntimeError):  # no libxgboost here, an unreadable bundle
+        return None
+
+
+class Scorer:
+    """A trained model with its input contract and the Arrow types of the columns it adds.
+
+    With a scoring bundle (`lean`), chunks of plain numbers are scored without scikit-learn or
+    pandas (lean.py) and the pipeline is only unpickled for a chunk that needs the full path."""
+
+    def __init__(self, train: Artifact, schema: dict[str, Any], unseen: str, lean: Any = None) -> None:
         import numpy as np
         import pyarrow as pa
 
-        self.model, self.schema, self.ref, self.unseen = model, schema, train.ref, unseen
+        self.train, self.schema, self.ref, self.unseen, self.lean = train, schema, train.ref, unseen, lean
         info = train.manifest.get("info", {})
         self.task = info.get("task") or schema.get("task")
-        from ..scoring import final_estimator
-
-        estimator = final_estimator(model)
-        if not hasattr(estimator, "predict"):
-            raise ArtifactError(f"{train.ref} ({type(estimator).__name__}) cannot predict new rows, so it cannot "
-                                f"score a batch.", hint="Score with a model whose estimator has a predict method "
-                                                        "(for clustering: kmeans or gaussian_mixture).")
+        self._model: Any = None
+        if lean is not None:
+            classes, has_proba = lean.classes, lean.classes is not None
+        else:
+            estimator = self._estimator()
+            classes, has_proba = getattr(estimator, "classes_", None), hasattr(estimator, "predict_proba")
         fields = []
         if self.task == "classification":
-            classes = np.asarray(estimator.classes_)
+            classes = np.asarray(classes)
             fields.append(pa.field(PREDICTION, pa.array(classes).type))
-            if hasattr(estimator, "predict_proba"):
+            if has_proba:
                 fields += [pa.field(f"{PROBA_PREFIX}{c}", pa.float64()) for c in classes]
         else:
             fields.append(pa.field(PREDICTION, pa.int64() if self.task == "clustering" else pa.float64()))
         self.fields = fields
+
+    @property
+    def model(self) -> Any:
+        """The fitted pipeline, unpickled on first use (a lean run may never need it)."""
+        if self._model is None:
+            self._estimator()
+        return self._model
+
+    def _estimator(self) -> Any:
+        from ..scoring import final_estimator
+
+        self._model = self.train.unpickle("model.joblib")
+        estimator = final_estimator(self._model)
+        if not hasattr(estimator, "predict"):
+            raise ArtifactError(f"{self.ref} ({type(estimator).__name__}) cannot predict new rows, so it cannot "
+                                f"score a batch.", hint="Score with a model whose estimator has a predict method "
+                                                        "(for clustering: kmeans or gaussian_mixture).")
+        return estimator
 
     @property
     def added(self) -> list[str]:
@@ -266,6 +295,20 @@ class Scorer:
             return [pa.array([], type=f.type) for f in self.fields]
         scored = score_frame(self.model, frame, self.task)
         return [pa.array(scored[f.name].to_numpy()).cast(f.type) for f in self.fields]
+
+    def score_table(self, table: Any) -> list[Any] | None:
+        """The same arrays straight from an Arrow chunk of plain numbers (lean.py), or None when
+        there is no bundle or the chunk needs the full path (checks, issues, rejects)."""
+        import pyarrow as pa
+
+        if self.lean is None or table.num_rows == 0:
+            return None
+        found = self.lean.score_table(table, self.schema)
+        if found is None:
+            return None
+        labels, proba = found
+        columns = [labels] + ([proba[:, i] for i in range(proba.shape[1])] if proba is not None else [])
+        return [pa.array(values).cast(f.type) for values, f in zip(columns, self.fields)]
 
 
 @dataclass
@@ -325,21 +368,38 @@ class _Job:
 
     def _chunk(self, table: Any, tally: _Tally, sink: _Sink, reject_sink: _Sink | None) -> None:
         import numpy as np
-        import pyarrow as pa
-
-        from ..validation import validate_frame
 
         scorer = self.scorer
         if tally.chunks == 0:
             self._first_chunk(table, tally, sink, reject_sink)
         table = table.drop_columns([c for c in scorer.added if c in table.column_names])
-        # Dates as datetime64, not Python objects: validating and coercing them is then vectorised
-        # (10x faster), and the model derives the same date parts either way.
-        frame = table.to_pandas(date_as_object=False)
         first_row = tally.rows_in + 1  # rows are 1-based data rows of the input, counted across chunks
         numbers = np.arange(first_row, first_row + table.num_rows)
         tally.rows_in += table.num_rows
         tally.chunks += 1
+        arrays = scorer.score_table(table)  # plain numbers, with a scoring bundle: no pandas, no checks needed
+        if arrays is None:
+            table, frame, numbers = self._checked(table, numbers, first_row, tally, reject_sink)
+            arrays = scorer.score(frame)
+        for name, array in zip(scorer.added, arrays):
+            table = table.append_column(name, array)
+        sink.write(table)
+        tally.scored += table.num_rows
+        if tally.preview is None and table.num_rows:
+            tally.preview = _preview(table, numbers, scorer)
+
+    def _checked(self, table: Any, numbers: Any, first_row: int, tally: _Tally,
+                 reject_sink: _Sink | None) -> tuple[Any, Any, Any]:
+        """The chunk's rows that pass the schema's checks, as a table and a frame, with their row
+        numbers; bad rows go to the rejects file, or stop the run."""
+        import pyarrow as pa
+
+        from ..validation import validate_frame
+
+        scorer = self.scorer
+        # Dates as datetime64, not Python objects: validating and coercing them is then vectorised
+        # (10x faster), and the model derives the same date parts either way.
+        frame = table.to_pandas(date_as_object=False)
         checked = validate_frame(frame, scorer.schema, unseen=scorer.unseen, allow_extra=True)
         if checked.column_errors:
             raise self._missing_columns(frame.columns)
@@ -353,12 +413,7 @@ class _Job:
             reject_sink.write(rejected.append_column(ERRORS_COLUMN, pa.array(errors, pa.string())))
             tally.rejected += int(bad.sum())
             table, frame, numbers = table.filter(pa.array(~bad)), frame[~bad], numbers[~bad]
-        for name, array in zip(scorer.added, scorer.score(frame)):
-            table = table.append_column(name, array)
-        sink.write(table)
-        tally.scored += table.num_rows
-        if tally.preview is None and table.num_rows:
-            tally.preview = _preview(table, numbers, scorer)
+        return table, frame, numbers
 
     def _first_chunk(self, table: Any, tally: _Tally, sink: _Sink, reject_sink: _Sink | None) -> None:
         """Open the writers with the output's schema (so an all-rejected input still gets a

@@ -38,6 +38,7 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
     import joblib
     import pandas as pd
 
+    from ..lean import export_bundle
     from ..training import Trainer
 
     prepare = plan.inputs[0]
@@ -54,6 +55,9 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
         writer.config, writer.cache_key = plan.config, plan.cache_key
         writer.add_input(prepare)
         joblib.dump(outcome.model, writer.path / MODEL_FILE)
+        bundle = export_bundle(outcome.model, schema, train, task)  # lean.py: `mlw predict` without scikit-learn
+        for name, content in (bundle or {}).items():
+            (writer.path / name).write_bytes(content)
         (writer.path / "features.json").write_text(json.dumps(outcome.feature_names, indent=2))
         if outcome.importances:
             (writer.path / "importances.json").write_text(json.dumps(
@@ -66,7 +70,7 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
             "feature_names": outcome.feature_names[:FEATURE_NAMES_SHOWN],  # all of them: features.json
             "cv": outcome.cv, "leaderboard": outcome.leaderboard, "search": outcome.search,
             "best_iteration": outcome.best_iteration, "fit_seconds": outcome.fit_seconds,
-            "importance_kind": outcome.importance_kind,
+            "importance_kind": outcome.importance_kind, "scoring_bundle": bundle is not None,
             "top_features": dict(list((outcome.importances or {}).items())[:10]),
         }
         writer.metrics = _cv_metrics(outcome.cv)

@@ -17,7 +17,7 @@ from mlflow_cli.serve import protocols
 from mlflow_cli.serve.matrix import JSON_MIN_BYTES, json_matrix, numeric_schema, table_matrix
 from mlflow_cli.serve.model import load_served_model
 from mlflow_cli.store import Store
-from mlflow_cli.validation import matrix_certainly_valid
+from mlflow_cli.checks import matrix_certainly_valid
 
 from ..conftest import DATA, run_mlw
 from .conftest import Project, start_server
