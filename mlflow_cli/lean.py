@@ -98,6 +98,8 @@ class LeanModel:
         value is one the schema's checks would question (the caller takes the full path)."""
         import pyarrow as pa
 
+        if len(set(table.column_names)) != table.num_columns:  # a name twice: the full path says so
+            return None
         matrix = np.empty((table.num_rows, len(self.columns)), dtype=float)
         for j, name in enumerate(self.columns):
             if name not in table.column_names:
