@@ -1,4 +1,4 @@
-"""Scoring an XGBoost model on numeric inputs without importing scikit-learn or pandas.
+"""Scoring an XGBoost model on numeric inputs without importing scikit-learn.
 
 Most of a `mlw predict` run on 100,000 rows goes to imports: scikit-learn (which imports
 scipy.stats), pandas and XGBoost's Python package (which imports scikit-learn itself) take
@@ -11,14 +11,15 @@ whose inputs are all numbers and whose preprocessing is imputation and standard 
   the objective and the iteration range XGBoost's scikit-learn wrapper would use.
 
 `mlw predict` then scores with numpy and pyarrow only, through the C API of the installed
-XGBoost library (libxgboost, which XGBoost's Python package itself wraps with ctypes), with
-the same calls and settings the wrapper makes.
+XGBoost library (libxgboost, which XGBoost's Python package itself wraps with ctypes, checked
+to be the version the package reports), with the same calls and settings the wrapper makes.
 
 The bundle is written only when it reproduces the pipeline exactly: at train time the lean
 scorer and the fitted pipeline score the training rows and must agree bit for bit (features,
 labels and probabilities), so predictions never depend on which path ran. At predict time a
 chunk the schema's checks would question (missing values where training had none, infinity,
-a column that is not numbers) goes through the full path, which names each problem.
+a column that is not numbers, pandas metadata that would rename columns or make one the
+index) goes through the full path, which names each problem.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class LeanModel:
     def __init__(self, spec: dict[str, Any], booster: bytes) -> None:
         self.spec = spec
         self.columns: list[str] = spec["columns"]
-        self.classes: list[Any] | None = spec.get("classes")
+        classes = spec.get("classes")  # with the dtype of the Pipeline's classes_, so the output column's type matches
+        self.classes = None if classes is None else np.asarray(classes, dtype=spec.get("classes_dtype"))
         self._booster = _Booster(booster)
 
     @classmethod
@@ -91,15 +93,15 @@ class LeanModel:
         if raw.ndim == 1:  # binary:logistic, expanded as XGBClassifier.predict_proba does
             raw = np.vstack((1.0 - raw, raw)).transpose()
         proba = np.asarray(raw, dtype=float)
-        return np.asarray(self.classes)[proba.argmax(axis=1)], proba
+        return self.classes[proba.argmax(axis=1)], proba
 
     def score_table(self, table: Any, schema: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
         """Scores for an Arrow table of raw records, or None when a column is not numbers or a
         value is one the schema's checks would question (the caller takes the full path)."""
         import pyarrow as pa
 
-        if len(set(table.column_names)) != table.num_columns:  # a name twice: the full path says so
-            return None
+        if len(set(table.column_names)) != table.num_columns or _pandas_reshapes(table):
+            return None  # a name twice, or an index or renamed columns for pandas: the full path says so
         matrix = np.empty((table.num_rows, len(self.columns)), dtype=float)
         for j, name in enumerate(self.columns):
             if name not in table.column_names:
@@ -111,6 +113,22 @@ class LeanModel:
         if not matrix_certainly_valid(self.columns, matrix, schema):
             return None
         return self.predict(self.transform(matrix))
+
+
+def _pandas_reshapes(table: Any) -> bool:
+    """Whether the table's pandas metadata makes `to_pandas` (the full path) turn a column into
+    the index or rename columns (non-string names): the frame the checks see would differ."""
+    raw = (table.schema.metadata or {}).get(b"pandas")
+    if not raw:
+        return False
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return True
+    if any(isinstance(index, str) for index in meta.get("index_columns") or []):
+        return True
+    return any(column.get("name") != column.get("field_name") for column in meta.get("columns") or []
+               if column.get("field_name") in table.column_names)
 
 
 # --------------------------------------------------------------------------- writing (train time)
@@ -180,7 +198,9 @@ def _describe(pipeline: Any, schema: dict[str, Any], task: str) -> tuple[dict[st
     if task == "classification":
         if objective not in _OBJECTIVES["classification"] or not hasattr(estimator, "classes_"):
             return None
-        spec["classes"] = [c.item() if hasattr(c, "item") else c for c in estimator.classes_]
+        classes = np.asarray(estimator.classes_)
+        spec["classes"] = classes.tolist()
+        spec["classes_dtype"] = classes.dtype.str if classes.dtype.kind in "biuf" else None
     elif task != "regression" or objective.startswith(("binary:", "multi:", "rank:")):
         return None
     try:
@@ -203,7 +223,10 @@ def _agrees(lean: LeanModel, pipeline: Any, sample: Any, task: str) -> bool:
     lean_labels, lean_proba = lean.predict(ours)
     if (proba is None) != (lean_proba is None) or (proba is not None and not np.array_equal(proba, lean_proba)):
         return False
-    return np.array_equal(np.asarray(labels), np.asarray(lean_labels))
+    labels, lean_labels = np.asarray(labels), np.asarray(lean_labels)
+    if labels.dtype.kind in "biuf" and labels.dtype != lean_labels.dtype:  # the output column's type
+        return False
+    return np.array_equal(labels, lean_labels)
 
 
 # --------------------------------------------------------------------------- libxgboost
@@ -247,21 +270,29 @@ _LIB: Any = None
 
 
 def _library() -> Any:
-    """libxgboost from the installed xgboost package, loaded without importing the package."""
+    """libxgboost from the installed xgboost package, loaded without importing the package, and
+    only when its version is the package's (OSError otherwise: predict then takes the full path)."""
     global _LIB
     if _LIB is None:
+        from importlib.metadata import version
+
         spec = importlib.util.find_spec("xgboost")
         if spec is None or not spec.submodule_search_locations:
             raise OSError("XGBoost is not installed.")
         name = {"win32": "xgboost.dll", "darwin": "libxgboost.dylib"}.get(sys.platform, "libxgboost.so")
-        for folder in spec.submodule_search_locations:
-            for candidate in (Path(folder) / "lib" / name, Path(sys.prefix) / "lib" / name):
-                if candidate.is_file():
-                    lib = ctypes.cdll.LoadLibrary(str(candidate))
-                    lib.XGBGetLastError.restype = ctypes.c_char_p
-                    _LIB = lib
-                    return lib
-        raise OSError(f"{name} was not found next to the xgboost package.")
+        candidates = [Path(folder) / "lib" / name for folder in spec.submodule_search_locations]
+        candidates += [Path(prefix) / "lib" / name for prefix in (sys.prefix, sys.base_prefix)]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise OSError(f"{name} was not found next to the xgboost package.")
+        lib = ctypes.cdll.LoadLibrary(str(found))
+        lib.XGBGetLastError.restype = ctypes.c_char_p
+        parts = [ctypes.c_int(), ctypes.c_int(), ctypes.c_int()]
+        lib.XGBoostVersion(*(ctypes.byref(p) for p in parts))
+        loaded = ".".join(str(p.value) for p in parts)
+        if not version("xgboost").startswith(loaded):
+            raise OSError(f"{found} is XGBoost {loaded}, but the installed package is {version('xgboost')}.")
+        _LIB = lib
     return _LIB
 
 

@@ -160,3 +160,37 @@ def test_the_bundle_is_refused_unless_it_reproduces_the_pipeline_bit_for_bit(tra
                          rows, task) is None  # not all numbers: no bundle
     changed = {**schema, "columns": dict(reversed(list(schema["columns"].items())))}
     assert LeanModel.load(version, changed) is None  # a bundle for other columns is not used
+
+
+@pytest.mark.parametrize("dtype, codes", [("int8", [0, 1]), ("float32", [0.1, 0.2])])
+def test_the_prediction_column_keeps_the_targets_type(tmp_path, mlw, monkeypatch, dtype, codes):
+    frame = pd.read_csv(DATA / "breast_cancer.csv")
+    frame["diagnosis"] = np.where(frame["diagnosis"] == "malignant", codes[1], codes[0]).astype(dtype)
+    frame.to_parquet(tmp_path / "bc.parquet", index=False)
+    config = tmp_path / "mlw.yaml"
+    config.write_text("project: bc\ndata: {source: {path: bc.parquet}, target: diagnosis}\n"
+                      "train: {model: xgboost, params: {n_estimators: 20}}\n")
+    assert mlw("run", "-c", config, "--until", "train").exit_code == 0
+    assert (_train_version(config) / SPEC_FILE).is_file()
+    frame.drop(columns=["diagnosis"]).to_parquet(tmp_path / "input.parquet", index=False)
+    args = ("predict", "-c", config, "--input", tmp_path / "input.parquet", "--model", "latest")
+    assert mlw(*args, "--output", tmp_path / "lean.parquet").exit_code == 0
+    monkeypatch.setattr(predict_stage, "_lean_model", lambda train, schema: None)
+    assert mlw(*args, "--output", tmp_path / "full.parquet").exit_code == 0
+    lean, full = pq.read_table(tmp_path / "lean.parquet"), pq.read_table(tmp_path / "full.parquet")
+    assert lean.schema.field("prediction").type == full.schema.field("prediction").type
+    assert lean.equals(full)
+
+
+def test_parquet_whose_pandas_metadata_reshapes_the_frame_takes_the_full_path(trained, mlw, tmp_path):
+    from mlflow_cli.lean import _pandas_reshapes
+
+    name, config = trained
+    data, target, _ = CASES[name]
+    rows = pd.read_csv(DATA / data).drop(columns=[target])
+    rows.to_parquet(tmp_path / "plain.parquet")
+    rows.set_index(rows.columns[0]).to_parquet(tmp_path / "indexed.parquet")  # a feature becomes the index
+    assert not _pandas_reshapes(pq.read_table(tmp_path / "plain.parquet"))
+    assert _pandas_reshapes(pq.read_table(tmp_path / "indexed.parquet"))
+    result = mlw("predict", "-c", config, "--input", tmp_path / "indexed.parquet", "--output", tmp_path / "o.csv")
+    assert result.exit_code == 3 and f"lacks column '{rows.columns[0]}'" in result.stderr  # as the full path says

@@ -232,7 +232,7 @@ def _lean_model(train: Artifact, schema: dict[str, Any]) -> Any:
 
     try:
         return LeanModel.load(train.path, schema)
-    except (OSError, ValueError, KeyError, RuntimeError):  # no libxgboost here, an unreadable bundle
+    except (OSError, ValueError, KeyError, RuntimeError, AttributeError):  # no usable libxgboost, an unreadable bundle
         return None
 
 
