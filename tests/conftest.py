@@ -57,6 +57,20 @@ def run_mlw(*args: object, cwd: Path | None = None, env: dict[str, str] | None =
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def imports_of_mlw(args: list[object], modules: tuple[str, ...]) -> tuple[list[str], str]:
+    """Run mlw in a fresh interpreter; (those of `modules` it imported, its stderr). It must succeed."""
+    code = ("import sys\n"
+            "from mlflow_cli.cli import app\n"
+            f"sys.argv = ['mlw', *{[str(a) for a in args]!r}]\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "finally:\n"
+            f"    print('IMPORTED=' + ','.join(m for m in {modules!r} if m in sys.modules), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    line = next((line for line in proc.stderr.splitlines() if line.startswith("IMPORTED=")), None)
+    assert proc.returncode == 0 and line is not None, proc.stderr
+    return [m for m in line.removeprefix("IMPORTED=").split(",") if m], proc.stderr
+
+
 @pytest.fixture
 def mlw_process():
     """Invoke mlw as a real subprocess: mlw_process("run", "-c", path) -> Run."""

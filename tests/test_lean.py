@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ import pytest
 import mlflow_cli.stages.predict as predict_stage
 from mlflow_cli.lean import BOOSTER_FILE, SPEC_FILE, LeanModel, _agrees, _describe, export_bundle
 
-from .conftest import DATA
+from .conftest import DATA, imports_of_mlw
 
 CASES = {  # dataset, target, task; all columns numbers
     "breast_cancer": ("breast_cancer.csv", "diagnosis", "classification"),
@@ -80,16 +78,9 @@ def test_predict_with_a_bundle_imports_neither_scikit_learn_nor_xgboost(trained,
     name, config = trained
     data, target, _ = CASES[name]
     pd.read_csv(DATA / data).drop(columns=[target]).to_csv(tmp_path / "input.csv", index=False)
-    code = ("import sys\n"
-            "from mlflow_cli.cli import app\n"
-            f"sys.argv = ['mlw', 'predict', '-c', {str(config)!r}, '--input', {str(tmp_path / 'input.csv')!r},"
-            f" '--output', {str(tmp_path / 'out.csv')!r}]\n"
-            "try:\n    app()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-            "finally:\n"
-            "    heavy = [m for m in ('sklearn', 'xgboost', 'scipy') if m in sys.modules]\n"
-            "    print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "HEAVY=\n" in proc.stderr, proc.stderr
+    heavy, stderr = imports_of_mlw(["predict", "-c", config, "--input", tmp_path / "input.csv",
+                                    "--output", tmp_path / "out.csv"], ("sklearn", "xgboost", "scipy"))
+    assert heavy == [], stderr
     scored = pd.read_csv(tmp_path / "out.csv")
     assert len(scored) == len(pd.read_csv(DATA / data)) and scored["prediction"].notna().all()
 

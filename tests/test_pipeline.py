@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import imports_of_mlw
 
 FAST = ["--set", "train.model=logistic_regression"]
 
@@ -96,16 +97,10 @@ def test_run_failing_gate_exits_1_after_the_chain(mlw, iris):
 
 def test_run_all_cached_imports_no_heavy_library(mlw, iris):
     assert mlw("run", "-c", iris, *FAST).exit_code == 0
-    code = ("import sys\n"
-            "from mlflow_cli.cli import app\n"
-            f"sys.argv = ['mlw', 'run', '-c', {str(iris)!r}, '--set', 'train.model=logistic_regression']\n"
-            "try:\n    app()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-            "finally:\n"
-            "    heavy = [m for m in ('pandas', 'sklearn', 'xgboost', 'pyarrow', 'matplotlib') if m in sys.modules]\n"
-            "    print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "HEAVY=\n" in proc.stderr, proc.stderr
-    assert proc.stderr.count("cached") == 4
+    heavy, stderr = imports_of_mlw(["run", "-c", iris, "--set", "train.model=logistic_regression"],
+                                   ("pandas", "sklearn", "xgboost", "pyarrow", "matplotlib"))
+    assert heavy == [], stderr
+    assert stderr.count("cached") == 4
 
 
 # ------------------------------------------------------------------ runs
