@@ -66,9 +66,13 @@ def test_train_writes_a_bundle_that_scores_exactly_as_the_pipeline(trained, mlw,
     rows = pd.read_csv(DATA / data).drop(columns=[target])
     rows.to_csv(config.parent / "input.csv", index=False)
     lean_out, full_out = tmp_path / "lean.parquet", tmp_path / "full.parquet"
-    assert mlw("predict", "-c", config, "--input", config.parent / "input.csv", "--output", lean_out).exit_code == 0
+    args = ("predict", "-c", config, "--input", config.parent / "input.csv", "--set", "predict.chunk_rows=100",
+            "--json")
+    ran = mlw(*args, "--output", lean_out)
+    assert ran.exit_code == 0 and ran.json()["info"]["chunks_from_bundle"] == ran.json()["info"]["chunks"] > 1
     monkeypatch.setattr(predict_stage, "_lean_model", lambda train, schema: None)
-    assert mlw("predict", "-c", config, "--input", config.parent / "input.csv", "--output", full_out).exit_code == 0
+    ran = mlw(*args, "--output", full_out)
+    assert ran.exit_code == 0 and ran.json()["info"]["chunks_from_bundle"] == 0
     lean, full = pq.read_table(lean_out), pq.read_table(full_out)
     assert lean.num_rows == len(rows) and lean.equals(full)
     assert "prediction" in lean.column_names

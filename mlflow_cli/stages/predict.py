@@ -196,7 +196,7 @@ def _info(plan: Plan, tally: _Tally, output: str, tmp_rejects: Path | None, reje
         "input": source_label(plan.extra["source"]), "model": train.ref, "alias": plan.extra["alias"],
         "model_name": info.get("model"), "task": info.get("task"), "target": info.get("target"),
         "rows_in": tally.rows_in, "rows_scored": tally.scored, "rows_rejected": tally.rejected,
-        "chunks": tally.chunks, "columns": tally.columns, "output": output,
+        "chunks": tally.chunks, "chunks_from_bundle": tally.lean_chunks, "columns": tally.columns, "output": output,
         "rejects": None if rejects is None or tmp_rejects is None else {
             "path": str(rejects), "rows": tally.rejected, "sha256": sha256_file(tmp_rejects)},
         "preview": tally.preview,
@@ -317,6 +317,7 @@ class _Tally:
     scored: int = 0
     rejected: int = 0
     chunks: int = 0
+    lean_chunks: int = 0  # chunks scored from the train version's scoring bundle (lean.py)
     columns: list[str] = field(default_factory=list)
     preview: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -381,6 +382,8 @@ class _Job:
         if arrays is None:
             table, frame, numbers = self._checked(table, numbers, first_row, tally, reject_sink)
             arrays = scorer.score(frame)
+        else:
+            tally.lean_chunks += 1
         for name, array in zip(scorer.added, arrays):
             table = table.append_column(name, array)
         sink.write(table)
