@@ -9,6 +9,12 @@ from typing import Any
 import numpy as np
 
 
+def numeric_schema(schema: dict[str, Any] | None) -> bool:
+    """Every input column is numeric (dates, text, categories and booleans need pandas' checks)."""
+    specs = (schema or {}).get("columns") or {}
+    return bool(specs) and all(spec.get("kind") == "numeric" for spec in specs.values())
+
+
 def passenger_columns(schema: dict[str, Any]) -> set[str]:
     """Columns a request may carry that the model does not use: ids and the target."""
     return set(schema.get("id_columns") or []) | ({schema["target"]["name"]} if schema.get("target") else set())

@@ -34,13 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from .checks import matrix_certainly_valid
+from .checks import matrix_certainly_valid, numeric_schema
 
 BOOSTER_FILE = "booster.ubj"
 SPEC_FILE = "scoring.json"
 FORMAT = 1
 CHECK_ROWS = 20_000  # training rows scored both ways before the bundle is written
-_OBJECTIVES = {"classification": ("binary:logistic", "multi:softprob")}
+CLASSIFIER_OBJECTIVES = ("binary:logistic", "multi:softprob")  # predict_proba is the booster's output
 
 
 class LeanModel:
@@ -63,7 +63,7 @@ class LeanModel:
         spec = json.loads(spec_path.read_text(encoding="utf-8"))
         if spec.get("format") != FORMAT or list(schema["columns"]) != spec["columns"]:
             return None
-        if any(c.get("kind") != "numeric" for c in schema["columns"].values()):
+        if not numeric_schema(schema):
             return None
         return cls(spec, booster_path.read_bytes())
 
@@ -160,7 +160,7 @@ def _describe(pipeline: Any, schema: dict[str, Any], task: str) -> tuple[dict[st
 
     columns = list(schema["columns"])
     steps = getattr(pipeline, "steps", None) or []
-    if len(steps) != 2 or any(spec.get("kind") != "numeric" for spec in schema["columns"].values()):
+    if len(steps) != 2 or not numeric_schema(schema):
         return None
     preprocess = dict(getattr(steps[0][1], "steps", []))
     coercer, transformer = preprocess.get("coerce"), preprocess.get("features")
@@ -196,7 +196,7 @@ def _describe(pipeline: Any, schema: dict[str, Any], task: str) -> tuple[dict[st
     spec: dict[str, Any] = {"format": FORMAT, "columns": columns, "branches": branches, "objective": objective,
                             "classes": None, "missing": None if math.isnan(inner.missing) else float(inner.missing)}
     if task == "classification":
-        if objective not in _OBJECTIVES["classification"] or not hasattr(estimator, "classes_"):
+        if objective not in CLASSIFIER_OBJECTIVES or not hasattr(estimator, "classes_"):
             return None
         classes = np.asarray(estimator.classes_)
         spec["classes"] = classes.tolist()

@@ -23,16 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import numeric_schema, passenger_columns
+
 JSON_MIN_BYTES = 64 * 1024  # below this orjson and the column path are as quick
 ROWS_MIN = 64  # parsed rows: below this the column path is as quick (and single rows stay on it)
 _NUMBER_TYPES = {int, float}
 _SIMDJSON_ERRORS = (ValueError, TypeError, RuntimeError, KeyError, IndexError)
-
-
-def numeric_schema(schema: dict[str, Any] | None) -> bool:
-    """Every input column is numeric (dates, text, categories and booleans need the general path)."""
-    specs = (schema or {}).get("columns") or {}
-    return bool(specs) and all(spec.get("kind") == "numeric" for spec in specs.values())
 
 
 def rows_matrix(rows: list[Any], width: int, schema: dict[str, Any] | None) -> np.ndarray | None:
@@ -55,8 +51,6 @@ def table_matrix(table: Any, schema: dict[str, Any]) -> tuple[list[str], np.ndar
     """The schema's columns of an Arrow table as a float matrix (missing values as NaN), when
     every one was read as numbers and the table has no other columns than ids and the target."""
     import pyarrow as pa
-
-    from ..checks import passenger_columns
 
     specs = schema["columns"]
     names = table.column_names

@@ -22,7 +22,7 @@ from mlflow_cli.stages.predict import run_predict
 from mlflow_cli.store import sha256_file
 
 from ..conftest import DATA, write_config
-from .conftest import run_cli
+from .conftest import built_once, private_copies, run_cli
 
 FAST = {"churn": "logistic_regression", "diabetes": "linear_regression", "clusters": "kmeans"}
 PROJECTS = {
@@ -39,34 +39,25 @@ PROBA = ["proba_no", "proba_yes"]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """name -> a folder with data/, mlw.yaml and a store whose `production` model is trained (made once)."""
-    made: dict[str, Path] = {}
 
-    def get(name: str) -> Path:
-        if name not in made:
-            files, config = PROJECTS[name]
-            folder = tmp_path_factory.mktemp(name)
-            (folder / "data").mkdir()
-            for file in files:
-                shutil.copy(DATA / file, folder / "data" / file)
-            path = write_config(folder, {"project": name, **config})
-            for args in (["run", "--until", "train", "--set", f"train.model={FAST[name]}"],
-                         ["models", "promote", "latest"]):
-                code, _, err = run_cli(*args, "-c", path)
-                assert code == 0, err
-            made[name] = folder
-        return made[name]
+    def build(name: str, folder: Path) -> None:
+        files, config = PROJECTS[name]
+        (folder / "data").mkdir()
+        for file in files:
+            shutil.copy(DATA / file, folder / "data" / file)
+        path = write_config(folder, {"project": name, **config})
+        for args in (["run", "--until", "train", "--set", f"train.model={FAST[name]}"],
+                     ["models", "promote", "latest"]):
+            code, _, err = run_cli(*args, "-c", path)
+            assert code == 0, err
 
-    return get
+    return built_once(tmp_path_factory, build)
 
 
 @pytest.fixture
 def project(trained, tmp_path):
     """project("churn") -> the config path of a private copy of a trained project."""
-
-    def copy(name: str) -> Path:
-        return shutil.copytree(trained(name), tmp_path / name) / "mlw.yaml"
-
-    return copy
+    return private_copies(trained, tmp_path)
 
 
 def _model_dir(folder: Path, project: str = "churn") -> Path:
