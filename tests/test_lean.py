@@ -189,3 +189,19 @@ def test_parquet_whose_pandas_metadata_reshapes_the_frame_takes_the_full_path(tr
     assert _pandas_reshapes(pq.read_table(tmp_path / "indexed.parquet"))
     result = mlw("predict", "-c", config, "--input", tmp_path / "indexed.parquet", "--output", tmp_path / "o.csv")
     assert result.exit_code == 3 and f"lacks column '{rows.columns[0]}'" in result.stderr  # as the full path says
+
+
+def test_a_library_failure_falls_back_to_the_pipeline(trained, mlw, monkeypatch, tmp_path):
+    name, config = trained
+    data, target, _ = CASES[name]
+    pd.read_csv(DATA / data).drop(columns=[target]).to_csv(tmp_path / "input.csv", index=False)
+    args = ("predict", "-c", config, "--input", tmp_path / "input.csv", "--json")
+    assert mlw(*args, "--output", tmp_path / "lean.parquet").exit_code == 0
+
+    def refuse(self, features):
+        raise RuntimeError("libxgboost: simulated failure")
+
+    monkeypatch.setattr(LeanModel, "predict", refuse)
+    ran = mlw(*args, "--output", tmp_path / "fallback.parquet")
+    assert ran.exit_code == 0 and ran.json()["info"]["chunks_from_bundle"] == 0
+    assert pq.read_table(tmp_path / "fallback.parquet").equals(pq.read_table(tmp_path / "lean.parquet"))

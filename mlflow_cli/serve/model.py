@@ -24,13 +24,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from ..checks import matrix_certainly_valid
 from ..errors import ArtifactError, MlwError
 from ..metrics import plain
 from ..registry import STAGE, resolve_model
 from ..scoring import (compile_preprocessor, final_estimator, parallel_twin, predict_preprocessed, predict_scores,
                        single_threaded)
 from ..store import Store
-from ..checks import matrix_certainly_valid
 from ..validation import columns_certainly_valid
 from .examples import example_record
 

@@ -303,7 +303,11 @@ class Scorer:
 
         if self.lean is None or table.num_rows == 0:
             return None
-        found = self.lean.score_table(table, self.schema)
+        try:
+            found = self.lean.score_table(table, self.schema)
+        except (RuntimeError, ValueError):  # libxgboost refused the call: the pipeline scores the rest
+            self.lean = None
+            return None
         if found is None:
             return None
         labels, proba = found
