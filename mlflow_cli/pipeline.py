@@ -45,7 +45,8 @@ class PipelineResult:
     def to_json(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "steps": [
             {"stage": s.stage, "action": s.action, "version": s.version, "reason": s.reason,
-             **({"metrics": s.result.manifest.get("metrics", {})} if s.result else {})} for s in self.steps]}
+             **({"metrics": s.result.manifest.get("metrics", {}), "warnings": s.result.warnings} if s.result else {})}
+            for s in self.steps]}
 
 
 def select_stages(config: Config, start: str | None, until: str | None) -> list[str]:

@@ -114,6 +114,9 @@ def render_train(result: StageResult) -> None:
         rows = [["estimator", info["estimator"]], ["target", info.get("target") or ""],
                 ["features", f"{info['features_in']} columns -> {info['features_out']} model inputs"],
                 ["fit time", f"{info['fit_seconds']:.2f} s"]]
+        if info.get("device"):
+            where = "no usable GPU found" if info["device"] == "cpu" else "scores on the CPU"
+            rows.append(["trained on", f"{info['device']} ({where})"])
         if info.get("best_iteration") is not None:
             rows.append(["early stopping", f"best iteration {info['best_iteration']}"])
         for name, score in (info.get("cv") or {}).items():
@@ -168,6 +171,8 @@ def render_pipeline(outcome: Any) -> None:
     def human() -> None:
         rows = []
         for step in outcome.steps:
+            for warning in step.result.warnings if step.result else []:
+                console.warn(f"{step.stage}: {warning}")
             metrics = step.result.manifest.get("metrics", {}) if step.result else {}
             shown = "  ".join(f"{k} {_fmt(v)}" for k, v in list(metrics.items())[:4])
             rows.append([step.stage, step.action, step.version or "", step.reason, shown])

@@ -22,7 +22,7 @@ from .adapters import Densify, LabelEncodedClassifier
 from .config import TrainConfig
 from .errors import ConfigError, DataError, MlwError
 from .estimators import AUTO_CANDIDATES, CLASSIFICATION, CLUSTERING, build_estimator, class_path, is_xgboost, \
-    needs_dense, search_space
+    needs_dense, score_on_cpu, search_space
 from .metrics import check_metric_names, default_metric, make_scorer_for, plain, scorer_sign
 
 CV_REPORT = {CLASSIFICATION: ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"),
@@ -47,6 +47,7 @@ class TrainOutcome:
     importance_kind: str | None = None
     best_iteration: int | None = None
     fit_seconds: float = 0.0
+    device: str | None = None  # where XGBoost trained, when train.params.device asked for one
     warnings: list[str] = field(default_factory=list)
 
 
@@ -77,6 +78,8 @@ class Trainer:
             outcome = self._run()
         seen = []
         for warning in caught:
+            if outcome.device == "cpu" and "GPU" in str(warning.message):
+                continue  # XGBoost's own lines (with its source paths); _run said it plainly
             text = f"{warning.category.__name__}: {str(warning.message).strip().splitlines()[0]}"
             if text not in seen:
                 seen.append(text)
@@ -105,9 +108,14 @@ class Trainer:
         importances, kind = self._importances(model)
         fitted = model.named_steps["model"]
         inner = fitted.estimator if isinstance(fitted, LabelEncodedClassifier) else fitted
+        params = _jsonable_params(inner)  # as trained: before score_on_cpu moves the device
+        device = score_on_cpu(inner)
+        if device == "cpu":
+            self.warnings.append(f"train.params.device is '{params.get('device')}', but XGBoost found no usable GPU "
+                                 f"and trained on the CPU.")
         return TrainOutcome(
             model=model, model_name=name, estimator=class_path(name, self.task),
-            params=_jsonable_params(inner), metric=self.metric,
+            params=params, metric=self.metric, device=device,
             classes=[plain(c) for c in getattr(fitted, "classes_", [])] or None,
             feature_names=_feature_names(model), cv=cv, leaderboard=leaderboard, search=search,
             importances=importances, importance_kind=kind, best_iteration=best_iteration,

@@ -37,6 +37,19 @@ def test_run_executes_the_chain_then_caches(mlw, iris):
     assert human.stderr.count("cached") == 4
 
 
+def test_run_passes_on_each_stage_warnings(mlw, iris):
+    """A stage's warnings (here scikit-learn's convergence warning) reach `mlw run`'s stderr,
+    named by stage, and its JSON; a clean run has none."""
+    clean = mlw("run", "-c", iris, "--json", *FAST).json()["steps"]
+    assert [s["warnings"] for s in clean] == [[], [], [], []]
+    stopped = ["--set", "train.params={max_iter: 1}"]
+    human = mlw("run", "-c", iris, *FAST, *stopped)
+    assert human.exit_code == 0, human.stderr
+    assert "Warning: train: ConvergenceWarning:" in human.stderr
+    steps = {s["stage"]: s for s in mlw("run", "-c", iris, "--json", *FAST, *stopped).json()["steps"]}
+    assert steps["train"]["action"] == "cached" and steps["train"]["warnings"] == []  # said when it ran
+
+
 def test_run_chains_the_versions_it_produced(mlw, iris):
     steps = {s["stage"]: s for s in mlw("run", "-c", iris, "--json", *FAST).json()["steps"]}
     root = iris.parent / "artifacts" / "iris"

@@ -69,7 +69,7 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
             "features_in": len(schema["columns"]), "features_out": len(outcome.feature_names),
             "feature_names": outcome.feature_names[:FEATURE_NAMES_SHOWN],  # all of them: features.json
             "cv": outcome.cv, "leaderboard": outcome.leaderboard, "search": outcome.search,
-            "best_iteration": outcome.best_iteration, "fit_seconds": outcome.fit_seconds,
+            "best_iteration": outcome.best_iteration, "fit_seconds": outcome.fit_seconds, "device": outcome.device,
             "importance_kind": outcome.importance_kind, "scoring_bundle": bundle is not None,
             "top_features": dict(list((outcome.importances or {}).items())[:10]),
         }

@@ -233,6 +233,42 @@ def test_train_no_early_stopping_without_a_validation_split(mlw, project):
     assert info["valid_rows"] == 0 and info["best_iteration"] is None
 
 
+def _gpu_visible() -> bool:
+    import shutil
+    import subprocess
+
+    nvidia_smi = shutil.which("nvidia-smi")
+    return bool(nvidia_smi) and subprocess.run([nvidia_smi, "-L"], capture_output=True).returncode == 0
+
+
+def test_train_xgboost_device_cuda_trains_there_and_scores_on_the_cpu(mlw, project):
+    """`device: cuda` trains on the GPU when there is one (the device script in bench/ runs this
+    test on one) and on the CPU, with one plain warning, when there is none. Either way the saved
+    model predicts on the CPU, where mlw's data is, and the scoring bundle is written."""
+    config = project("breast_cancer")
+    result = _train(mlw, config, "train.model=xgboost", "train.params={n_estimators: 20, device: cuda}")
+    info = result["info"]
+    assert info["params"]["device"] == "cuda"  # as configured and trained
+    gpu_warnings = [w for w in result["warnings"] if "GPU" in w]
+    if _gpu_visible():
+        assert info["device"].startswith("cuda") and gpu_warnings == []
+    else:
+        assert info["device"] == "cpu"
+        assert gpu_warnings == ["train.params.device is 'cuda', but XGBoost found no usable GPU and trained on the "
+                                "CPU."]  # XGBoost's own two lines, with its source paths, are left out
+    inner = _model(result).named_steps["model"].estimator
+    assert inner.get_params()["device"] == "cpu"
+    assert json.loads(inner.get_booster().save_config())["learner"]["generic_param"]["device"] == "cpu"
+    assert info["scoring_bundle"] is True
+    cpu = _train(mlw, config, "train.model=xgboost", "train.params={n_estimators: 20}")
+    assert cpu["info"]["device"] is None  # not asked for: nothing to report
+    raw = pd.read_csv(DATA / "breast_cancer.csv").drop(columns="diagnosis")
+    proba = _model(result).predict_proba(raw)
+    assert proba.shape == (len(raw), 2)
+    if not _gpu_visible():  # the same CPU training, so the same model
+        np.testing.assert_array_equal(proba, _model(cpu).predict_proba(raw))
+
+
 @pytest.mark.parametrize("model, params", [("logistic_regression", {}), ("xgboost", {"n_estimators": 30})])
 def test_train_class_weight_balanced_changes_the_model(mlw, project, model, params):
     """churn is imbalanced (about 27% 'yes'): balancing must predict 'yes' more often, and
