@@ -250,6 +250,8 @@ def test_csv_values_may_hold_newlines_when_quoted():
     (["b", "a", "id", "label"], [[1.0, 2.0, 3.0, 4.0]], True),  # any order; ids and the target ride along
     (["a", "b"], [[np.nan, 1.0]], False),            # missing where training had none
     (["a", "b"], [[np.inf, 1.0]], False),            # infinity
+    (["a", "b"], [[1.0, 1.0], [1.0, -np.inf]], False),  # in any row
+    (["a", "b", "id"], [[1.0, 2.0, np.inf]], True),  # a passenger is not the model's input
     (["a", "b", "c"], [[1.0, 1.0, 1.0]], False),     # an unknown column
     (["a"], [[1.0]], False),                         # a column missing
     (["a", "a", "b"], [[1.0, 1.0, 1.0]], False),     # a column twice
