@@ -4,7 +4,8 @@ A model whose input columns are all numeric is scored from a single float matrix
 (`ServedModel.predict_matrix`), with no column lists and no pandas frame. Three request
 forms reach that matrix:
 
-- a CSV body: pyarrow has already read each column into an array (`table_matrix`);
+- a large CSV body of plain numbers, read by simdjson as one JSON array of rows (`csv_matrix`),
+  else any CSV body of numbers once pyarrow has read each column into an array (`table_matrix`);
 - a large JSON `{"columns": [...], "data": [[...], ...]}` (mlw's `/predict`, and MLflow's
   `dataframe_split`), read by simdjson, which copies the `data` array into a buffer of
   doubles (`json_matrix`). For 10,000 rows of 20 numbers that is 5 ms, against 20-25 ms for
@@ -111,6 +112,43 @@ def json_matrix(body: bytes, schema: dict[str, Any] | None, *,
     if values.size != rows * width:
         return None
     return names, values.reshape(rows, width)
+
+
+def csv_matrix(body: bytes, schema: dict[str, Any] | None) -> tuple[list[str], np.ndarray] | None:
+    """(columns, rows as a float matrix) of a large CSV body of plain numbers (no quotes, no
+    missing values) whose header names only the model's input columns.
+
+    simdjson reads the rows as one JSON array: 7 ms for 10,000 rows of 20 numbers, against 10
+    for pyarrow's reader on a server that was idle (its threads start cold; busy, both take 6-7).
+    Each newline becomes '],[', so a body with no '[' gives one array per line, and simdjson
+    refuses whatever is not a number (empty fields, NaN, text, true): those bodies, ragged rows
+    and blank lines take pyarrow's path. A number JSON accepts is one pyarrow reads, and both
+    round it to the same double."""
+    if len(body) < JSON_MIN_BYTES or not numeric_schema(schema) or b'"' in body:
+        return None
+    head, _, data = body.partition(b"\n")
+    data = data.rstrip()
+    if not data or b"[" in data:
+        return None
+    try:
+        names = head.decode("utf-8").rstrip("\r").split(",")
+    except UnicodeDecodeError:
+        return None
+    if len(set(names)) != len(names) or set(names) - schema["columns"].keys():  # ids, target: logged as sent
+        return None
+    import simdjson
+
+    try:
+        rows = simdjson.Parser().parse(b"[[" + data.replace(b"\n", b"],[") + b"]]")
+        width = len(names)
+        if any(len(row) != width for row in rows):
+            return None
+        values = np.frombuffer(rows.as_buffer(of_type="d"), dtype=float)
+    except _SIMDJSON_ERRORS:
+        return None
+    if values.size != len(rows) * width:
+        return None
+    return names, values.reshape(len(rows), width)
 
 
 def _count(body: bytes, byte: bytes) -> int:

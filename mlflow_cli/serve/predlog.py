@@ -21,8 +21,8 @@ Format: JSON Lines, one object per predicted row (a request of 10 rows writes 10
      "probabilities": {"no": 0.2, "yes": 0.8}}   # per class for classifiers, else null
 
 `inputs` holds the record's values as the client sent them, with one exception: a large
-all-numbers `{"columns", "data"}` body of the model's input columns is read straight into
-floats (serve/matrix.py), so its integers are written as floats (3 as 3.0; beyond 2**53,
+all-numbers `{"columns", "data"}` or CSV body of the model's input columns is read straight
+into floats (serve/matrix.py), so its integers are written as floats (3 as 3.0; beyond 2**53,
 rounded as a float is).
 
 Lines are built and written by one background thread from a queue, so the request path

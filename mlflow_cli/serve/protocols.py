@@ -29,7 +29,7 @@ import pandas as pd
 import orjson
 
 from ..validation import MAX_ISSUES, validate_frame
-from .matrix import json_matrix, rows_matrix, table_matrix
+from .matrix import csv_matrix, json_matrix, rows_matrix, table_matrix
 from .model import Scores, ServedModel
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -312,6 +312,9 @@ def parse_csv(body: bytes, schema: dict[str, Any] | None = None) -> Rows:
 
     if not body.strip():
         raise RequestError("Failed to parse input as a Pandas DataFrame: the CSV body is empty.")
+    fast = csv_matrix(body, schema)
+    if fast is not None:
+        return Rows.of_matrix(*fast)
     text_columns = {name: pa.string() for name, spec in ((schema or {}).get("columns") or {}).items()
                     if spec.get("kind") != "numeric"}
     try:
