@@ -103,15 +103,12 @@ def json_matrix(body: bytes, schema: dict[str, Any] | None, *,
             return None
         if set(names) - schema["columns"].keys():  # ids and the target: logged as sent, so not as floats
             return None
-        rows, width = len(data), len(names)
-        if rows == 0 or _count(body, b"[") != rows + 2 or any(len(row) != width for row in data):
+        if len(data) == 0 or _count(body, b"[") != len(data) + 2:
             return None
-        values = np.frombuffer(data.as_buffer(of_type="d"), dtype=float)
+        matrix = _matrix(data, len(names))
     except _SIMDJSON_ERRORS:  # not JSON simdjson reads, not numbers, a row that is not an array...
         return None
-    if values.size != rows * width:
-        return None
-    return names, values.reshape(rows, width)
+    return (names, matrix) if matrix is not None else None
 
 
 def csv_matrix(body: bytes, schema: dict[str, Any] | None) -> tuple[list[str], np.ndarray] | None:
@@ -139,16 +136,19 @@ def csv_matrix(body: bytes, schema: dict[str, Any] | None) -> tuple[list[str], n
     import simdjson
 
     try:
-        rows = simdjson.Parser().parse(b"[[" + data.replace(b"\n", b"],[") + b"]]")
-        width = len(names)
-        if any(len(row) != width for row in rows):
-            return None
-        values = np.frombuffer(rows.as_buffer(of_type="d"), dtype=float)
+        matrix = _matrix(simdjson.Parser().parse(b"[[" + data.replace(b"\n", b"],[") + b"]]"), len(names))
     except _SIMDJSON_ERRORS:
         return None
-    if values.size != len(rows) * width:
+    return (names, matrix) if matrix is not None else None
+
+
+def _matrix(rows: Any, width: int) -> np.ndarray | None:
+    """simdjson's array of rows as a float matrix, when every row is an array of `width` numbers
+    (as_buffer flattens nested arrays: the callers prove there are none)."""
+    if any(len(row) != width for row in rows):
         return None
-    return names, values.reshape(len(rows), width)
+    values = np.frombuffer(rows.as_buffer(of_type="d"), dtype=float)
+    return values.reshape(len(rows), width) if values.size == len(rows) * width else None
 
 
 def _count(body: bytes, byte: bytes) -> int:
