@@ -119,13 +119,18 @@ def csv_matrix(body: bytes, schema: dict[str, Any] | None) -> tuple[list[str], n
     for pyarrow's reader on a server that was idle (its threads start cold; busy, both take 6-7).
     Each newline becomes '],[', so a body with no '[' gives one array per line, and simdjson
     refuses whatever is not a number (empty fields, NaN, text, true): those bodies, ragged rows
-    and blank lines take pyarrow's path. A number JSON accepts is one pyarrow reads, and both
-    round it to the same double."""
+    and blank lines take pyarrow's path, after a first look at the opening 64 KB that catches
+    most of them for 0.1 ms. A carriage return is only allowed before a newline (pyarrow ends a
+    line at a lone one; JSON reads it as a space). A number JSON accepts is one pyarrow reads,
+    and both round it to the same double, except that simdjson reads the integer -0 as 0.0
+    (pyarrow's -0.0 in a column of floats): the same scores."""
     if len(body) < JSON_MIN_BYTES or not numeric_schema(schema) or b'"' in body:
         return None
     head, _, data = body.partition(b"\n")
-    data = data.rstrip()
-    if not data or b"[" in data:
+    data = data.rstrip(b"\r\n")
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    if not data or b"[" in data or b"\r" in data:
         return None
     try:
         names = head.decode("utf-8").rstrip("\r").split(",")
@@ -136,6 +141,10 @@ def csv_matrix(body: bytes, schema: dict[str, Any] | None) -> tuple[list[str], n
     import simdjson
 
     try:
+        probe = data[:JSON_MIN_BYTES].rpartition(b"\n")[0]  # whole lines only
+        if probe and _matrix(simdjson.Parser().parse(b"[[" + probe.replace(b"\n", b"],[") + b"]]"),
+                             len(names)) is None:
+            return None
         matrix = _matrix(simdjson.Parser().parse(b"[[" + data.replace(b"\n", b"],[") + b"]]"), len(names))
     except _SIMDJSON_ERRORS:
         return None
