@@ -9,6 +9,7 @@ and config validation stay fast. The adapters that wrap fitted models live in ad
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,17 +161,16 @@ def is_xgboost(estimator: Any) -> bool:
     return type(estimator).__module__.startswith("xgboost")
 
 
-def score_on_cpu(estimator: Any) -> str | None:
-    """For a fitted XGBoost model asked to train on another device (`device: cuda`): the device
-    XGBoost actually trained on ("cuda:0", or "cpu" when it found no GPU), after switching the
-    model to predict on the CPU. Every stage after train scores numpy and pandas data, which
-    lives in host memory: a booster left on the GPU copies each batch there through a DMatrix
-    (XGBoost warns of mismatched devices), slow for the small requests a server answers, and a
-    server may have no GPU at all. None for every other model."""
+def move_to_cpu(estimator: Any) -> str | None:
+    """For a fitted XGBoost model asked to train on another device (`device: cuda`): switch it to
+    predict on the CPU and return the device XGBoost actually trained on ("cuda:0", or "cpu" when
+    it found no GPU). Every stage after train scores numpy and pandas data, which lives in host
+    memory: a booster left on the GPU copies each batch there through a DMatrix (XGBoost warns of
+    mismatched devices), slow for the small requests a server answers, and a server may have no
+    GPU at all. A clone of the saved model would train on the CPU: nothing refits one. None for
+    every other model."""
     if not is_xgboost(estimator) or str(estimator.get_params().get("device") or "cpu") == "cpu":
         return None
-    import json
-
     used = json.loads(estimator.get_booster().save_config())["learner"]["generic_param"].get("device", "cpu")
     estimator.set_params(device="cpu")
     return str(used)

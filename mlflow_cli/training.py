@@ -22,7 +22,7 @@ from .adapters import Densify, LabelEncodedClassifier
 from .config import TrainConfig
 from .errors import ConfigError, DataError, MlwError
 from .estimators import AUTO_CANDIDATES, CLASSIFICATION, CLUSTERING, build_estimator, class_path, is_xgboost, \
-    needs_dense, score_on_cpu, search_space
+    needs_dense, move_to_cpu, search_space
 from .metrics import check_metric_names, default_metric, make_scorer_for, plain, scorer_sign
 
 CV_REPORT = {CLASSIFICATION: ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"),
@@ -78,8 +78,8 @@ class Trainer:
             outcome = self._run()
         seen = []
         for warning in caught:
-            if outcome.device == "cpu" and "GPU" in str(warning.message):
-                continue  # XGBoost's own lines (with its source paths); _run said it plainly
+            if _device_noise(warning, outcome.device):
+                continue
             text = f"{warning.category.__name__}: {str(warning.message).strip().splitlines()[0]}"
             if text not in seen:
                 seen.append(text)
@@ -108,11 +108,11 @@ class Trainer:
         importances, kind = self._importances(model)
         fitted = model.named_steps["model"]
         inner = fitted.estimator if isinstance(fitted, LabelEncodedClassifier) else fitted
-        params = _jsonable_params(inner)  # as trained: before score_on_cpu moves the device
-        device = score_on_cpu(inner)
+        params = _jsonable_params(inner)  # as trained: before move_to_cpu
+        device = move_to_cpu(inner)
         if device == "cpu":
-            self.warnings.append(f"train.params.device is '{params.get('device')}', but XGBoost found no usable GPU "
-                                 f"and trained on the CPU.")
+            self.warnings.append(f"`train.params.device` is '{params.get('device')}', but XGBoost found no usable "
+                                 f"GPU and trained on the CPU.")
         return TrainOutcome(
             model=model, model_name=name, estimator=class_path(name, self.task),
             params=params, metric=self.metric, device=device,
@@ -424,6 +424,16 @@ def _feature_names(model: Pipeline) -> list[str]:
 
 def _top(values: dict[str, float], n: int = 50) -> dict[str, float]:
     return dict(sorted(values.items(), key=lambda kv: abs(kv[1]), reverse=True)[:n])
+
+
+def _device_noise(warning: Any, device: str | None) -> bool:
+    """XGBoost's own warnings about devices, which carry its source paths and say nothing a user
+    can act on: that it found no GPU (the run says so plainly) and, when cross-validation or a
+    search scores a GPU-trained candidate on host data, that it predicts through a DMatrix."""
+    if device is None or "xgboost" not in str(warning.filename):
+        return False
+    text = str(warning.message)
+    return (device == "cpu" and "GPU" in text) or "mismatched devices" in text
 
 
 def _jsonable_params(estimator: Any) -> dict[str, Any]:
