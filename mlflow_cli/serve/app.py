@@ -259,6 +259,7 @@ def settle_heap() -> None:
 
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest; blocks up to this size come from the heap
 TRIM_THRESHOLD = 128 * 1024 * 1024  # freed memory kept for reuse before any is returned to the kernel
+ARENA_MAX = 2  # malloc arenas (glibc's default is 8 per core), each of which may keep TRIM_THRESHOLD
 
 
 def keep_freed_memory() -> bool:
@@ -267,7 +268,9 @@ def keep_freed_memory() -> bool:
     page of a fresh mapping costs a page fault on first touch. A 10,000-row request allocates tens
     of MB (the body, simdjson's padded copy and tape, the matrix, the response), and those faults
     took 8-14 ms of a 28 ms request on this VM. Costs up to TRIM_THRESHOLD of resident memory per
-    malloc arena after a burst of large requests. True when applied (glibc); elsewhere nothing."""
+    malloc arena after a burst of large requests, so the arenas are capped at ARENA_MAX (common
+    advice for Python servers anyway: the interpreter's lock serialises most allocation).
+    True when applied (glibc); elsewhere nothing."""
     import ctypes
     import sys
 
@@ -277,8 +280,9 @@ def keep_freed_memory() -> bool:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, TRIM_THRESHOLD))
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8  # from glibc's malloc.h
+    return all([mallopt(m_mmap_threshold, MMAP_THRESHOLD), mallopt(m_trim_threshold, TRIM_THRESHOLD),
+                mallopt(m_arena_max, ARENA_MAX)])
 
 
 def read_token(env: str | None) -> str | None:
