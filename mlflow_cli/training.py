@@ -189,20 +189,24 @@ class Trainer:
 
         settings = self.cfg.search
         assert settings is not None
-        space = search_space(settings.space, settings.method, estimator)
+        pipeline = self._pipeline(estimator)
+        # XGBoost classifiers sit inside the label encoder: their params are one level further down
+        prefix = "model__estimator__" if isinstance(pipeline.named_steps["model"], LabelEncodedClassifier) \
+            else "model__"
+        space = search_space(settings.space, settings.method, estimator, prefix)
         grid = settings.method == "grid" or all(isinstance(v, list) for v in space.values())
         common = {"scoring": make_scorer_for(self.metric), "cv": self._splitter(settings.cv), "n_jobs": self.n_jobs,
                   "refit": False, "error_score": "raise"}
         if settings.method == "grid":
-            searcher = GridSearchCV(self._pipeline(estimator), space, **common)
+            searcher = GridSearchCV(pipeline, space, **common)
         elif settings.method == "random":
-            searcher = RandomizedSearchCV(self._pipeline(estimator), space, n_iter=settings.n_iter,
-                                          random_state=self.cfg.seed, **common)
+            searcher = RandomizedSearchCV(pipeline, space, n_iter=settings.n_iter, random_state=self.cfg.seed,
+                                          **common)
         elif grid:  # exhaust: the last round fits on all the rows, not on the few that 'smallest' leaves
-            searcher = HalvingGridSearchCV(self._pipeline(estimator), space, random_state=self.cfg.seed,
-                                           min_resources="exhaust", **common)
+            searcher = HalvingGridSearchCV(pipeline, space, random_state=self.cfg.seed, min_resources="exhaust",
+                                           **common)
         else:
-            searcher = HalvingRandomSearchCV(self._pipeline(estimator), space, n_candidates=settings.n_iter,
+            searcher = HalvingRandomSearchCV(pipeline, space, n_candidates=settings.n_iter,
                                              min_resources="exhaust", random_state=self.cfg.seed, **common)
         fits = _candidate_count(space, settings) * settings.cv if settings.method != "halving" else None
         try:
@@ -213,12 +217,12 @@ class Trainer:
             raise ConfigError(f"Hyperparameter search failed: {exc}",
                               hint="Check the values in train.search.space against the estimator's documentation.") \
                 from None
-        best = {k.removeprefix("model__"): plain(v) for k, v in searcher.best_params_.items()}
+        best = {k.removeprefix(prefix): plain(v) for k, v in searcher.best_params_.items()}
         results = searcher.cv_results_
         sign = scorer_sign(self.metric)
         top: list[dict[str, Any]] = []
         for i in np.argsort(results["rank_test_score"], kind="stable"):
-            params = {k.removeprefix("model__"): plain(v) for k, v in results["params"][i].items()}
+            params = {k.removeprefix(prefix): plain(v) for k, v in results["params"][i].items()}
             if any(row["params"] == params for row in top):
                 continue  # halving scores a candidate once per round; its best-ranked row is its last round
             top.append({"params": params, "score": float(sign * results["mean_test_score"][i]),

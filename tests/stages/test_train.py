@@ -398,6 +398,22 @@ BAD_SPACES = [
 ]
 
 
+@pytest.mark.parametrize("task_project", ["churn", "diabetes"])
+def test_train_search_tunes_xgboost(mlw, project, task_project):
+    """XGBoost classifiers sit inside a label encoder (adapters.py): the search must reach their
+    params all the same, for classification as for regression."""
+    search = {"method": "random", "n_iter": 3, "cv": 2, "space": {"max_depth": [2, 4], "learning_rate": [0.1, 0.3]}}
+    config = _edit(project(task_project), train={"model": "xgboost", "params": {"n_estimators": 20},
+                                                  "search": search})
+    result = _train(mlw, config)
+    best = result["info"]["search"]["best_params"]
+    assert set(best) == {"max_depth", "learning_rate"} and best["max_depth"] in (2, 4)
+    assert result["info"]["search"]["candidates"] == 3
+    fitted = _model(result).named_steps["model"]
+    inner = getattr(fitted, "estimator", fitted)
+    assert {k: inner.get_params()[k] for k in best} == best  # the saved model uses them
+
+
 @pytest.mark.parametrize("method, space, message", BAD_SPACES, ids=[m for _, _, m in BAD_SPACES])
 def test_train_search_rejects_bad_spaces(mlw, project, method, space, message):
     config = _edit(project("churn"), train={"model": "random_forest",
