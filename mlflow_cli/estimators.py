@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +160,26 @@ def needs_dense(estimator: Any) -> bool:
 
 def is_xgboost(estimator: Any) -> bool:
     return type(estimator).__module__.startswith("xgboost")
+
+
+def xgboost_device(requested: str) -> str:
+    """The device XGBoost uses when asked for `requested` ("cuda" -> "cuda:0", or "cpu" when it
+    finds no GPU), from one boosting round on two rows; its own warnings are kept quiet."""
+    import warnings
+
+    import numpy as np
+    import xgboost
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            booster = xgboost.train({"device": requested, "tree_method": "hist"},
+                                    xgboost.DMatrix(np.zeros((2, 1)), label=[0.0, 1.0]), num_boost_round=1)
+    except xgboost.core.XGBoostError as exc:  # "[12:00:00] src/context.cc:111: Invalid argument for `device`. ..."
+        said = re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", str(exc).strip()).split(". ")[0].rstrip(".")
+        raise ConfigError(f"`train.params.device` is '{requested}', which XGBoost refuses ({said}).",
+                          hint="Use cpu, cuda, or cuda:<ordinal> for one GPU of several.") from None
+    return str(json.loads(booster.save_config())["learner"]["generic_param"].get("device", "cpu"))
 
 
 def move_to_cpu(estimator: Any) -> str | None:

@@ -22,7 +22,7 @@ from .adapters import Densify, LabelEncodedClassifier
 from .config import TrainConfig
 from .errors import ConfigError, DataError, MlwError
 from .estimators import AUTO_CANDIDATES, CLASSIFICATION, CLUSTERING, build_estimator, class_path, is_xgboost, \
-    needs_dense, move_to_cpu, search_space
+    needs_dense, move_to_cpu, search_space, xgboost_device
 from .metrics import check_metric_names, default_metric, make_scorer_for, plain, scorer_sign
 
 CV_REPORT = {CLASSIFICATION: ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"),
@@ -66,6 +66,7 @@ class Trainer:
         self.metric = cfg.metric or default_metric(task, n_classes)
         check_metric_names(task, [self.metric], "`train.metric`")
         self.warnings: list[str] = []
+        self.device: str | None = None  # where XGBoost trains, when train.params.device names one
 
     # ----------------------------------------------------------------- public
 
@@ -98,6 +99,7 @@ class Trainer:
             name, leaderboard = self._auto()
             cv = next((row["cv"] for row in leaderboard if row["model"] == name), None)
         estimator = self._estimator(name, self.cfg.params)
+        self._choose_device(estimator)
         if self.cfg.search is not None:
             estimator, search = self._search(name, estimator)
         if self.cfg.cv >= 2 and self.task != CLUSTERING and (cv is None or self.cfg.search is not None):
@@ -109,10 +111,7 @@ class Trainer:
         fitted = model.named_steps["model"]
         inner = fitted.estimator if isinstance(fitted, LabelEncodedClassifier) else fitted
         params = _jsonable_params(inner)  # as trained: before move_to_cpu
-        device = move_to_cpu(inner)
-        if device == "cpu":
-            self.warnings.append(f"`train.params.device` is '{params.get('device')}', but XGBoost found no usable "
-                                 f"GPU and trained on the CPU.")
+        device = move_to_cpu(inner) or self.device
         return TrainOutcome(
             model=model, model_name=name, estimator=class_path(name, self.task),
             params=params, metric=self.metric, device=device,
@@ -131,6 +130,22 @@ class Trainer:
             estimator.set_params(class_weight="balanced")
         self._sample_weights(estimator)  # fails now, before any fitting, when it cannot be balanced
         return estimator
+
+    def _choose_device(self, estimator: Any) -> None:
+        """`device: cuda` (XGBoost): ask XGBoost once which device it will use. Without a usable
+        GPU, every fit uses the CPU from the start, with one plain warning (rather than XGBoost's
+        own for each fold, from each worker process). With one, cross-validation and search run
+        their folds one after another: parallel folds would share the GPU from several processes."""
+        requested = str(estimator.get_params().get("device") or "cpu") if is_xgboost(estimator) else "cpu"
+        if requested == "cpu":
+            return
+        self.device = xgboost_device(requested)
+        if self.device == "cpu":
+            estimator.set_params(device="cpu")
+            self.warnings.append(f"`train.params.device` is '{requested}', but XGBoost found no usable GPU and "
+                                 f"trained on the CPU.")
+        else:
+            self.n_jobs = 1
 
     def _balanced(self) -> bool:
         return self.cfg.class_weight == "balanced" and self.task == CLASSIFICATION
@@ -431,13 +446,10 @@ def _top(values: dict[str, float], n: int = 50) -> dict[str, float]:
 
 
 def _device_noise(warning: Any, device: str | None) -> bool:
-    """XGBoost's own warnings about devices, which carry its source paths and say nothing a user
-    can act on: that it found no GPU (the run says so plainly) and, when cross-validation or a
-    search scores a GPU-trained candidate on host data, that it predicts through a DMatrix."""
-    if device is None or "xgboost" not in str(warning.filename):
-        return False
-    text = str(warning.message)
-    return (device == "cpu" and "GPU" in text) or "mismatched devices" in text
+    """XGBoost's warning, with its source paths, that it predicts through a DMatrix when
+    cross-validation or a search scores a GPU-trained candidate on host data: nothing a user
+    can act on (the saved model predicts on the CPU, see move_to_cpu)."""
+    return device is not None and "xgboost" in str(warning.filename) and "mismatched devices" in str(warning.message)
 
 
 def _jsonable_params(estimator: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import yaml
 
 from mlflow_cli.estimators import CATALOG
 
-from ..conftest import DATA, write_config
+from ..conftest import DATA, run_mlw, write_config
 
 CHURN = {"data": {"source": {"path": "churn.csv"}, "target": "churned", "id_columns": ["customer_id"]},
          "prepare": {"split": {"test_size": 0.2, "valid_size": 0.1, "seed": 42}},
@@ -242,30 +242,45 @@ def _gpu_visible() -> bool:
 
 
 def test_train_xgboost_device_cuda_trains_there_and_scores_on_the_cpu(mlw, project):
-    """`device: cuda` trains on the GPU when there is one (the device script in bench/ runs this
-    test on one) and on the CPU, with one plain warning, when there is none. Either way the saved
-    model predicts on the CPU, where mlw's data is, and the scoring bundle is written."""
+    """`device: cuda` trains on the GPU when there is one (bench/RESULTS.md: this test ran on one)
+    and on the CPU, with one plain warning, when there is none. Either way the saved model
+    predicts on the CPU, where mlw's data is, the scoring bundle is written, and neither the
+    folds' worker processes nor XGBoost print their own warnings. A real process, so that what
+    the workers print is seen."""
     config = project("breast_cancer")
-    result = _train(mlw, config, "train.model=xgboost", "train.params={n_estimators: 20, device: cuda}")
+    ran = run_mlw("train", "-c", config, "--json", "--set", "train.model=xgboost", "--set", "train.cv=3",
+                  "--set", "train.params={n_estimators: 20, device: cuda}")
+    assert ran.exit_code == 0, ran.stderr
+    assert "WARNING" not in ran.stderr and "Warning" not in ran.stderr, ran.stderr
+    result = ran.json()
     info = result["info"]
-    assert info["params"]["device"] == "cuda"  # as configured and trained
     if _gpu_visible():
-        assert info["device"].startswith("cuda") and result["warnings"] == []
+        assert info["device"].startswith("cuda") and info["params"]["device"] == "cuda"
+        assert result["warnings"] == []
     else:
-        assert info["device"] == "cpu"
+        assert info["device"] == "cpu" and info["params"]["device"] == "cpu"  # what trained
         assert result["warnings"] == ["`train.params.device` is 'cuda', but XGBoost found no usable GPU and trained "
-                                      "on the CPU."]  # XGBoost's own two lines, with its source paths, are left out
+                                      "on the CPU."]
+    assert info["cv"]["roc_auc"]["mean"] > 0.9
     inner = _model(result).named_steps["model"].estimator
     assert inner.get_params()["device"] == "cpu"
     assert json.loads(inner.get_booster().save_config())["learner"]["generic_param"]["device"] == "cpu"
     assert info["scoring_bundle"] is True
-    cpu = _train(mlw, config, "train.model=xgboost", "train.params={n_estimators: 20}")
+    cpu = _train(mlw, config, "train.model=xgboost", "train.params={n_estimators: 20}", "train.cv=3")
     assert cpu["info"]["device"] is None  # not asked for: nothing to report
     raw = pd.read_csv(DATA / "breast_cancer.csv").drop(columns="diagnosis")
     proba = _model(result).predict_proba(raw)
     assert proba.shape == (len(raw), 2)
     if not _gpu_visible():  # the same CPU training, so the same model
         np.testing.assert_array_equal(proba, _model(cpu).predict_proba(raw))
+
+
+def test_train_refuses_a_device_xgboost_does_not_know(mlw, project):
+    result = mlw("train", "-c", project("breast_cancer"), "--set", "train.model=xgboost",
+                 "--set", "train.params={device: tpu}")
+    assert result.exit_code == 2
+    assert "`train.params.device` is 'tpu', which XGBoost refuses (Invalid argument for `device`)." in result.stderr
+    assert "Use cpu, cuda, or cuda:<ordinal>" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("model, params", [("logistic_regression", {}), ("xgboost", {"n_estimators": 30})])
