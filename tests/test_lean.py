@@ -83,7 +83,7 @@ def test_predict_with_a_bundle_imports_neither_scikit_learn_nor_xgboost(trained,
     data, target, _ = CASES[name]
     pd.read_csv(DATA / data).drop(columns=[target]).to_csv(tmp_path / "input.csv", index=False)
     heavy, stderr = imports_of_mlw(["predict", "-c", config, "--input", tmp_path / "input.csv",
-                                    "--output", tmp_path / "out.csv"], ("sklearn", "xgboost", "scipy"))
+                                    "--output", tmp_path / "out.csv"], ("sklearn", "xgboost", "scipy", "pandas"))
     assert heavy == [], stderr
     scored = pd.read_csv(tmp_path / "out.csv")
     assert len(scored) == len(pd.read_csv(DATA / data)) and scored["prediction"].notna().all()
@@ -205,3 +205,35 @@ def test_a_library_failure_falls_back_to_the_pipeline(trained, mlw, monkeypatch,
     ran = mlw(*args, "--output", tmp_path / "fallback.parquet")
     assert ran.exit_code == 0 and ran.json()["info"]["chunks_from_bundle"] == 0
     assert pq.read_table(tmp_path / "fallback.parquet").equals(pq.read_table(tmp_path / "lean.parquet"))
+
+
+def test_float_column_reads_arrow_buffers_as_pyarrow_would():
+    """Offsets (sliced chunks), missing values, several and empty chunks, integers: the same
+    floats as pyarrow's own conversion (which imports pandas, hence this reader)."""
+    import pyarrow as pa
+
+    from mlflow_cli.lean import float_column
+
+    ints = pa.array([1, None, 3, 4, None, 6, 7, 8, 9, None] * 3, type=pa.int32())
+    cases = [
+        pa.chunked_array([pa.array([1.5, None, 3.0]), pa.array([None, 5.0]), pa.array([], pa.float64())]),
+        pa.chunked_array([ints.slice(3, 17), ints.slice(0, 2)]),  # offsets that are not whole bytes
+        pa.chunked_array([pa.array([2 ** 53 + 1, -7], type=pa.int64())]),
+        pa.chunked_array([], pa.float64()),
+    ]
+    for column in cases:
+        expected = column.to_numpy().astype(float)  # numpy's conversion, as the full path's
+        np.testing.assert_array_equal(float_column(column), expected)
+
+
+@pytest.mark.parametrize("values", [np.array(["yes", "no", "héllo", ""], dtype=object), np.array(["a", "bb"]),
+                                    np.array([True, False, True] * 5), np.array([1, -2], dtype=np.int8),
+                                    np.array([0.5, np.nan]), np.array([3, 4], dtype=np.uint16)])
+def test_arrow_array_matches_pa_array(values):
+    import pyarrow as pa
+
+    from mlflow_cli.lean import arrow_array
+
+    got, expected = arrow_array(values), pa.array(values)
+    assert got.type == expected.type and got.equals(expected) if values.dtype.kind != "f" else \
+        got.type == expected.type and np.array_equal(got.to_numpy(), expected.to_numpy(), equal_nan=True)

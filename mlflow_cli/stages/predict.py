@@ -246,6 +246,8 @@ class Scorer:
         import numpy as np
         import pyarrow as pa
 
+        from ..lean import arrow_array
+
         self.train, self.schema, self.ref, self.unseen, self.lean = train, schema, train.ref, unseen, lean
         info = train.manifest.get("info", {})
         self.task = info.get("task") or schema.get("task")
@@ -258,7 +260,7 @@ class Scorer:
         fields = []
         if self.task == "classification":
             classes = np.asarray(classes)
-            fields.append(pa.field(PREDICTION, pa.array(classes).type))
+            fields.append(pa.field(PREDICTION, arrow_array(classes).type))
             if has_proba:
                 fields += [pa.field(f"{PROBA_PREFIX}{c}", pa.float64()) for c in classes]
         else:
@@ -299,7 +301,7 @@ class Scorer:
     def score_table(self, table: Any) -> list[Any] | None:
         """The same arrays straight from an Arrow chunk of plain numbers (lean.py), or None when
         there is no bundle or the chunk needs the full path (checks, issues, rejects)."""
-        import pyarrow as pa
+        from ..lean import arrow_array
 
         if self.lean is None or table.num_rows == 0:
             return None
@@ -312,7 +314,7 @@ class Scorer:
             return None
         labels, proba = found
         columns = [labels] + ([proba[:, i] for i in range(proba.shape[1])] if proba is not None else [])
-        return [pa.array(values).cast(f.type) for values, f in zip(columns, self.fields)]
+        return [arrow_array(values).cast(f.type) for values, f in zip(columns, self.fields)]
 
 
 @dataclass
