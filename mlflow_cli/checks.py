@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+NUMBER_TYPES = {int, float}  # JSON numbers as parsed (bool, a subclass of int, is not one of them)
+
 
 def numeric_schema(schema: dict[str, Any] | None) -> bool:
     """Every input column is numeric (dates, text, categories and booleans need pandas' checks)."""

@@ -196,26 +196,20 @@ def _describe(pipeline: Any, schema: dict[str, Any], task: str) -> tuple[dict[st
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import StandardScaler
 
-    from .features import TypeCoercer
-    from .scoring import final_estimator
+    from .estimators import is_xgboost
+    from .scoring import final_estimator, fitted_branches
 
     columns = list(schema["columns"])
     steps = getattr(pipeline, "steps", None) or []
-    if len(steps) != 2 or not numeric_schema(schema):
+    if len(steps) != 2 or not numeric_schema(schema) or len(getattr(steps[0][1], "steps", [])) != 2:
         return None
-    preprocess = dict(getattr(steps[0][1], "steps", []))
-    coercer, transformer = preprocess.get("coerce"), preprocess.get("features")
-    if not isinstance(coercer, TypeCoercer) or len(preprocess) != 2 or transformer is None:
-        return None
-    if getattr(transformer, "sparse_output_", False):
+    found = fitted_branches(steps[0][1])
+    if found is None or getattr(found[1], "sparse_output_", False):
         return None
     branches = []
-    for name, step, step_columns in transformer.transformers_:
-        if name == "remainder" or step == "drop":
-            continue
-        if isinstance(step_columns, str) or not set(step_columns) <= set(columns):
+    for step_columns, parts in found[2]:
+        if not set(step_columns) <= set(columns):
             return None
-        parts = [s for _, s in step.steps] if hasattr(step, "steps") else [step]
         branch: dict[str, Any] = {"index": [columns.index(c) for c in step_columns]}
         for position, part in enumerate(parts):
             if isinstance(part, SimpleImputer) and position == 0 and not part.add_indicator:
@@ -228,7 +222,7 @@ def _describe(pipeline: Any, schema: dict[str, Any], task: str) -> tuple[dict[st
         branches.append(branch)
     estimator = final_estimator(pipeline)
     inner = getattr(estimator, "estimator", estimator)
-    if not type(inner).__module__.startswith("xgboost") or getattr(inner, "booster", None) not in (None, "gbtree"):
+    if not is_xgboost(inner) or getattr(inner, "booster", None) not in (None, "gbtree"):
         return None
     if str(getattr(inner, "device", None) or "cpu") != "cpu":
         return None

@@ -103,19 +103,14 @@ def compile_preprocessor(preprocessor: Any, schema: dict[str, Any]) -> CompiledP
     """The compiled form of `TypeCoercer -> ColumnTransformer`, or None when a branch is not
     supported or the compiled output differs from scikit-learn's on probe rows."""
     try:
-        steps = dict(preprocessor.steps)
-        coercer, transformer = steps.get("coerce"), steps.get("features")
-        if not isinstance(coercer, TypeCoercer) or transformer is None or not hasattr(transformer, "transformers_"):
+        found = fitted_branches(preprocessor)
+        if found is None:
             return None
+        coercer, transformer, parts_by_branch = found
         kinds = dict(coercer.kinds or {})
         branches = []
-        for name, step, columns in transformer.transformers_:
-            if name == "remainder" or step == "drop":
-                continue
-            if isinstance(columns, str):
-                return None  # a text column (TF-IDF takes one column as 1-D): not compiled
-            columns = list(columns)
-            branch = _compile_branch(step, columns, kinds)
+        for columns, parts in parts_by_branch:
+            branch = _compile_branch(parts, columns, kinds)
             if branch is None:
                 return None
             branches.append(branch)
@@ -126,18 +121,30 @@ def compile_preprocessor(preprocessor: Any, schema: dict[str, Any]) -> CompiledP
         return None
 
 
-def _steps_of(step: Any) -> list[Any]:
-    if step == "passthrough":
-        return []
-    return [s for _, s in step.steps] if hasattr(step, "steps") else [step]
+def fitted_branches(preprocessor: Any) -> tuple[TypeCoercer, Any, list[tuple[list[str], list[Any]]]] | None:
+    """prepare's fitted preprocessing (`TypeCoercer -> ColumnTransformer`) taken apart: the coercer,
+    the transformer, and for each branch in use its columns and fitted steps in order. None when
+    it has another shape, or a branch takes one text column (TF-IDF reads it as 1-D)."""
+    steps = dict(getattr(preprocessor, "steps", None) or [])
+    coercer, transformer = steps.get("coerce"), steps.get("features")
+    if not isinstance(coercer, TypeCoercer) or transformer is None or not hasattr(transformer, "transformers_"):
+        return None
+    branches = []
+    for name, step, columns in transformer.transformers_:
+        if name == "remainder" or step == "drop":
+            continue
+        if isinstance(columns, str):
+            return None
+        parts = [] if step == "passthrough" else [s for _, s in step.steps] if hasattr(step, "steps") else [step]
+        branches.append((list(columns), parts))
+    return coercer, transformer, branches
 
 
-def _compile_branch(step: Any, columns: list[str], kinds: dict[str, str]) -> _Branch | None:
+def _compile_branch(parts: list[Any], columns: list[str], kinds: dict[str, str]) -> _Branch | None:
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import (MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler,
                                        TargetEncoder)
 
-    parts = _steps_of(step)
     if all(kinds.get(c) in ("numeric", "boolean") for c in columns):
         k = len(columns)
         fill, scale, shift = None, np.ones(k), np.zeros(k)

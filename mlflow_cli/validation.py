@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .checks import passenger_columns
+from .checks import NUMBER_TYPES, passenger_columns
 from .features import BOOLEAN_TOKENS, NA_TOKENS
 
 MAX_ISSUES = 100
@@ -108,7 +108,7 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
             types.discard(type(None))
         kind = spec["kind"]
         if kind == "numeric":
-            if not types <= _NUMBER_TYPES or not _finite(values, nullable=spec.get("nullable", True)):
+            if not types <= NUMBER_TYPES or not _finite(values, nullable=spec.get("nullable", True)):
                 return False
         elif kind == "boolean":
             if types == {str}:
@@ -125,9 +125,6 @@ def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[s
         else:
             return False
     return True
-
-
-_NUMBER_TYPES = {int, float}
 
 
 def _finite(values: Sequence[Any], nullable: bool) -> bool:

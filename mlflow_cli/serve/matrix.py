@@ -24,11 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import numeric_schema, passenger_columns
+from ..checks import NUMBER_TYPES, numeric_schema, passenger_columns
 
 JSON_MIN_BYTES = 64 * 1024  # below this orjson and the column path are as quick
 ROWS_MIN = 64  # parsed rows: below this the column path is as quick (and single rows stay on it)
-_NUMBER_TYPES = {int, float}
 _SIMDJSON_ERRORS = (ValueError, TypeError, RuntimeError, KeyError, IndexError)
 
 
@@ -39,7 +38,7 @@ def rows_matrix(rows: list[Any], width: int, schema: dict[str, Any] | None) -> n
     if len(rows) < ROWS_MIN or not numeric_schema(schema):
         return None
     values = rows if width == 1 else chain.from_iterable(rows)
-    if not set(map(type, values)) <= _NUMBER_TYPES:
+    if not set(map(type, values)) <= NUMBER_TYPES:
         return None
     try:
         matrix = np.fromiter(rows if width == 1 else chain.from_iterable(rows), dtype=float, count=len(rows) * width)
