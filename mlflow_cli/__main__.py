@@ -1,5 +1,5 @@
 """`python -m mlflow_cli` runs the mlw command line."""
 
-from .cli import app
+from mlflow_cli.cli import app
 
 app(prog_name="mlw")

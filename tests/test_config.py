@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlflow_cli.config import Config, json_schema, load_config
-from mlflow_cli.errors import EXIT_USAGE, ConfigError
+from mlflow_cli.core.config import Config, json_schema, load_config
+from mlflow_cli.core.errors import EXIT_USAGE, ConfigError
 
 from .conftest import write_config
 

@@ -7,7 +7,7 @@ import typing
 
 from pydantic import BaseModel
 
-from mlflow_cli.config import MlwConfig
+from mlflow_cli.core.config import MlwConfig
 
 from .conftest import REPO
 from .test_cli import LEAVES

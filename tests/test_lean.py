@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-import mlflow_cli.stages.predict as predict_stage
-from mlflow_cli.lean import BOOSTER_FILE, SPEC_FILE, LeanModel, _agrees, _describe, export_bundle
+import mlflow_cli.stages.predict.stage as predict_stage
+from mlflow_cli.models.scoring.bundle import BOOSTER_FILE, SPEC_FILE, LeanModel, _agrees, _describe, export_bundle
 
 from .conftest import DATA, imports_of_mlw
 
@@ -178,7 +178,7 @@ def test_the_prediction_column_keeps_the_targets_type(tmp_path, mlw, monkeypatch
 
 
 def test_parquet_whose_pandas_metadata_reshapes_the_frame_takes_the_full_path(trained, mlw, tmp_path):
-    from mlflow_cli.lean import _pandas_reshapes
+    from mlflow_cli.models.scoring.bundle import _pandas_reshapes
 
     name, config = trained
     data, target, _ = CASES[name]
@@ -212,7 +212,7 @@ def test_float_column_reads_arrow_buffers_as_pyarrow_would():
     floats as pyarrow's own conversion (which imports pandas, hence this reader)."""
     import pyarrow as pa
 
-    from mlflow_cli.lean import float_column
+    from mlflow_cli.models.scoring.bundle import float_column
 
     ints = pa.array([1, None, 3, 4, None, 6, 7, 8, 9, None] * 3, type=pa.int32())
     cases = [
@@ -232,7 +232,7 @@ def test_float_column_reads_arrow_buffers_as_pyarrow_would():
 def test_arrow_array_matches_pa_array(values):
     import pyarrow as pa
 
-    from mlflow_cli.lean import arrow_array
+    from mlflow_cli.models.scoring.bundle import arrow_array
 
     got, expected = arrow_array(values), pa.array(values)
     assert got.type == expected.type and got.equals(expected) if values.dtype.kind != "f" else \

@@ -17,9 +17,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score, cross_validate
 from sklearn.preprocessing import label_binarize
 
-from mlflow_cli import metrics
-from mlflow_cli.errors import ConfigError
-from mlflow_cli.metrics import (
+from mlflow_cli.models import metrics
+from mlflow_cli.core.errors import ConfigError
+from mlflow_cli.models.metrics import (
     GREATER_IS_BETTER,
     TASK_METRICS,
     check_metric_names,
@@ -118,7 +118,7 @@ def test_metrics_unknown_task_is_a_programming_error():
 
 
 def test_metrics_import_is_light():
-    code = "import mlflow_cli.metrics, sys; print('sklearn' in sys.modules, 'numpy' in sys.modules)"
+    code = "import mlflow_cli.models.metrics, sys; print('sklearn' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.split() == ["False", "False"]
 

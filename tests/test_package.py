@@ -22,10 +22,10 @@ import joblib
 import pandas as pd
 import pytest
 
-from mlflow_cli.config import load_config
-from mlflow_cli.errors import ArtifactError, ConfigError
-from mlflow_cli.package import build_package
-from mlflow_cli.store import Store, sha256_file
+from mlflow_cli.core.config import load_config
+from mlflow_cli.core.errors import ArtifactError, ConfigError
+from mlflow_cli.package.build import build_package
+from mlflow_cli.core.store import Store, sha256_file
 
 from .conftest import DATA, promoted_churn_project
 
@@ -303,7 +303,7 @@ def test_package_installs_into_a_fresh_venv_and_serves(project, package, tmp_pat
 
     # mlw installed from a wheel (no source tree) packages too: it repacks itself from its RECORD.
     again = tmp_path / "again"
-    script = ("import json, sys; from mlflow_cli.config import load_config; from mlflow_cli.package import "
+    script = ("import json, sys; from mlflow_cli.core.config import load_config; from mlflow_cli.package.build import "
               "build_package; print(json.dumps(build_package(load_config(sys.argv[1]), None, sys.argv[2], False)))")
     done = subprocess.run([str(venv / "bin" / "python"), "-c", script, str(project), str(again)], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)
@@ -316,7 +316,7 @@ def test_package_installs_into_a_fresh_venv_and_serves(project, package, tmp_pat
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index",
                     "--disable-pip-version-check", "--target", str(target), str(again / repacked["wheel"])],
                    env=env, check=True, capture_output=True, timeout=120)
-    assert (target / "mlflow_cli" / "package.py").is_file()
+    assert (target / "mlflow_cli" / "package" / "build.py").is_file()
 
 
 def _wheel_files(path: Path) -> dict[str, str]:

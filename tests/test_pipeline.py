@@ -172,9 +172,10 @@ def test_run_reads_and_checks_each_file_no_more_than_it_must(iris_project, monke
     back by its writer: nothing is loaded and re-hashed a second time."""
     from collections import Counter
 
-    from mlflow_cli import sources, store
-    from mlflow_cli.config import load_config
-    from mlflow_cli.pipeline import run_pipeline
+    from mlflow_cli.core import store
+    from mlflow_cli.data import sources
+    from mlflow_cli.core.config import load_config
+    from mlflow_cli.stages.run import run_pipeline
 
     hashed: Counter[str] = Counter()
     real = store.sha256_file

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_cli.config import load_config
-from mlflow_cli.registry import promote, resolve_model
-from mlflow_cli.store import Store
+from mlflow_cli.core.config import load_config
+from mlflow_cli.core.registry import promote, resolve_model
+from mlflow_cli.core.store import Store
 
 FAST = ["--set", "train.model=logistic_regression"]
 
@@ -105,7 +105,7 @@ def test_resolve_model_refuses_alias_to_another_projects_version(mlw, two_models
     data["aliases"]["production"]["version"] = "20200101-000000-000abc"
     path.write_text(json.dumps(data))
     store = Store(config.parent / "artifacts", "iris")
-    from mlflow_cli.errors import ArtifactError
+    from mlflow_cli.core.errors import ArtifactError
 
     with pytest.raises(ArtifactError, match="which project 'iris' does not have"):
         resolve_model(store, "production")

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlflow_cli import report
-from mlflow_cli.report import (
+from mlflow_cli.reports import plots as report
+from mlflow_cli.reports.plots import (
     DPI, MAX_POINTS, PNG_SIGNATURE, SIZE, feature_importance_size, make_plots, short_label, top_features,
     write_report,
 )
@@ -390,7 +390,7 @@ def test_write_report_replaces_atomically(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_importing_report_does_not_import_heavy_libraries():
-    code = ("import sys, mlflow_cli.report; "
+    code = ("import sys, mlflow_cli.reports.plots; "
             "print(sorted(m for m in ('matplotlib', 'numpy', 'sklearn', 'pandas') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "[]"
@@ -398,7 +398,7 @@ def test_importing_report_does_not_import_heavy_libraries():
 
 def test_make_plots_never_touches_pyplot(tmp_path: Path):
     """No global figure registry: plots are drawn on Figure objects with the Agg canvas."""
-    code = ("import sys; from mlflow_cli.report import make_plots; "
+    code = ("import sys; from mlflow_cli.reports.plots import make_plots; "
             f"make_plots({str(tmp_path)!r}, 'clustering', y_pred=[0, 1, 1, 2], importances={{'a': 1.0}}); "
             "print('matplotlib.pyplot' in sys.modules)")
     env = {**os.environ, "MPLBACKEND": "TkAgg"}         # a GUI default must not matter

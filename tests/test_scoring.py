@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_cli.scoring import compile_preprocessor, predict_scores
+from mlflow_cli.models.scoring.pipeline import compile_preprocessor, predict_scores
 
 from .conftest import DATA
 
@@ -57,7 +57,7 @@ def test_pipelines_with_text_or_dates_are_not_compiled(mlw, churn_project):
 
 
 def test_compiled_is_refused_when_it_would_disagree(mlw, churn_project, monkeypatch):
-    import mlflow_cli.scoring as scoring
+    import mlflow_cli.models.scoring.pipeline as scoring
 
     pipeline, schema, _ = _train(mlw, churn_project, "--set", "train.model=logistic_regression",
                                  "--set", "prepare.drop_columns=[last_ticket, signup_date]")
@@ -76,7 +76,7 @@ def test_compiled_is_refused_when_it_would_disagree(mlw, churn_project, monkeypa
 
 
 def test_target_encoder_is_found_in_the_fitted_pipeline(mlw, churn_project):
-    from mlflow_cli.training import _has_target_encoder
+    from mlflow_cli.stages.train.training import _has_target_encoder
 
     pipeline, _, _ = _train(mlw, churn_project, "--set", "train.model=logistic_regression",
                             "--set", "prepare.categorical.encode=target")

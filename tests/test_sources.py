@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from tests.conftest import write_config
 from tests.postgres import PASSWORD_ENV, free_port, postgres_url  # noqa: F401  (fixture)
 
-from mlflow_cli import readers, sources
-from mlflow_cli.config import SourceConfig
-from mlflow_cli.errors import DataError
+from mlflow_cli.data import readers, sources
+from mlflow_cli.core.config import SourceConfig
+from mlflow_cli.core.errors import DataError
 
 KINDS = {"customer_id": "numeric", "amount": "numeric", "plan": "categorical", "note": "text",
          "active": "boolean", "signup_at": "datetime"}

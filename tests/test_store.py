@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_cli import __version__, store as store_module
-from mlflow_cli.errors import EXIT_ARTIFACT, ArtifactError
-from mlflow_cli.store import MANIFEST, Artifact, Store, hash_json, new_version_id
+from mlflow_cli import __version__
+from mlflow_cli.core import store as store_module
+from mlflow_cli.core.errors import EXIT_ARTIFACT, ArtifactError
+from mlflow_cli.core.store import MANIFEST, Artifact, Store, hash_json, new_version_id
 
 from .conftest import write_config
 

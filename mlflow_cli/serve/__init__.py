@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..config import Config
-from ..errors import ConfigError
+from mlflow_cli.core.config import Config
+from mlflow_cli.core.errors import ConfigError
 
 __all__ = ["run_server"]
 
@@ -31,8 +31,8 @@ def run_server(config: Config, *, host: str | None = None, port: int | None = No
     """Serve until SIGTERM or Ctrl-C; return after a graceful shutdown (prediction log flushed)."""
     import uvicorn
 
-    from .app import ENV_SETTINGS, create_app, read_token, settings_env
-    from .model import load_served_model
+    from mlflow_cli.serve.app import ENV_SETTINGS, create_app, read_token, settings_env
+    from mlflow_cli.serve.model import load_served_model
 
     settings = config.model.serve
     host = host or settings.host
@@ -43,7 +43,7 @@ def run_server(config: Config, *, host: str | None = None, port: int | None = No
     options: dict[str, Any] = {"log_config": log_config(), "access_log": False, "timeout_graceful_shutdown": 30,
                                "server_header": False}
     if workers > 1:
-        from ..store import open_store
+        from mlflow_cli.core.store import open_store
 
         load_served_model(open_store(config), ref)  # fail fast, before forking
         bind(host, port).close()

@@ -40,17 +40,17 @@ from starlette.requests import ClientDisconnect
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import __version__
-from ..config import Config, MlwConfig
-from ..errors import ConfigError
-from ..store import open_store
-from . import protocols
-from .metrics import CONTENT_TYPE, ServeMetrics
-from .model import ModelHolder, ServedModel, load_served_model
-from .openapi import openapi_schema
-from .page import render_page
-from .predlog import FOLDER, LogEntry, PredictionLog
-from .protocols import InputError, RequestError
+from mlflow_cli import __version__
+from mlflow_cli.core.config import Config, MlwConfig
+from mlflow_cli.core.errors import ConfigError
+from mlflow_cli.core.store import open_store
+from mlflow_cli.serve import protocols
+from mlflow_cli.serve.metrics import CONTENT_TYPE, ServeMetrics
+from mlflow_cli.serve.model import ModelHolder, ServedModel, load_served_model
+from mlflow_cli.serve.openapi import openapi_schema
+from mlflow_cli.serve.page import render_page
+from mlflow_cli.serve.predlog import FOLDER, LogEntry, PredictionLog
+from mlflow_cli.serve.protocols import InputError, RequestError
 
 log = logging.getLogger("mlw.serve")
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import NUMBER_TYPES, numeric_schema, passenger_columns
+from mlflow_cli.data.validation.fast import NUMBER_TYPES, numeric_schema, passenger_columns
 
 JSON_MIN_BYTES = 64 * 1024  # below this orjson and the column path are as quick
 ROWS_MIN = 64  # parsed rows: below this the column path is as quick (and single rows stay on it)

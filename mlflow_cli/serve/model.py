@@ -24,15 +24,15 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..checks import matrix_certainly_valid
-from ..errors import ArtifactError, MlwError
-from ..metrics import plain
-from ..registry import STAGE, resolve_model
-from ..scoring import (compile_preprocessor, final_estimator, parallel_twin, predict_preprocessed, predict_scores,
+from mlflow_cli.data.validation.fast import matrix_certainly_valid
+from mlflow_cli.core.errors import ArtifactError, MlwError
+from mlflow_cli.models.metrics import plain
+from mlflow_cli.core.registry import STAGE, resolve_model
+from mlflow_cli.models.scoring.pipeline import (compile_preprocessor, final_estimator, parallel_twin, predict_preprocessed, predict_scores,
                        single_threaded)
-from ..store import Store
-from ..validation import columns_certainly_valid
-from .examples import example_record
+from mlflow_cli.core.store import Store
+from mlflow_cli.data.validation.frame import columns_certainly_valid
+from mlflow_cli.serve.examples import example_record
 
 log = logging.getLogger("mlw.serve")
 

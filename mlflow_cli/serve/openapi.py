@@ -14,9 +14,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .examples import example_record
-from .model import ServedModel
-from .protocols import v2_metadata
+from mlflow_cli.serve.examples import example_record
+from mlflow_cli.serve.model import ServedModel
+from mlflow_cli.serve.protocols import v2_metadata
 
 
 def _field_type(spec: dict[str, Any], unseen: str) -> Any:

@@ -16,8 +16,8 @@ import html
 import json
 from typing import Any
 
-from .examples import example_value
-from .model import ServedModel
+from mlflow_cli.serve.examples import example_value
+from mlflow_cli.serve.model import ServedModel
 
 STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}

@@ -48,7 +48,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .protocols import dumps, json_default
+from mlflow_cli.serve.protocols import dumps, json_default
 
 log = logging.getLogger("mlw.serve")
 

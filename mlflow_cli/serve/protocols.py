@@ -28,9 +28,9 @@ import pandas as pd
 
 import orjson
 
-from ..validation import MAX_ISSUES, validate_frame
-from .matrix import csv_matrix, json_matrix, rows_matrix, table_matrix
-from .model import Scores, ServedModel
+from mlflow_cli.data.validation.frame import MAX_ISSUES, validate_frame
+from mlflow_cli.serve.matrix import csv_matrix, json_matrix, rows_matrix, table_matrix
+from mlflow_cli.serve.model import Scores, ServedModel
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 # pandas.read_csv's default missing-value spellings, so CSV bodies mean what they meant before

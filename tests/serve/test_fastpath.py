@@ -17,8 +17,8 @@ import pytest
 
 from mlflow_cli.serve import protocols
 from mlflow_cli.serve.model import load_served_model
-from mlflow_cli.store import Store
-from mlflow_cli.validation import columns_certainly_valid
+from mlflow_cli.core.store import Store
+from mlflow_cli.data.validation.frame import columns_certainly_valid
 
 from ..conftest import DATA
 
@@ -156,7 +156,7 @@ def test_csv_bodies_are_read_like_mlw_predict_reads_files():
 def test_the_server_takes_its_startup_heap_out_of_the_collectors_view(served):
     import gc
 
-    from mlflow_cli.config import load_config
+    from mlflow_cli.core.config import load_config
     from mlflow_cli.serve.app import create_app
 
     state = create_app(load_config(served[2]), "latest").state.mlw
@@ -202,7 +202,7 @@ def test_keep_freed_memory_serves_large_blocks_from_the_heap():
 def test_the_server_keeps_freed_memory_from_its_start(served, monkeypatch):
     import gc
 
-    from mlflow_cli.config import load_config
+    from mlflow_cli.core.config import load_config
     from mlflow_cli.serve import app
 
     calls = []

@@ -13,11 +13,11 @@ import orjson
 import pandas as pd
 import pytest
 
-from mlflow_cli.checks import matrix_certainly_valid, numeric_schema
+from mlflow_cli.data.validation.fast import matrix_certainly_valid, numeric_schema
 from mlflow_cli.serve import protocols
 from mlflow_cli.serve.matrix import JSON_MIN_BYTES, csv_matrix, json_matrix, table_matrix
 from mlflow_cli.serve.model import load_served_model
-from mlflow_cli.store import Store
+from mlflow_cli.core.store import Store
 
 from ..conftest import DATA, run_mlw
 from .conftest import Project, start_server

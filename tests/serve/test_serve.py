@@ -22,7 +22,7 @@ import pytest
 from mlflow_cli.serve.metrics import ServeMetrics
 from mlflow_cli.serve.model import ServedModel
 from mlflow_cli.serve.page import render_page
-from mlflow_cli.validation import validate_frame
+from mlflow_cli.data.validation.frame import validate_frame
 
 from ..conftest import DATA
 from .conftest import Project, Server, free_port, mlw_cli, start_server

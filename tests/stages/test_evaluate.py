@@ -23,7 +23,7 @@ import pytest
 import yaml
 from sklearn import metrics as skm
 
-from mlflow_cli.metrics import TASK_METRICS
+from mlflow_cli.models.metrics import TASK_METRICS
 
 from ..conftest import DATA, write_config
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_cli.store import Store
+from mlflow_cli.core.store import Store
 
 from ..conftest import DATA, write_config
 

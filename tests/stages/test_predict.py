@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_cli.config import load_config
-from mlflow_cli.stages.predict import run_predict
-from mlflow_cli.store import sha256_file
+from mlflow_cli.core.config import load_config
+from mlflow_cli.stages.predict.stage import run_predict
+from mlflow_cli.core.store import sha256_file
 
 from ..conftest import DATA, write_config
 from .conftest import built_once, private_copies, run_cli

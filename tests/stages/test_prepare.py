@@ -328,7 +328,7 @@ def test_prepare_refuses_tampered_ingest(mlw, churn_project):
 
 
 def _numbers_pipeline(impute: str, scale: str = "standard"):
-    from mlflow_cli.features import FeaturePlan, build_preprocessor
+    from mlflow_cli.models.features import FeaturePlan, build_preprocessor
 
     options = {"impute": impute, "scale": scale}
     plan = FeaturePlan(kinds={"a": "numeric", "b": "numeric"}, options={"a": dict(options), "b": dict(options)})

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlflow_cli.estimators import CATALOG
+from mlflow_cli.models.catalog import CATALOG
 
 from ..conftest import DATA, run_mlw, write_config
 

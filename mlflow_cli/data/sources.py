@@ -1,0 +1,87 @@
+"""What the data source is: its files (with sha256) or its redacted SQL location.
+
+Light on purpose (no pyarrow): `mlw run` decides whether ingest is up to date from these
+facts alone. The reading itself lives in `readers.py`.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mlflow_cli.core.config import SourceConfig
+from mlflow_cli.core.errors import DataError
+from mlflow_cli.core.store import sha256_file
+
+Advance = Callable[[float], None]
+
+
+def describe(source: SourceConfig, with_hashes: bool = True) -> dict[str, Any]:
+    """What was read, for the manifest and the cache key: files with sha256, or the redacted SQL."""
+    if source.type == "sql":
+        return {"type": "sql", "url": redact_url(source.url or ""), "table": source.table, "query": source.query}
+    files = source_files(source)
+    entry: dict[str, Any] = {"type": source.type, "path": source.path}
+    entry["files"] = [{"path": str(f), "size": f.stat().st_size,
+                       **({"sha256": sha256_file(f)} if with_hashes else {})} for f in files]
+    return entry
+
+
+def source_files(source: SourceConfig) -> list[Path]:
+    pattern = source.path or ""
+    if globlib.has_magic(pattern):
+        files = sorted(Path(p) for p in globlib.glob(pattern, recursive=True) if Path(p).is_file())
+        if not files:
+            raise DataError(f"data.source.path '{pattern}' matches no files.",
+                            hint="Check the pattern; relative paths start at the config file's folder.")
+        return files
+    path = Path(pattern)
+    if not path.is_file():
+        hint = "Check data.source.path; relative paths start at the config file's folder."
+        if path.parent.is_dir():
+            near = [p.name for p in path.parent.iterdir() if p.is_file()]
+            from mlflow_cli.core.errors import did_you_mean
+
+            suggestion = did_you_mean(path.name, near).strip()
+            hint = f"{suggestion} {hint}" if suggestion else hint
+        raise DataError(f"Source file '{path}' does not exist.", hint=hint)
+    return [path]
+
+
+def source_label(source: SourceConfig) -> str:
+    """A short name for messages: the file name, the glob, or the table with the redacted URL."""
+    if source.type == "sql":
+        return f"{source.table or 'query'} ({redact_url(source.url or '')})"
+    return Path(source.path or "").name if not globlib.has_magic(source.path or "") else str(source.path)
+
+
+def total_bytes(source: SourceConfig) -> int | None:
+    if source.type == "sql":
+        return None
+    return sum(f.stat().st_size for f in source_files(source))
+
+
+class RetypeNeeded(Exception):
+    """A CSV column's type, inferred from the first block, does not fit a later block: read
+    again with the column as `type` (float64 when the misfit is a number, else text)."""
+
+    def __init__(self, column: str, type: Any) -> None:
+        super().__init__(column)
+        self.column, self.type = column, type
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (user:password@ or ?password=) replaced by ***."""
+    url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+
+
+def read_batches(source: SourceConfig, block_size: int, advance: Advance, column_types: Any = None,
+                 whole_file_bytes: int = 0) -> Iterator[Any]:
+    """Yield the source's rows as pyarrow batches (see readers.read_batches)."""
+    from mlflow_cli.data.readers import read_batches as read
+
+    return read(source, block_size, advance, column_types, whole_file_bytes)

@@ -1,0 +1,1 @@
+"""`mlw package`: a self-contained deployable folder for one model."""

@@ -1,0 +1,555 @@
+"""Evaluation plots (PNG) and the self-contained HTML report that embeds them.
+
+Plots are drawn on `matplotlib.figure.Figure` objects rendered by the Agg canvas, never
+through pyplot: no global figure registry to leak, no GUI backend to pick, safe in a
+server or a cron job. The report is one HTML file with the images inlined as base64
+data URIs and inline CSS only, so it opens offline, can be mailed or attached to a CI
+run, and cannot fetch anything (a Content-Security-Policy forbids it).
+
+matplotlib, numpy and scikit-learn are imported inside the functions that draw, so
+importing this module costs nothing for commands that never plot.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import numbers
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mlflow_cli import __version__
+from mlflow_cli.core.errors import did_you_mean
+
+TASKS = ("classification", "regression", "clustering", "recommendation")
+MAX_POINTS = 20_000          # scatter plots subsample above this many rows
+SAMPLE_SEED = 0              # fixed, so the same data always gives the same picture
+LABEL_WIDTH = 40             # class and feature names longer than this are truncated
+DPI = 100
+SIZE = (6.0, 4.5)            # inches; 600x450 px at DPI
+MAX_LEGEND_CURVES = 10       # one-vs-rest curves beyond this are drawn but not labelled
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+STATUSES = ("pass", "fail", "warn")
+SECTION_KEYS = ("heading", "text", "table", "images", "status")
+
+_STYLE = {
+    "text.parse_math": False,    # a name like "cost ($)" or "$a$" is text, not TeX
+    "font.size": 9,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "legend.fontsize": 8.5,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "savefig.facecolor": "white",
+    "figure.facecolor": "white",
+}
+_BLUE, _ORANGE, _GREY = "#1f77b4", "#d62728", "#7f7f7f"
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def make_plots(out_dir: Path, task: str, *, y_true=None, y_pred=None, proba=None, classes=None,
+               importances: dict[str, float] | None = None, max_features: int = 20) -> dict[str, str]:
+    """Draw the evaluation plots for `task` into `out_dir`; return {plot name: file name}.
+
+    Each plot is drawn from what is given, so a stage passes what it has: the confusion
+    matrix needs y_true and y_pred; ROC, precision-recall and calibration curves need
+    y_true and `proba` (an (n, n_classes) array whose columns follow `classes`, as
+    `predict_proba` returns); regression plots need y_true and y_pred; cluster sizes
+    need y_pred (the cluster labels); feature importance, for any task, needs
+    `importances`. PNG bytes depend only on the inputs (fixed subsampling seed, no
+    timestamps), so re-running on the same data gives byte-identical files.
+    """
+    if task not in TASKS:
+        raise ValueError(f"The 'task' parameter of make_plots must be one of {', '.join(TASKS)}. "
+                         f"Got {task!r} instead.{did_you_mean(task, TASKS)}")
+    if not isinstance(max_features, int) or isinstance(max_features, bool) or max_features < 1:
+        raise ValueError(f"The 'max_features' parameter of make_plots must be an int >= 1. "
+                         f"Got {max_features!r} instead.")
+    import numpy as np
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    y_true = None if y_true is None else np.asarray(y_true).ravel()
+    y_pred = None if y_pred is None else np.asarray(y_pred).ravel()
+    if y_true is not None and y_pred is not None and len(y_true) != len(y_pred):
+        raise ValueError(f"y_true and y_pred must have the same length. "
+                         f"Got {len(y_true)} and {len(y_pred)} instead.")
+
+    written: dict[str, str] = {}
+
+    def save(name: str, draw, *args) -> None:
+        file_name = f"{name}.png"
+        _render(out_dir / file_name, draw, *args)
+        written[name] = file_name
+
+    if task == "classification":
+        _classification_plots(save, y_true, y_pred, proba, classes)
+    elif task == "regression" and y_true is not None and y_pred is not None:
+        save("residuals", _residuals, y_true, y_pred)
+        save("predicted_vs_actual", _predicted_vs_actual, y_true, y_pred)
+    elif task == "clustering" and y_pred is not None:
+        save("cluster_sizes", _cluster_sizes, y_pred)
+    if importances and top_features(importances, max_features):
+        save("feature_importance", _feature_importance, importances, max_features)
+    return written
+
+
+def short_label(value: Any, width: int = LABEL_WIDTH) -> str:
+    """A class or feature name cut to `width` characters, so axes keep room for data."""
+    text = str(value)
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
+
+
+def _render(path: Path, draw, *args) -> None:
+    """Draw one plot on a fresh Agg figure in the house style and save it as PNG.
+
+    `draw(fig, *args)` fills the figure and may resize it. Constrained layout keeps
+    long tick labels, legends and colour bars inside the canvas without changing the
+    PNG's pixel size (which bbox_inches="tight" would)."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        try:
+            draw(fig, *args)
+            fig.savefig(path, dpi=DPI, format="png")
+        finally:
+            fig.clear()              # release the artists now, not at the next GC
+
+
+def _classification_plots(save, y_true, y_pred, proba, classes) -> None:
+    import numpy as np
+
+    if proba is not None and classes is None:
+        raise ValueError("classes must be given with proba: they name proba's columns "
+                         "(pass the model's classes_).")
+    if classes is not None:
+        classes = list(np.asarray(classes).ravel())
+    if proba is not None and y_true is not None:         # check before writing any file
+        proba = np.asarray(proba, dtype=float)
+        if proba.shape != (len(y_true), len(classes)):
+            raise ValueError(f"proba must have shape (n_rows, n_classes) = ({len(y_true)}, {len(classes)}). "
+                             f"Got {proba.shape} instead.")
+    if y_true is not None and y_pred is not None:
+        save("confusion_matrix", _confusion_matrix, y_true, y_pred, classes)
+    if y_true is None or proba is None:
+        return
+    curves = _curve_classes(y_true, classes)
+    if not curves:
+        return                       # no class with both positives and negatives in y_true
+    save("roc_curve", _roc_curve, y_true, proba, classes, curves)
+    save("pr_curve", _pr_curve, y_true, proba, classes, curves)
+    if len(classes) == 2:
+        save("calibration_curve", _calibration_curve, y_true, proba, classes)
+
+
+def _curve_classes(y_true, classes: list) -> list[int]:
+    """Column indexes of `proba` worth a curve: binary -> the positive class (classes[1]);
+    multiclass -> every class present in y_true. A curve needs positives and negatives."""
+    present = set(y_true.tolist())
+    wanted = [1] if len(classes) == 2 else range(len(classes))
+    return [i for i in wanted if classes[i] in present and len(present) > 1]
+
+
+def _confusion_matrix(fig, y_true, y_pred, classes: list | None):
+    import numpy as np
+    from sklearn.metrics import confusion_matrix
+
+    # Labels the model never saw (in y_true only) still get a row, after the known ones.
+    known = list(classes) if classes is not None else []
+    extra = set(y_true.tolist()) | set(y_pred.tolist())
+    extra.difference_update(known)
+    labels = known + sorted(extra, key=lambda v: (str(type(v)), v))
+    counts = confusion_matrix(y_true, y_pred, labels=labels)
+    totals = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
+
+    k = len(labels)
+    names = [short_label(label, 30) for label in labels]
+    longest = max(map(len, names))
+    # More classes or longer names need a bigger canvas for the cells to stay readable;
+    # the 4:3 shape is kept so the report's grid stays even.
+    scale = min(max(1.0, k / 10, 1 + (longest - 12) / 36), 2.5)
+    fig.set_size_inches(SIZE[0] * scale, SIZE[1] * scale)
+    ax = fig.subplots()
+    ax.grid(False)
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+    bar.set_label("Share of true class")
+    rotate = k > 3 or longest > 8
+    ax.set_xticks(range(k), names, rotation=45 if rotate else 0, ha="right" if rotate else "center",
+                  rotation_mode="anchor")
+    ax.set_yticks(range(k), names)
+    if k <= 30:
+        size = 10 if k <= 5 else 8 if k <= 12 else 6
+        for i in range(k):
+            for j in range(k):
+                text = f"{counts[i, j]:,}" + (f"\n{share[i, j]:.0%}" if k <= 8 else "")
+                ax.text(j, i, text, ha="center", va="center", fontsize=size,
+                        color="white" if share[i, j] > 0.55 else "black")
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
+    ax.set_title(f"Confusion matrix ({len(y_true):,} rows)")
+
+
+def _roc_curve(fig, y_true, proba, classes: list, curves: list[int]):
+    from sklearn.metrics import auc, roc_curve
+
+    ax = fig.subplots()
+    aucs = []
+    for i in curves:
+        fpr, tpr, _ = roc_curve(y_true == classes[i], proba[:, i])
+        aucs.append(auc(fpr, tpr))
+        label = _curve_label(classes, i, curves, f"AUC = {aucs[-1]:.3f}")
+        ax.plot(fpr, tpr, label=label, **_curve_style(curves))
+    ax.plot([0, 1], [0, 1], ls="--", lw=1, color=_GREY, label="Chance")
+    _many_curves_note(ax, curves)
+    _unit_square(ax)
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate")
+    ax.set_title(_curve_title("ROC curve", classes, curves, "AUC", aucs))
+    ax.legend(loc="lower right")
+
+
+def _curve_style(curves: list[int]) -> dict[str, Any]:
+    """One curve: thick and blue; several: thinner, default colours, faded when too many for a legend."""
+    one = len(curves) == 1
+    return {"lw": 1.8 if one else 1.2, "color": _BLUE if one else None,
+            "alpha": 1.0 if len(curves) <= MAX_LEGEND_CURVES else 0.5}
+
+
+def _pr_curve(fig, y_true, proba, classes: list, curves: list[int]):
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    ax = fig.subplots()
+    scores = []
+    for i in curves:
+        positive = y_true == classes[i]
+        precision, recall, _ = precision_recall_curve(positive, proba[:, i])
+        scores.append(average_precision_score(positive, proba[:, i]))
+        label = _curve_label(classes, i, curves, f"AP = {scores[-1]:.3f}")
+        ax.step(recall, precision, where="post", label=label, **_curve_style(curves))
+        if len(curves) == 1:     # a random classifier's precision is the prevalence
+            ax.axhline(positive.mean(), ls="--", lw=1, color=_GREY,
+                       label=f"Chance (prevalence {positive.mean():.2f})")
+    _many_curves_note(ax, curves)
+    _unit_square(ax)
+    ax.set_xlabel("Recall")
+    ax.set_ylabel("Precision")
+    ax.set_title(_curve_title("Precision-recall curve", classes, curves, "AP", scores))
+    ax.legend(loc="lower left")
+
+
+def _calibration_curve(fig, y_true, proba, classes: list):
+    from sklearn.calibration import calibration_curve
+
+    positive = y_true == classes[1]
+    observed, predicted = calibration_curve(positive, proba[:, 1], n_bins=10, strategy="uniform")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], ls="--", lw=1, color=_GREY, label="Perfectly calibrated")
+    ax.plot(predicted, observed, marker="o", ms=4, lw=1.8, color=_BLUE, label="Model")
+    _unit_square(ax)
+    ax.set_xlabel(f"Mean predicted probability of {short_label(classes[1], 30)}")
+    ax.set_ylabel("Observed fraction of positives")
+    ax.set_title("Calibration curve (10 bins)")
+    ax.legend(loc="upper left")
+
+
+def _curve_label(classes: list, i: int, curves: list[int], score: str) -> str | None:
+    if len(curves) > MAX_LEGEND_CURVES:
+        return None                  # a 40-entry legend hides the plot; the title has the mean
+    if len(classes) == 2:
+        return f"{short_label(classes[i], 30)} ({score})"
+    return f"{short_label(classes[i], 30)} vs rest ({score})"
+
+
+def _curve_title(what: str, classes: list, curves: list[int], metric: str, scores: list[float]) -> str:
+    if len(classes) == 2:
+        return f"{what} (positive class: {short_label(classes[1], 20)})"
+    return f"{what}, one-vs-rest (macro {metric} = {sum(scores) / len(scores):.3f})"
+
+
+def _many_curves_note(ax, curves: list[int]) -> None:
+    if len(curves) > MAX_LEGEND_CURVES:      # an empty handle: the legend just says why
+        ax.plot([], [], " ", label=f"{len(curves)} classes, one curve each (unlabelled)")
+
+
+def _unit_square(ax) -> None:
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.02)
+
+
+def _regression_sample(y_true, y_pred):
+    """Finite pairs, at most MAX_POINTS of them (seeded), and a note on what was kept."""
+    import numpy as np
+
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    keep = np.isfinite(y_true) & np.isfinite(y_pred)
+    y_true, y_pred = y_true[keep], y_pred[keep]
+    n = len(y_true)
+    if n <= MAX_POINTS:
+        return y_true, y_pred, f"{n:,} rows"
+    rows = np.sort(np.random.default_rng(SAMPLE_SEED).choice(n, MAX_POINTS, replace=False))
+    return y_true[rows], y_pred[rows], f"random {MAX_POINTS:,} of {n:,} rows"
+
+
+def _scatter_style(n: int) -> dict[str, Any]:
+    return {"s": 10 if n < 2_000 else 4, "alpha": 0.7 if n < 2_000 else 0.3, "linewidths": 0,
+            "color": _BLUE, "rasterized": True}
+
+
+def _residuals(fig, y_true, y_pred):
+    actual, predicted, note = _regression_sample(y_true, y_pred)
+    ax = fig.subplots()
+    ax.scatter(predicted, actual - predicted, **_scatter_style(len(actual)))
+    ax.axhline(0, color=_ORANGE, lw=1.2, ls="--")
+    ax.set_xlabel("Predicted value")
+    ax.set_ylabel("Residual (actual − predicted)")
+    ax.set_title(f"Residuals vs predicted ({note})")
+
+
+def _predicted_vs_actual(fig, y_true, y_pred):
+    actual, predicted, note = _regression_sample(y_true, y_pred)
+    ax = fig.subplots()
+    ax.scatter(actual, predicted, **_scatter_style(len(actual)))
+    if len(actual):
+        low = float(min(actual.min(), predicted.min()))
+        high = float(max(actual.max(), predicted.max()))
+        pad = (high - low) * 0.03 or 1.0
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], color=_ORANGE, lw=1.2, ls="--",
+                label="Perfect prediction (y = x)")
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_ylim(low - pad, high + pad)
+        ax.legend(loc="upper left")
+    ax.set_xlabel("Actual value")
+    ax.set_ylabel("Predicted value")
+    ax.set_title(f"Predicted vs actual ({note})")
+
+
+def _cluster_sizes(fig, labels):
+    import numpy as np
+
+    values, counts = np.unique(labels, return_counts=True)
+    names = ["noise" if isinstance(v, numbers.Integral) and v == -1 else short_label(v, 20) for v in values.tolist()]
+    k = len(values)
+    ax = fig.subplots()
+    ax.grid(axis="x", visible=False)
+    bars = ax.bar(range(k), counts, color=[_GREY if n == "noise" else _BLUE for n in names])
+    if k <= 25:
+        ax.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=2, fontsize=8 if k <= 12 else 6)
+        ax.margins(y=0.1)
+    step = max(1, -(-k // 30))   # at most ~30 tick labels, so they never overlap
+    shown = names[::step]
+    rotate = sum(len(name) + 2 for name in shown) > 70     # would the labels collide flat?
+    ax.set_xticks(range(0, k, step), shown, rotation=45 if rotate else 0, ha="right" if rotate else "center",
+                  rotation_mode="anchor")
+    ax.set_xlabel("Cluster")
+    ax.set_ylabel("Rows")
+    ax.set_title(f"Cluster sizes ({k:,} clusters, {int(counts.sum()):,} rows)")
+
+
+def feature_importance_size(n_features: int) -> tuple[float, float]:
+    """Figure size for `n_features` bars: taller with more bars so names never collide."""
+    return (7.0, max(SIZE[1], 0.28 * n_features + 1.2))
+
+
+def top_features(importances: dict[str, float], max_features: int) -> list[tuple[str, float]]:
+    """The `max_features` largest importances by absolute value, largest first (signed
+    coefficients count by size: a strongly negative weight matters as much)."""
+    finite = ((str(k), float(v)) for k, v in importances.items() if math.isfinite(float(v)))
+    ranked = sorted(finite, key=lambda kv: -abs(kv[1]))
+    return ranked[:max_features]
+
+
+def _feature_importance(fig, importances: dict[str, float], max_features: int):
+    top = top_features(importances, max_features)[::-1]   # barh draws bottom-up: largest on top
+    names = [short_label(name) for name, _ in top]
+    values = [value for _, value in top]
+    fig.set_size_inches(*feature_importance_size(len(top)))
+    ax = fig.subplots()
+    ax.grid(axis="y", visible=False)
+    ax.barh(range(len(top)), values, color=[_BLUE if v >= 0 else _ORANGE for v in values])
+    ax.set_yticks(range(len(top)), names)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("Importance" + (" (negative values in red)" if min(values) < 0 else ""))
+    ax.set_ylabel("Feature")
+    shown = f"top {len(top)} of {len(importances)}" if len(importances) > len(top) else f"{len(top)}"
+    ax.set_title(f"Feature importance ({shown} features)")
+
+
+# --------------------------------------------------------------------------- HTML report
+
+
+def write_report(path: Path, *, title: str, sections: list[dict]) -> None:
+    """Write a self-contained HTML report: inline CSS, images as data URIs, no URLs.
+
+    Each section has a "heading" and any of "text" (a paragraph; blank lines split
+    paragraphs), "table" ({"columns": [...], "rows": [[...], ...]}), "images" (PNG
+    paths, embedded) and "status" ("pass", "fail" or "warn": a badge by the heading).
+    Every user string is HTML-escaped. The file is replaced atomically, so a reader
+    never sees half a report.
+    """
+    body = "\n".join(_render_section(i, section) for i, section in enumerate(sections))
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    document = _PAGE.format(title=_esc(title), css=_CSS, body=body,
+                            generated=f"Generated by mlw {_esc(__version__)} at {generated}")
+    _write_atomic(Path(path), document)
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def format_cell(value: Any) -> str:
+    """A table value as text: floats to 4 significant digits, None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or isinstance(value, numbers.Integral):
+        return str(value)
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+def _render_section(index: int, section: dict) -> str:
+    where = f"sections[{index}]"
+    if not isinstance(section, dict):
+        raise ValueError(f"{where} must be a dict. Got {type(section).__name__} instead.")
+    for key in section:
+        if key not in SECTION_KEYS:
+            raise ValueError(f"{where} has unknown key {key!r}; allowed keys are "
+                             f"{', '.join(SECTION_KEYS)}.{did_you_mean(key, SECTION_KEYS)}")
+    if "heading" not in section:
+        raise ValueError(f"{where} must have a 'heading'.")
+    parts = [f'<section id="section-{index + 1}">']
+    badge = ""
+    if section.get("status") is not None:
+        status = section["status"]
+        if status not in STATUSES:
+            raise ValueError(f"{where}.status must be one of {', '.join(STATUSES)}. Got {status!r} instead.")
+        badge = f' <span class="badge {status}">{status.upper()}</span>'
+    parts.append(f"<h2>{_esc(section['heading'])}{badge}</h2>")
+    if section.get("text"):
+        for paragraph in str(section["text"]).split("\n\n"):
+            if paragraph.strip():
+                parts.append(f"<p>{_esc(paragraph.strip())}</p>")
+    if section.get("table") is not None:
+        parts.append(_render_table(f"{where}.table", section["table"]))
+    if section.get("images"):
+        parts.append('<div class="images">')
+        for image in section["images"]:
+            parts.append(_render_image(Path(image)))
+        parts.append("</div>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _render_table(where: str, table: dict) -> str:
+    if not isinstance(table, dict) or set(table) - {"columns", "rows"} or "columns" not in table:
+        raise ValueError(f"{where} must be a dict with 'columns' and 'rows'. Got {table!r:.80} instead.")
+    columns = list(table["columns"])
+    rows = [list(row) for row in table.get("rows") or []]
+    for i, row in enumerate(rows):
+        if len(row) != len(columns):
+            raise ValueError(f"{where}.rows[{i}] must have {len(columns)} values, one per column. "
+                             f"Got {len(row)} instead.")
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    lines = ['<div class="table-wrap"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
+    for row in rows:
+        cells = "".join(_render_cell(v) for v in row)
+        lines.append(f"<tr>{cells}</tr>")
+    lines.append("</tbody></table></div>")
+    return "\n".join(lines)
+
+
+def _render_cell(value: Any) -> str:
+    numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return f'<td class="num">{_esc(format_cell(value))}</td>' if numeric else f"<td>{_esc(format_cell(value))}</td>"
+
+
+def _render_image(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError(f"{path} must be a PNG image. Got a file that does not start with the PNG signature.")
+    encoded = base64.b64encode(data).decode("ascii")
+    return f'<figure><img src="data:image/png;base64,{encoded}" alt="{_esc(path.stem)}"></figure>'
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)         # mkstemp makes 0600; a report is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_CSS = """
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f6f8fa; color: #1f2328;
+  font: 15px/1.55 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1040px; margin: 0 auto; padding: 24px 20px 48px; }
+h1 { font-size: 1.7em; margin: 0.2em 0 0.1em; }
+.generated { color: #656d76; font-size: 0.85em; margin: 0 0 1.5em; }
+section { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 16px 20px; margin: 0 0 18px; }
+h2 { font-size: 1.2em; margin: 0 0 0.6em; display: flex; align-items: center; gap: 0.6em; flex-wrap: wrap; }
+p { margin: 0 0 0.8em; white-space: pre-line; overflow-wrap: anywhere; }
+.badge { font-size: 0.7em; font-weight: 700; letter-spacing: 0.05em; padding: 2px 9px; border-radius: 999px; }
+.badge.pass { background: #dafbe1; color: #116329; border: 1px solid #4ac26b; }
+.badge.fail { background: #ffebe9; color: #a40e26; border: 1px solid #ff8182; }
+.badge.warn { background: #fff8c5; color: #7d4e00; border: 1px solid #d4a72c; }
+.table-wrap { overflow-x: auto; margin: 0 0 0.8em; }
+table { border-collapse: collapse; font-size: 0.9em; min-width: 50%; }
+th, td { padding: 5px 12px; border-bottom: 1px solid #d8dee4; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; border-bottom: 2px solid #d0d7de; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+.images { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 440px), 1fr)); gap: 16px; }
+figure { margin: 0; }
+img { max-width: 100%; height: auto; display: block; border: 1px solid #eaeef2; border-radius: 4px; }
+""".strip()
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>{title}</title>
+<style>
+{css}
+</style>
+</head>
+<body>
+<main>
+<h1>{title}</h1>
+<p class="generated">{generated}</p>
+{body}
+</main>
+</body>
+</html>
+"""

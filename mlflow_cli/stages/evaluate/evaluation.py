@@ -1,0 +1,200 @@
+"""The work behind `mlw evaluate`: score a trained model on the held-out test split (never on
+training rows), compare train and test for overfitting, draw the plots, check the gates, and
+compare with the champion (the model an alias such as `production` points at).
+
+Heavy (pandas, scikit-learn, matplotlib): the stage module imports it only to run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_cli.core.config import EvaluateConfig
+from mlflow_cli.core.errors import DataError
+from mlflow_cli.models.metrics import GREATER_IS_BETTER, TASK_METRICS, compare, compute_metrics, confusion, parse_gate, \
+    per_class_report, scorer_sign
+
+TRAIN_SAMPLE = 20_000
+
+
+@dataclass
+class Scored:
+    """A model's predictions on one frame."""
+
+    y_true: Any
+    y_pred: Any
+    proba: Any = None
+    classes: list[Any] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    train_metrics: dict[str, float]
+    gates: list[dict[str, Any]]
+    champion: dict[str, Any] | None
+    overfit: dict[str, Any] | None
+    confusion: dict[str, Any] | None
+    per_class: dict[str, Any] | None
+    plots: dict[str, str]
+    warnings: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return all(g["passed"] for g in self.gates)
+
+
+def score(model: Any, frame: pd.DataFrame, task: str, target: str | None) -> Scored:
+    y_true = frame[target].to_numpy() if target else None
+    fitted = model.named_steps["model"]
+    if task == "clustering":
+        features = model[:-1].transform(frame)
+        if hasattr(fitted, "predict"):
+            y_pred = fitted.predict(features)
+        else:  # DBSCAN, agglomerative: no predict; cluster the test rows with the same settings
+            y_pred = fitted.fit_predict(features.toarray() if hasattr(features, "toarray") else features)
+        return Scored(y_true, y_pred, metrics=compute_metrics(task, y_true, y_pred, X=features))
+    y_pred = model.predict(frame)
+    proba = model.predict_proba(frame) if task == "classification" and hasattr(model, "predict_proba") else None
+    classes = list(getattr(fitted, "classes_", [])) or None
+    metrics = compute_metrics(task, y_true, y_pred, proba=proba, classes=classes)
+    return Scored(y_true, y_pred, proba, classes, metrics)
+
+
+def evaluate(model: Any, *, task: str, target: str | None, metric: str, test: pd.DataFrame, train: pd.DataFrame,
+             cfg: EvaluateConfig, out_dir: Path, importances: dict[str, float] | None,
+             champion: tuple[str, Any] | None, seed: int = 0) -> Evaluation:
+    from mlflow_cli.reports.plots import make_plots
+
+    warnings: list[str] = []
+    test_scores = score(model, test, task, target)
+    wanted = cfg.metrics or list(TASK_METRICS[task])
+    metrics = {k: v for k, v in test_scores.metrics.items() if k in wanted}
+    sample = train.sample(min(len(train), TRAIN_SAMPLE), random_state=seed) if len(train) else train
+    train_all = score(model, sample, task, target).metrics if task != "clustering" else {}
+    train_metrics = {k: v for k, v in train_all.items() if k in wanted}
+    overfit = _overfit(metric, test_scores.metrics, train_all, cfg.overfit_tolerance)
+    if overfit and overfit["warning"]:
+        warnings.append(overfit["warning"])
+    # Gates and the champion check see every metric, not only the ones evaluate.metrics reports.
+    gates = [_gate(name, condition, test_scores.metrics) for name, condition in cfg.gates.items()]
+    champion_info = None
+    if champion is not None:
+        champion_info = _champion(champion, test, task, target, metric, test_scores.metrics, cfg, list(metrics))
+        if champion_info.get("gate"):
+            gates.append(champion_info["gate"])
+    plots = make_plots(out_dir, task, y_true=test_scores.y_true, y_pred=test_scores.y_pred, proba=test_scores.proba,
+                       classes=test_scores.classes, importances=importances)
+    matrix = report = None
+    if task == "classification":
+        matrix = confusion(test_scores.y_true, test_scores.y_pred, test_scores.classes)
+        report = per_class_report(test_scores.y_true, test_scores.y_pred, test_scores.classes)
+    _write_predictions(out_dir / "predictions.parquet", test, target, test_scores)
+    return Evaluation(metrics, train_metrics, gates, champion_info, overfit, matrix, report, plots, warnings)
+
+
+def _overfit(metric: str, test: dict[str, float], train: dict[str, float], tolerance: float) -> dict[str, Any] | None:
+    if metric not in test or metric not in train:
+        return None
+    better = GREATER_IS_BETTER[metric]
+    gap = (train[metric] - test[metric]) if better else (test[metric] - train[metric])
+    relative = gap / max(abs(train[metric]), 1e-12)
+    info = {"metric": metric, "train": train[metric], "test": test[metric], "relative_gap": relative, "warning": None}
+    if relative > tolerance:
+        info["warning"] = (f"possible overfitting: {metric} is {train[metric]:.4g} on the training rows but "
+                           f"{test[metric]:.4g} on the test rows ({relative:.0%} worse; evaluate.overfit_tolerance "
+                           f"is {tolerance:.0%}). Try a simpler model or more regularisation.")
+    return info
+
+
+def _gate(name: str, condition: str, metrics: dict[str, float]) -> dict[str, Any]:
+    op, threshold = parse_gate(condition, f"`evaluate.gates.{name}`")
+    value = metrics.get(name)
+    if value is None:
+        return {"gate": name, "condition": f"{op} {threshold:g}", "value": None, "passed": False,
+                "message": f"{name} could not be computed on the test split (e.g. no probabilities, or one class)"}
+    passed = compare(value, op, threshold)
+    return {"gate": name, "condition": f"{op} {threshold:g}", "value": value, "passed": passed,
+            "message": f"{name} = {value:.4g}, required {op} {threshold:g}"}
+
+
+def _champion(champion: tuple[str, Any], test: pd.DataFrame, task: str, target: str | None, metric: str,
+              metrics: dict[str, float], cfg: EvaluateConfig, reported: list[str]) -> dict[str, Any]:
+    """Score the champion on the same test rows; with require_better_than, it is a gate (one that
+    fails, never silently passes, when the metric cannot be computed for both models)."""
+    (label, model) = champion
+    try:
+        scored = score(model, test, task, target).metrics
+    except (ValueError, KeyError) as exc:
+        raise DataError(f"The champion {label} cannot score this test split: {exc}.",
+                        hint="Its input columns differ from this data; promote a model trained on compatible data, "
+                             "or drop evaluate.require_better_than.") from None
+    theirs = {k: v for k, v in scored.items() if k in reported}
+    diff = {k: metrics[k] - theirs[k] for k in reported if k in metrics and k in theirs}
+    info: dict[str, Any] = {"champion": label, "metrics": theirs, "difference": diff}
+    if cfg.require_better_than:
+        gate = {"gate": f"better than {cfg.require_better_than}", "condition": f"{metric} better by > {cfg.margin:g}",
+                "value": metrics.get(metric)}
+        if metric in metrics and metric in scored:
+            sign = scorer_sign(metric)
+            gate["passed"] = sign * (metrics[metric] - scored[metric]) > cfg.margin
+            gate["message"] = (f"challenger {metric} = {metrics[metric]:.4g} vs {label} {scored[metric]:.4g} "
+                               f"(margin {cfg.margin:g})")
+        else:
+            gate["passed"] = False
+            gate["message"] = f"{metric} could not be computed for both the challenger and {label}"
+        info["gate"] = gate
+    return info
+
+
+def _write_predictions(path: Path, test: pd.DataFrame, target: str | None, scored: Scored) -> None:
+    out = pd.DataFrame(index=test.index)
+    if target:
+        out[target] = scored.y_true
+    out["prediction"] = scored.y_pred
+    if scored.proba is not None and scored.classes is not None:
+        for i, cls in enumerate(scored.classes):
+            out[f"proba_{cls}"] = scored.proba[:, i]
+    out.reset_index(drop=True).to_parquet(path, index=False)
+
+
+def report_sections(evaluation: Evaluation, info: dict[str, Any], out_dir: Path) -> list[dict[str, Any]]:
+    """The HTML report's content, in reading order."""
+    sections: list[dict[str, Any]] = [{
+        "heading": "Summary",
+        "text": f"{info['model']} ({info['task']}) from {info['train']}, scored on {info['test_rows']:,} held-out "
+                f"test rows of {info['data']}.",
+        "status": "pass" if evaluation.passed else "fail",
+    }]
+    rows = [[k, v, evaluation.train_metrics.get(k)] for k, v in evaluation.metrics.items()]
+    sections.append({"heading": "Metrics", "table": {"columns": ["metric", "test", "train"], "rows": rows}})
+    if evaluation.gates:
+        sections.append({"heading": "Gates", "status": "pass" if evaluation.passed else "fail", "table": {
+            "columns": ["gate", "condition", "value", "result"],
+            "rows": [[g["gate"], g["condition"], g["value"], "pass" if g["passed"] else "FAIL"] for g in evaluation.gates]}})
+    if evaluation.overfit and evaluation.overfit.get("warning"):
+        sections.append({"heading": "Overfitting", "status": "warn", "text": evaluation.overfit["warning"]})
+    if evaluation.champion:
+        champ = evaluation.champion
+        sections.append({"heading": f"Champion: {champ['champion']}", "table": {
+            "columns": ["metric", "challenger", "champion", "difference"],
+            "rows": [[k, evaluation.metrics[k], champ["metrics"][k], d] for k, d in champ["difference"].items()]}})
+    if evaluation.per_class:
+        sections.append({"heading": "Per class", "table": {
+            "columns": ["class", "precision", "recall", "f1", "support"],
+            "rows": [[c, r["precision"], r["recall"], r["f1"], r["support"]] for c, r in evaluation.per_class.items()]}})
+    images = [out_dir / name for name in evaluation.plots.values()]
+    if images:
+        sections.append({"heading": "Plots", "images": images})
+    return sections
+
+
+def jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))

@@ -1,0 +1,116 @@
+"""`mlw evaluate`: score the trained model on the held-out test split, write metrics.json,
+plots and a self-contained report.html, check the gates, and compare with the champion.
+
+The evaluation is published even when a gate fails (it is the record of why); the CLI then
+exits 1. The champion is the model an alias points at: `evaluate.require_better_than`
+(a gate), or `production` when it exists (shown for comparison).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mlflow_cli.core.config import Config
+from mlflow_cli.core.errors import ArtifactError
+from mlflow_cli.models.metrics import check_metric_names, parse_gate
+from mlflow_cli.core.store import Artifact, Store, open_store
+from mlflow_cli.core.stage import Plan, ProgressFactory, StageResult, no_progress
+
+STAGE = "evaluate"
+DEFAULT_CHAMPION = "production"
+
+
+def plan_evaluate(config: Config, store: Store, *, model_version: str | None = None, force: bool = False) -> Plan:
+    train = store.load("train", model_version or "latest")
+    prepare_ref = next((i for i in train.manifest["inputs"] if i.get("stage") == "prepare"), None)
+    if prepare_ref is None:
+        raise ArtifactError(f"{train.ref} does not record the prepare version it was trained on.",
+                            hint="Train it again with `mlw train`.")
+    prepare = store.load("prepare", prepare_ref["version"])
+    task = train.manifest["info"]["task"]
+    settings = config.model.evaluate
+    check_metric_names(task, list(settings.gates), "`evaluate.gates`")
+    for name, condition in settings.gates.items():
+        parse_gate(condition, f"`evaluate.gates.{name}`")  # a malformed gate is a usage error, before any work
+    if settings.metrics:
+        check_metric_names(task, settings.metrics, "`evaluate.metrics`")
+    champion = _champion(store, settings.require_better_than or DEFAULT_CHAMPION,
+                         required=settings.require_better_than is not None, challenger=train)
+    used = {"evaluate": config.section("evaluate")["evaluate"]}
+    inputs = [train, prepare] + ([champion] if champion else [])
+    # The train version is part of the key: two runs can save byte-identical models, and each
+    # evaluation must still name (and be listed under) the run it scored.
+    return Plan(STAGE, None, used, inputs, extra={"task": task}).keyed(store, force, model=train.version)
+
+
+def _champion(store: Store, alias: str, required: bool, challenger: Artifact) -> Artifact | None:
+    entry = store.registry()["aliases"].get(alias)
+    if entry is None:
+        if required:
+            raise ArtifactError(f"`evaluate.require_better_than` names alias '{alias}', which no model holds yet.",
+                                hint="Promote a model first (mlw models promote), or remove the setting for the "
+                                     "first model.")
+        return None
+    version = entry["version"]
+    if version == challenger.version:
+        return None
+    return store.load("train", version)
+
+
+def run_evaluate(config: Config, *, model_version: str | None = None, force: bool = False,
+                 progress: ProgressFactory = no_progress, plan: Plan | None = None) -> StageResult:
+    """`plan`: the plan_evaluate result for these arguments, when the caller already made it."""
+    started = time.perf_counter()
+    store = open_store(config)
+    plan = plan or plan_evaluate(config, store, model_version=model_version, force=force)
+    if plan.cached is not None:
+        return _result(plan.cached, cached=True)
+    import pandas as pd
+
+    from mlflow_cli.stages.evaluate.evaluation import evaluate, jsonable, report_sections
+    from mlflow_cli.reports.plots import write_report
+
+    train, prepare = plan.inputs[0], plan.inputs[1]
+    champion = plan.inputs[2] if len(plan.inputs) > 2 else None
+    info_in = train.manifest["info"]
+    model = train.unpickle("model.joblib")
+    test = pd.read_parquet(prepare.file("test.parquet"))
+    train_rows = pd.read_parquet(prepare.file("train.parquet"))
+    importances = None
+    if "importances.json" in train.manifest["outputs"]:
+        importances = json.loads(train.file("importances.json").read_text())["values"]
+    champion_model = (f"{champion.ref}", champion.unpickle("model.joblib")) if champion else None
+
+    with store.writer(STAGE, started=started) as writer:
+        writer.config, writer.cache_key = plan.config, plan.cache_key
+        for artifact in plan.inputs:
+            writer.add_input(artifact)
+        result = evaluate(model, task=info_in["task"], target=info_in.get("target"), metric=info_in["metric"],
+                          test=test, train=train_rows, cfg=config.model.evaluate, out_dir=writer.path,
+                          importances=importances, champion=champion_model, seed=config.model.train.seed)
+        info = {"model": info_in["model"], "task": info_in["task"], "train": train.ref, "data": prepare.ref,
+                "metric": info_in["metric"], "test_rows": len(test), "train_metrics": result.train_metrics,
+                "gates": result.gates, "passed": result.passed, "champion": result.champion,
+                "overfit": result.overfit, "confusion": result.confusion, "per_class": result.per_class,
+                "plots": result.plots, "warnings": result.warnings}
+        info = jsonable(info)
+        (writer.path / "metrics.json").write_text(json.dumps(
+            {"test": result.metrics, "train": result.train_metrics, "gates": info["gates"],
+             "champion": info["champion"]}, indent=2, default=str))
+        write_report(writer.path / "report.html", title=f"mlw evaluate: {config.model.project} {train.ref}",
+                     sections=report_sections(result, info, writer.path))
+        writer.metrics, writer.info = jsonable(result.metrics), info
+    return _result(writer.artifact, cached=False)
+
+
+def _result(artifact: Artifact, cached: bool) -> StageResult:
+    info = artifact.manifest["info"]
+    return StageResult.from_artifact(artifact, cached, warnings=list(info.get("warnings", [])),
+                                     details={"passed": info["passed"],
+                                              "report": str(artifact.path / "report.html")})
+
+
+def gate_failures(result: StageResult) -> list[str]:
+    """One line per failed gate, for the exit-1 message."""
+    return [g["message"] + f" [{g['gate']}]" for g in result.manifest["info"]["gates"] if not g["passed"]]

@@ -1,0 +1,82 @@
+"""`mlw train`: fit a model on prepare's training split and publish it as one scikit-learn
+Pipeline (the fitted preprocessing plus the estimator), so it takes raw records.
+
+The manifest records the data version, the estimator and its params, cross-validation
+scores, auto's leaderboard, the search, classes, feature names, training time and
+feature importances. Same config, data and seed give the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from mlflow_cli.core.config import Config
+from mlflow_cli.core.store import Store, open_store
+from mlflow_cli.core.stage import Plan, ProgressFactory, StageResult, no_progress
+
+STAGE = "train"
+MODEL_FILE = "model.joblib"
+FEATURE_NAMES_SHOWN = 200
+
+
+def plan_train(config: Config, store: Store, *, source_version: str | None = None, force: bool = False) -> Plan:
+    prepare = store.load("prepare", source_version or "latest")
+    used = {"train": config.section("train")["train"], "target": config.model.data.target}
+    return Plan(STAGE, None, used, [prepare]).keyed(store, force)
+
+
+def run_train(config: Config, *, source_version: str | None = None, force: bool = False,
+              progress: ProgressFactory = no_progress, plan: Plan | None = None) -> StageResult:
+    """`plan`: the plan_train result for these arguments, when the caller already made it."""
+    started = time.perf_counter()
+    store = open_store(config)
+    plan = plan or plan_train(config, store, source_version=source_version, force=force)
+    if plan.cached is not None:
+        return StageResult.from_artifact(plan.cached, cached=True)
+    import joblib
+    import pandas as pd
+
+    from mlflow_cli.models.scoring.bundle import export_bundle
+    from mlflow_cli.stages.train.training import Trainer
+
+    prepare = plan.inputs[0]
+    schema = json.loads(prepare.file("schema.json").read_text())
+    preprocessor = prepare.unpickle("preprocessor.joblib")
+    train = pd.read_parquet(prepare.file("train.parquet"))
+    valid_name = "valid.parquet"
+    valid = pd.read_parquet(prepare.file(valid_name)) if valid_name in prepare.manifest["outputs"] else None
+    task = schema["task"]
+    target = (schema.get("target") or {}).get("name")
+    outcome = Trainer(config.model.train, task, preprocessor, train, valid, target, progress).run()
+
+    with store.writer(STAGE, started=started) as writer:
+        writer.config, writer.cache_key = plan.config, plan.cache_key
+        writer.add_input(prepare)
+        joblib.dump(outcome.model, writer.path / MODEL_FILE)
+        bundle = export_bundle(outcome.model, schema, train, task)  # lean.py: `mlw predict` without scikit-learn
+        for name, content in (bundle or {}).items():
+            (writer.path / name).write_bytes(content)
+        (writer.path / "features.json").write_text(json.dumps(outcome.feature_names, indent=2))
+        if outcome.importances:
+            (writer.path / "importances.json").write_text(json.dumps(
+                {"kind": outcome.importance_kind, "values": outcome.importances}, indent=2))
+        writer.info = {
+            "task": task, "model": outcome.model_name, "estimator": outcome.estimator, "params": outcome.params,
+            "metric": outcome.metric, "target": target, "classes": outcome.classes, "data": prepare.ref,
+            "train_rows": len(train), "valid_rows": 0 if valid is None else len(valid),
+            "features_in": len(schema["columns"]), "features_out": len(outcome.feature_names),
+            "feature_names": outcome.feature_names[:FEATURE_NAMES_SHOWN],  # all of them: features.json
+            "cv": outcome.cv, "leaderboard": outcome.leaderboard, "search": outcome.search,
+            "best_iteration": outcome.best_iteration, "fit_seconds": outcome.fit_seconds, "device": outcome.device,
+            "importance_kind": outcome.importance_kind, "scoring_bundle": bundle is not None,
+            "top_features": dict(list((outcome.importances or {}).items())[:10]),
+        }
+        writer.metrics = _cv_metrics(outcome.cv)
+    return StageResult.from_artifact(writer.artifact, cached=False,
+                                     warnings=outcome.warnings)
+
+
+def _cv_metrics(cv: dict[str, dict[str, float]] | None) -> dict[str, Any]:
+    return {f"cv_{name}": round(score["mean"], 6) for name, score in (cv or {}).items()}
