@@ -1,7 +1,7 @@
 """The model registry: named aliases (production, staging, any name) pointing at train
-versions, with a history of every move. Stored in <artifacts>/<project>/registry.json,
-changed under a lock and replaced atomically, so two promotions never lose each other's
-update and a crash never leaves half a file.
+versions, with a history of every move. Stored in <artifacts>/<project>/registry.json, which
+only this module reads and writes: changed under a lock and replaced atomically, so two
+promotions never lose each other's update and a crash never leaves half a file.
 
 A rollback undoes the latest promotion of an alias: the history is replayed as a stack per
 alias (promote pushes, rollback pops), so repeated rollbacks walk further back.
@@ -10,6 +10,7 @@ alias (promote pushes, rollback pops), so repeated rollbacks walk further back.
 from __future__ import annotations
 
 import fcntl
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -17,10 +18,55 @@ from typing import Any
 
 from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import ArtifactError, ConfigError
-from mlflow_cli.core.store import REGISTRY, Artifact, Store, _write_json_atomic, open_store
+from mlflow_cli.core.store import Artifact, Store, open_store, write_json_atomic
 
 STAGE = "train"
+REGISTRY = "registry.json"
 ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+
+
+def read_registry(store: Store) -> dict[str, Any]:
+    """registry.json, checked and in one shape for every reader: {"aliases": {name: {"version",
+    "stage", ...}}, "history": [...]}; an alias written as a plain version string is read as
+    {"version": it, "stage": "train"}."""
+    path = store.project_dir / REGISTRY
+    if not path.is_file():
+        return {"aliases": {}, "history": []}
+    fix = "Restore it from a backup, or delete it to drop all aliases."
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({exc}).", hint=fix) from None
+    if not isinstance(data, dict) or not isinstance(data.setdefault("aliases", {}), dict) \
+            or not isinstance(data.setdefault("history", []), list):
+        raise ArtifactError(f"{path} must hold an object with an 'aliases' object and a 'history' list.",
+                            hint=fix)
+    for name, entry in data["aliases"].items():
+        entry = dict(entry) if isinstance(entry, dict) else {"version": entry}
+        if not entry.get("version") or not isinstance(entry["version"], (str, int)):
+            raise ArtifactError(f"Alias '{name}' in {path} names no version.",
+                                hint="Point it at a version again with `mlw models promote`.")
+        entry["version"] = str(entry["version"])
+        entry.setdefault("stage", "train")
+        data["aliases"][name] = entry
+    return data
+
+def alias_targets(store: Store) -> set[tuple[str, str]]:
+    """(stage, version) of every alias: versions `mlw artifacts gc` must keep."""
+    return {(entry["stage"], entry["version"]) for entry in read_registry(store)["aliases"].values()}
+
+
+def write_registry(store: Store, data: dict[str, Any]) -> None:
+    """Replace registry.json atomically (callers changing it hold `_locked`)."""
+    store.project_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(store.project_dir / REGISTRY, data)
+
+
+def start_registry(store: Store, alias: str, version: str, reason: str) -> None:
+    """A new registry holding one alias and its one promotion (a packaged project's)."""
+    data: dict[str, Any] = {"aliases": {}, "history": []}
+    _move(data, store, alias, "promote", None, version, reason)
+    write_registry(store, data)
 
 
 @contextmanager
@@ -29,9 +75,9 @@ def _locked(store: Store) -> Iterator[dict[str, Any]]:
     store.project_dir.mkdir(parents=True, exist_ok=True)
     with open(store.project_dir / ".registry.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        data = store.registry()
+        data = read_registry(store)
         yield data
-        _write_json_atomic(store.project_dir / REGISTRY, data)
+        write_registry(store, data)
 
 
 def alias_stacks(data: dict[str, Any]) -> dict[str, list[str]]:
@@ -52,7 +98,7 @@ def resolve_model(store: Store, ref: str) -> tuple[Artifact, str | None]:
     version this project does not have (moved to another project's version by hand)."""
     import re
 
-    aliases = store.registry()["aliases"]
+    aliases = read_registry(store)["aliases"]
     alias = ref if ref in aliases else None
     if alias is None and re.match(ALIAS_PATTERN, ref) and not ref[0].isdigit() and ref != "latest":
         known = ", ".join(sorted(aliases)) or "none yet"
@@ -120,7 +166,7 @@ def _move(data: dict[str, Any], store: Store, alias: str, action: str, old: str 
 def list_aliases(config: Config) -> list[dict[str, Any]]:
     store = open_store(config)
     rows = []
-    for name, entry in sorted(store.registry()["aliases"].items()):
+    for name, entry in sorted(read_registry(store)["aliases"].items()):
         info: dict[str, Any] = {}
         try:
             info = store.manifest(STAGE, entry["version"]).get("info", {})
@@ -135,7 +181,7 @@ def list_aliases(config: Config) -> list[dict[str, Any]]:
 def show_model(config: Config, ref: str) -> dict[str, Any]:
     """An alias (with its history) or a train version (with the aliases it holds)."""
     store = open_store(config)
-    data = store.registry()
+    data = read_registry(store)
     aliases = data["aliases"]
     if ref in aliases:
         version = aliases[ref]["version"]

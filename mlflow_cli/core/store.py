@@ -1,7 +1,8 @@
 """The artifact store: versioned folders, manifests, hashing, atomic publish, cache lookup.
 
 Layout: <root>/<project>/<stage>/<version>/ holding the files and `manifest.json`, a
-`latest` pointer file per stage, and <root>/<project>/registry.json for model aliases.
+`latest` pointer file per stage. (<root>/<project>/registry.json, the model aliases, belongs to
+`core/registry.py`; `gc` is told which versions the aliases protect.)
 A version is built in a hidden temporary folder and published with one rename, so a
 reader sees either a complete version or none. The store knows nothing about machine
 learning: it stores files and facts about them.
@@ -31,7 +32,6 @@ from mlflow_cli.core.errors import ArtifactError, did_you_mean
 
 MANIFEST = "manifest.json"
 LATEST = "latest"
-REGISTRY = "registry.json"
 TMP_PREFIX = ".tmp-"
 KEY_LIBRARIES = ("pandas", "numpy", "pyarrow", "scikit-learn", "xgboost", "joblib")
 
@@ -89,7 +89,8 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside `path`, fsync it and rename it over `path`."""
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, sort_keys=False, default=str)
@@ -355,7 +356,7 @@ class Store:
                 "info": writer.info,
                 "duration_s": round(time.perf_counter() - writer.started, 3),
             }
-            _write_json_atomic(writer.path / MANIFEST, manifest)
+            write_json_atomic(writer.path / MANIFEST, manifest)
             if final.exists():
                 continue
             try:
@@ -382,35 +383,6 @@ class Store:
 
     # ----------------------------------------------------------------- browsing
 
-    def registry(self) -> dict[str, Any]:
-        """registry.json, checked and in one shape for every reader: {"aliases": {name: {"version",
-        "stage", ...}}, "history": [...]}; an alias written as a plain version string is read as
-        {"version": it, "stage": "train"}."""
-        path = self.project_dir / REGISTRY
-        if not path.is_file():
-            return {"aliases": {}, "history": []}
-        fix = "Restore it from a backup, or delete it to drop all aliases."
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ArtifactError(f"{path} is not valid JSON ({exc}).", hint=fix) from None
-        if not isinstance(data, dict) or not isinstance(data.setdefault("aliases", {}), dict) \
-                or not isinstance(data.setdefault("history", []), list):
-            raise ArtifactError(f"{path} must hold an object with an 'aliases' object and a 'history' list.",
-                                hint=fix)
-        for name, entry in data["aliases"].items():
-            entry = dict(entry) if isinstance(entry, dict) else {"version": entry}
-            if not entry.get("version") or not isinstance(entry["version"], (str, int)):
-                raise ArtifactError(f"Alias '{name}' in {path} names no version.",
-                                    hint="Point it at a version again with `mlw models promote`.")
-            entry["version"] = str(entry["version"])
-            entry.setdefault("stage", "train")
-            data["aliases"][name] = entry
-        return data
-
-    def alias_targets(self) -> set[tuple[str, str]]:
-        return {(entry["stage"], entry["version"]) for entry in self.registry()["aliases"].values()}
-
     def lineage(self, stage: str, version: str, _seen: frozenset[str] = frozenset()) -> dict[str, Any]:
         """The tree of inputs behind a version, back to its external sources."""
         manifest = self.manifest(stage, version)
@@ -429,15 +401,18 @@ class Store:
                                        "inputs": []})
         return node
 
-    def gc(self, keep: int, dry_run: bool = False) -> dict[str, list[str]]:
-        """Remove all but the newest `keep` versions per stage, never a referenced one."""
+    def gc(self, keep: int, dry_run: bool = False,
+           protected: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset()) -> dict[str, list[str]]:
+        """Remove all but the newest `keep` versions per stage, never a referenced one: not `latest`,
+        not one of `protected` (what model aliases point at: core/registry.py), not an input of a
+        kept version."""
         keep_set: set[tuple[str, str]] = set()
         for stage in self.stages():
             keep_set.update((stage, v) for v in self.versions(stage)[-keep:] if keep > 0)
             latest = self.latest(stage)
             if latest:
                 keep_set.add((stage, latest))
-        keep_set |= {t for t in self.alias_targets() if (self.stage_dir(t[0]) / t[1]).is_dir()}
+        keep_set |= {t for t in protected if (self.stage_dir(t[0]) / t[1]).is_dir()}
         pending = list(keep_set)
         while pending:
             stage, version = pending.pop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob as globlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,22 @@ import pyarrow as pa
 
 from mlflow_cli.core.config import FILE_TYPES, SourceConfig
 from mlflow_cli.core.errors import DataError
-from mlflow_cli.data.sources import Advance, RetypeNeeded, redact_url, source_files
+from mlflow_cli.data.sources import redact_url, source_files
 
 Batches = Iterator[pa.RecordBatch | pa.Table]
 SQL_CHUNK_ROWS = 50_000
+Advance = Callable[[float], None]
+
+
+class RetypeNeeded(Exception):
+    """A CSV column's type, inferred from the first block, does not fit a later block: read
+    again with the column as `type` (float64 when the misfit is a number, else text)."""
+
+    def __init__(self, column: str, type: Any) -> None:
+        super().__init__(column)
+        self.column, self.type = column, type
+
+
 def read_batches(source: SourceConfig, block_size: int, advance: Advance,
                  column_types: Mapping[str, pa.DataType] | None = None, whole_file_bytes: int = 0) -> Batches:
     """Yield the source's rows as pyarrow batches; `advance(n)` reports bytes (or rows) read.

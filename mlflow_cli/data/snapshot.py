@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 from mlflow_cli.core.config import SourceConfig
 from mlflow_cli.core.errors import DataError, missing_column_error
 from mlflow_cli.data.profile import Profiler
-from mlflow_cli.data.sources import RetypeNeeded, read_batches, source_label
+from mlflow_cli.data.readers import RetypeNeeded, read_batches
+from mlflow_cli.data.sources import source_label
 from mlflow_cli.core.store import Artifact
 
 DATA_FILE = "data.parquet"

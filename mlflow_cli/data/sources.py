@@ -1,23 +1,20 @@
 """What the data source is: its files (with sha256) or its redacted SQL location.
 
 Light on purpose (no pyarrow): `mlw run` decides whether ingest is up to date from these
-facts alone. The reading itself lives in `readers.py`.
+facts alone. The reading itself lives in `readers.py`, which imports this module (never the
+other way round).
 """
 
 from __future__ import annotations
 
 import glob as globlib
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mlflow_cli.core.config import SourceConfig
 from mlflow_cli.core.errors import DataError
 from mlflow_cli.core.store import sha256_file
-
-Advance = Callable[[float], None]
-
 
 def describe(source: SourceConfig, with_hashes: bool = True) -> dict[str, Any]:
     """What was read, for the manifest and the cache key: files with sha256, or the redacted SQL."""
@@ -64,24 +61,7 @@ def total_bytes(source: SourceConfig) -> int | None:
     return sum(f.stat().st_size for f in source_files(source))
 
 
-class RetypeNeeded(Exception):
-    """A CSV column's type, inferred from the first block, does not fit a later block: read
-    again with the column as `type` (float64 when the misfit is a number, else text)."""
-
-    def __init__(self, column: str, type: Any) -> None:
-        super().__init__(column)
-        self.column, self.type = column, type
-
-
 def redact_url(url: str) -> str:
     """The URL with its password (user:password@ or ?password=) replaced by ***."""
     url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
     return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
-
-
-def read_batches(source: SourceConfig, block_size: int, advance: Advance, column_types: Any = None,
-                 whole_file_bytes: int = 0) -> Iterator[Any]:
-    """Yield the source's rows as pyarrow batches (see readers.read_batches)."""
-    from mlflow_cli.data.readers import read_batches as read
-
-    return read(source, block_size, advance, column_types, whole_file_bytes)

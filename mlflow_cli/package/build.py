@@ -49,8 +49,9 @@ import yaml
 from mlflow_cli import __version__
 from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import ArtifactError, ConfigError
-from mlflow_cli.core.registry import STAGE, resolve_model
-from mlflow_cli.core.store import LATEST, MANIFEST, REGISTRY, TMP_PREFIX, Artifact, Store, _write_json_atomic, open_store, sha256_file
+from mlflow_cli.core.lineage import newest_evaluation_of, prepare_of
+from mlflow_cli.core.registry import STAGE, resolve_model, start_registry
+from mlflow_cli.core.store import LATEST, MANIFEST, TMP_PREFIX, Artifact, Store, open_store, write_json_atomic, sha256_file
 
 DISTRIBUTION = "mlw"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # mlflow_cli/
@@ -126,26 +127,15 @@ def build_package(config: Config, model_ref: str | None = None, out_dir: Path | 
 
 def _prepare_of(store: Store, train: Artifact) -> Artifact:
     """The prepare version the model was trained on: its schema.json is the serving contract."""
-    inputs = [item for item in train.manifest.get("inputs", []) if item.get("stage") == "prepare"]
-    if not inputs:
-        raise ArtifactError(f"{train.ref} names no prepare version among its inputs, so its input schema is unknown "
-                            f"and the package could not check requests.",
-                            hint="Package a model trained by `mlw train` (it records the prepare version).")
-    prepare = store.load("prepare", inputs[0]["version"])
+    prepare = prepare_of(store, train)
     prepare.file(SCHEMA_FILE)  # ArtifactError naming the files it has, when there is none
     return prepare
 
 
 def _evaluation_of(store: Store, train: Artifact) -> Artifact | None:
     """The newest evaluate version that scored this model (its metrics go into README and /metadata)."""
-    for version in reversed(store.versions("evaluate")):
-        try:
-            inputs = store.manifest("evaluate", version).get("inputs", [])
-        except ArtifactError:
-            continue
-        if any(item.get("stage") == STAGE and item.get("version") == train.version for item in inputs):
-            return store.load("evaluate", version)  # refuses a tampered evaluation rather than ship it
-    return None
+    found = newest_evaluation_of(store, train.version)
+    return store.load("evaluate", found[0]) if found else None  # refuses a tampered evaluation rather than ship it
 
 
 def _check_target(target: Path, config: Config, force: bool) -> None:
@@ -176,13 +166,7 @@ def _copy_artifacts(pkg: Store, train: Artifact, prepare: Artifact, evaluation: 
         _copy_version(evaluation, pkg.stage_dir("evaluate") / evaluation.version, keep, rewrite=True)
     for artifact in filter(None, (train, prepare, evaluation)):
         (pkg.stage_dir(artifact.stage) / LATEST).write_text(artifact.version + "\n")
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    reason = f"mlw package: '{ref}' of the source project"
-    _write_json_atomic(pkg.project_dir / REGISTRY, {
-        "aliases": {PACKAGED_ALIAS: {"version": train.version, "stage": STAGE, "project": pkg.project, "since": now,
-                                     "reason": reason}},
-        "history": [{"at": now, "alias": PACKAGED_ALIAS, "action": "promote", "from": None, "to": train.version,
-                     "reason": reason}]})
+    start_registry(pkg, PACKAGED_ALIAS, train.version, reason=f"mlw package: '{ref}' of the source project")
 
 
 def _copy_version(artifact: Artifact, dest: Path, keep: list[str], rewrite: bool) -> None:
@@ -198,7 +182,7 @@ def _copy_version(artifact: Artifact, dest: Path, keep: list[str], rewrite: bool
     manifest["outputs"] = {name: outputs[name] for name in keep}
     manifest["packaged"] = True
     manifest["dropped_outputs"] = {name: facts for name, facts in outputs.items() if name not in keep}
-    _write_json_atomic(dest / MANIFEST, manifest)
+    write_json_atomic(dest / MANIFEST, manifest)
 
 
 def _check_package(root: Path, project: str, train: Artifact, prepare: Artifact, evaluation: Artifact | None) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import ArtifactError
+from mlflow_cli.core.registry import alias_targets, read_registry
 from mlflow_cli.core.store import open_store
 
 
@@ -19,7 +20,7 @@ def list_artifacts(config: Config, stage: str | None = None) -> list[dict[str, A
         raise ArtifactError(f"There are no '{stage}' artifacts in {store.project_dir}.",
                             hint=f"Stages with artifacts: {', '.join(store.stages()) or 'none yet'}.")
     aliases: dict[str, list[str]] = {}
-    for name, entry in store.registry()["aliases"].items():
+    for name, entry in read_registry(store)["aliases"].items():
         aliases.setdefault(entry["version"], []).append(name)
     rows = []
     for name in [stage] if stage else store.stages():
@@ -68,4 +69,5 @@ def verify_artifacts(config: Config, ref: str | None = None) -> dict[str, Any]:
 
 
 def collect_garbage(config: Config, keep: int, dry_run: bool) -> dict[str, list[str]]:
-    return open_store(config).gc(keep, dry_run=dry_run)
+    store = open_store(config)
+    return store.gc(keep, dry_run=dry_run, protected=alias_targets(store))

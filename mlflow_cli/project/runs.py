@@ -9,6 +9,7 @@ from typing import Any
 from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import ArtifactError, ConfigError, did_you_mean
 from mlflow_cli.models.metrics import GREATER_IS_BETTER
+from mlflow_cli.core.registry import read_registry
 from mlflow_cli.core.store import Store, open_store
 
 
@@ -47,7 +48,7 @@ def _run_row(store: Store, version: str, evaluations: dict[str, dict[str, Any]],
 
 def _aliases(store: Store) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for name, entry in sorted(store.registry()["aliases"].items()):
+    for name, entry in sorted(read_registry(store)["aliases"].items()):
         out.setdefault(entry["version"], []).append(name)
     return out
 

@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from mlflow_cli.data.validation.fast import matrix_certainly_valid
+from mlflow_cli.core.lineage import newest_evaluation_of, prepare_of
 from mlflow_cli.core.errors import ArtifactError, MlwError
 from mlflow_cli.models.metrics import plain
-from mlflow_cli.core.registry import STAGE, resolve_model
+from mlflow_cli.core.registry import read_registry, resolve_model
 from mlflow_cli.models.scoring.pipeline import (compile_preprocessor, final_estimator, parallel_twin, predict_preprocessed, predict_scores,
                        single_threaded)
 from mlflow_cli.core.store import Store
@@ -124,12 +125,7 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
     tampered pickle would run code."""
     artifact, alias = resolve_model(store, ref)
     manifest, info = artifact.manifest, artifact.manifest.get("info", {})
-    prepare = [item for item in manifest.get("inputs", []) if item.get("stage") == "prepare"]
-    if not prepare:
-        raise ArtifactError(f"{artifact.ref} names no prepare version among its inputs, so its input schema "
-                            f"is unknown and requests could not be checked.",
-                            hint="Serve a model trained by `mlw train` (it records the prepare version).")
-    prepared = store.load("prepare", prepare[0]["version"])
+    prepared = prepare_of(store, artifact)
     try:
         schema = json.loads(prepared.file(SCHEMA_FILE).read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -172,16 +168,13 @@ def _warm_up(model: ServedModel) -> None:
 
 def _evaluation(store: Store, version: str) -> dict[str, Any] | None:
     """Metrics of the newest evaluate version that scored this train version."""
-    for candidate in reversed(store.versions("evaluate")):
-        try:
-            manifest = store.manifest("evaluate", candidate)
-        except ArtifactError:
-            continue
-        if any(item.get("stage") == STAGE and item.get("version") == version for item in manifest.get("inputs", [])):
-            info = manifest.get("info", {})
-            return {"version": candidate, "metrics": manifest.get("metrics", {}), "passed": info.get("passed"),
-                    "test_rows": info.get("test_rows")}
-    return None
+    found = newest_evaluation_of(store, version)
+    if found is None:
+        return None
+    candidate, manifest = found
+    info = manifest.get("info", {})
+    return {"version": candidate, "metrics": manifest.get("metrics", {}), "passed": info.get("passed"),
+            "test_rows": info.get("test_rows")}
 
 
 class ModelHolder:
@@ -226,7 +219,7 @@ class ModelHolder:
     def target_version(self) -> str | None:
         """The version the alias points at now, or None when registry.json cannot say."""
         try:
-            entry = self.store.registry()["aliases"].get(self.ref)
+            entry = read_registry(self.store)["aliases"].get(self.ref)
         except (ArtifactError, OSError) as exc:
             if not self._unreadable:  # once per outage, not once per poll
                 log.warning("Cannot read the registry (%s); still serving %s.", exc, self.current.version)

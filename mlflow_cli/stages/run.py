@@ -38,9 +38,12 @@ class PipelineResult:
 
     @property
     def gate_failures(self) -> list[str]:
-        from mlflow_cli.stages.evaluate.stage import gate_failures
-
-        return [line for s in self.steps if s.stage == "evaluate" and s.result for line in gate_failures(s.result)]
+        """What the stages' gates said, from each stage that has gates (its `gate_failures`)."""
+        lines = []
+        for step in self.steps:
+            check = getattr(_stage(step.stage), "gate_failures", None) if step.result else None
+            lines += check(step.result) if check else []
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "steps": [

@@ -12,6 +12,7 @@ import json
 import time
 
 from mlflow_cli.core.config import Config
+from mlflow_cli.core.lineage import prepare_of
 from mlflow_cli.core.errors import ArtifactError
 from mlflow_cli.models.metrics import check_metric_names, parse_gate
 from mlflow_cli.core.store import Artifact, Store, open_store
@@ -23,11 +24,7 @@ DEFAULT_CHAMPION = "production"
 
 def plan_evaluate(config: Config, store: Store, *, model_version: str | None = None, force: bool = False) -> Plan:
     train = store.load("train", model_version or "latest")
-    prepare_ref = next((i for i in train.manifest["inputs"] if i.get("stage") == "prepare"), None)
-    if prepare_ref is None:
-        raise ArtifactError(f"{train.ref} does not record the prepare version it was trained on.",
-                            hint="Train it again with `mlw train`.")
-    prepare = store.load("prepare", prepare_ref["version"])
+    prepare = prepare_of(store, train)
     task = train.manifest["info"]["task"]
     settings = config.model.evaluate
     check_metric_names(task, list(settings.gates), "`evaluate.gates`")
@@ -45,7 +42,9 @@ def plan_evaluate(config: Config, store: Store, *, model_version: str | None = N
 
 
 def _champion(store: Store, alias: str, required: bool, challenger: Artifact) -> Artifact | None:
-    entry = store.registry()["aliases"].get(alias)
+    from mlflow_cli.core.registry import read_registry
+
+    entry = read_registry(store)["aliases"].get(alias)
     if entry is None:
         if required:
             raise ArtifactError(f"`evaluate.require_better_than` names alias '{alias}', which no model holds yet.",
@@ -69,7 +68,7 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
     import pandas as pd
 
     from mlflow_cli.stages.evaluate.evaluation import evaluate, jsonable, report_sections
-    from mlflow_cli.reports.plots import write_report
+    from mlflow_cli.reports.html import write_report
 
     train, prepare = plan.inputs[0], plan.inputs[1]
     champion = plan.inputs[2] if len(plan.inputs) > 2 else None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_cli.core.config import FILE_TYPES, Config, SourceConfig
+from mlflow_cli.core.lineage import prepare_of
 from mlflow_cli.core.errors import ArtifactError, ConfigError, DataError, did_you_mean
 from mlflow_cli.core.registry import resolve_model
 from mlflow_cli.data.sources import describe, source_label, total_bytes
@@ -47,7 +48,7 @@ def plan_predict(config: Config, store: Store, *, input_path: Path | None = None
     from files (the files' sha256 decide: the same bytes under another name reuse the version)."""
     ref = model_ref or config.model.predict.model
     train, alias = resolve_model(store, ref)
-    prepare = _prepare_of(store, train)
+    prepare = prepare_of(store, train)
     source = _input_source(config, input_path)
     facts = describe(source, with_hashes=output is None)
     used = {"predict": {**config.section("predict")["predict"], "model": ref}}
@@ -65,14 +66,6 @@ def plan_predict(config: Config, store: Store, *, input_path: Path | None = None
     if plan.cached is not None and rejects is not None and not _rejects_intact(plan.cached, rejects):
         plan.cached, plan.reason = None, f"{rejects} is missing or changed"
     return plan
-
-
-def _prepare_of(store: Store, train: Artifact) -> Artifact:
-    ref = next((i for i in train.manifest.get("inputs", []) if i.get("stage") == "prepare"), None)
-    if ref is None:
-        raise ArtifactError(f"{train.ref} does not record the prepare version it was trained on, so its input "
-                            f"schema is unknown.", hint="Train it again with `mlw train`.")
-    return store.load("prepare", ref["version"])
 
 
 def _input_source(config: Config, input_path: Path | None) -> SourceConfig:
@@ -341,7 +334,7 @@ class _Job:
     def run(self, out: Path, out_kind: str, rejects_out: Path | None) -> _Tally:
         """Score everything; a CSV column whose type the first block guessed wrong (a number
         column with text further down) makes the reader ask for a restart with it widened."""
-        from mlflow_cli.data.sources import RetypeNeeded
+        from mlflow_cli.data.readers import RetypeNeeded
 
         column_types: dict[str, Any] = {}
         while True:
@@ -515,7 +508,7 @@ def _read(source: SourceConfig, block_size: int, column_types: dict[str, Any],
     """The reader's batches as Arrow tables, each with the bytes (SQL: rows) it accounted for."""
     import pyarrow as pa
 
-    from mlflow_cli.data.sources import read_batches
+    from mlflow_cli.data.readers import read_batches
 
     done = [0.0]
 

@@ -27,7 +27,7 @@ from mlflow_cli.core.errors import ArtifactError, ConfigError
 from mlflow_cli.package.build import build_package
 from mlflow_cli.core.store import Store, sha256_file
 
-from .conftest import DATA, promoted_churn_project
+from ..conftest import DATA, promoted_churn_project
 
 PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
 INSTALL_TIMEOUT = 360

@@ -12,7 +12,7 @@ import yaml
 from mlflow_cli.core.config import Config, json_schema, load_config
 from mlflow_cli.core.errors import EXIT_USAGE, ConfigError
 
-from .conftest import write_config
+from ..conftest import write_config
 
 MINIMAL = {"project": "demo", "data": {"source": {"path": "data/d.csv"}, "target": "y"}}
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlflow_cli.reports import html as report_html
 from mlflow_cli.reports import plots as report
+from mlflow_cli.reports.html import PNG_SIGNATURE, write_report
 from mlflow_cli.reports.plots import (
-    DPI, MAX_POINTS, PNG_SIGNATURE, SIZE, feature_importance_size, make_plots, short_label, top_features,
-    write_report,
+    DPI, MAX_POINTS, SIZE, feature_importance_size, make_plots, short_label, top_features,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EVIL = '<script>alert("x")</script>'
 STANDARD_PX = (round(SIZE[1] * DPI), round(SIZE[0] * DPI))      # (height, width) = (450, 600)
 
@@ -374,7 +375,7 @@ def test_write_report_replaces_atomically(tmp_path: Path, monkeypatch: pytest.Mo
     def crash(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", crash)
+    monkeypatch.setattr(report_html.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         write_report(out, title="second", sections=[{"heading": "H", "text": "x" * 10_000}])
     assert "<title>first</title>" in out.read_text(encoding="utf-8")    # old report intact

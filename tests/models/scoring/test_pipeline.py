@@ -13,7 +13,7 @@ import pytest
 
 from mlflow_cli.models.scoring.pipeline import compile_preprocessor, predict_scores
 
-from .conftest import DATA
+from ...conftest import DATA
 
 
 def _train(mlw, config: Path, *extra: str) -> tuple[object, dict, Path]:

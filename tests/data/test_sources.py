@@ -636,7 +636,7 @@ def test_read_batches_csv_reports_progress_in_bytes(tmp_path: Path) -> None:
     sample_frame(50).to_csv(path, index=False)
     seen: list[float] = []
 
-    batches = list(sources.read_batches(SourceConfig(path=str(path)), 1 << 20, seen.append))
+    batches = list(readers.read_batches(SourceConfig(path=str(path)), 1 << 20, seen.append))
 
     assert sum(b.num_rows for b in batches) == 50
     assert sum(seen) == path.stat().st_size
@@ -647,13 +647,13 @@ def test_read_batches_csv_asks_to_retype_a_column(tmp_path: Path) -> None:
     path.write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(200_000)) + "x,1.5\n")
     source = SourceConfig(path=str(path))
 
-    with pytest.raises(sources.RetypeNeeded) as first:
-        list(sources.read_batches(source, 1 << 20, lambda n: None))
+    with pytest.raises(readers.RetypeNeeded) as first:
+        list(readers.read_batches(source, 1 << 20, lambda n: None))
     assert (first.value.column, first.value.type) == ("a", pa.string())  # 'x' is no number
-    with pytest.raises(sources.RetypeNeeded) as second:
-        list(sources.read_batches(source, 1 << 20, lambda n: None, {"a": pa.string()}))
+    with pytest.raises(readers.RetypeNeeded) as second:
+        list(readers.read_batches(source, 1 << 20, lambda n: None, {"a": pa.string()}))
     assert (second.value.column, second.value.type) == ("b", pa.float64())
-    table = pa.concat_tables(pa.Table.from_batches([b]) for b in sources.read_batches(
+    table = pa.concat_tables(pa.Table.from_batches([b]) for b in readers.read_batches(
         source, 1 << 20, lambda n: None, {"a": pa.string(), "b": pa.float64()}))
     assert table.num_rows == 200_001 and table.column("b")[-1].as_py() == 1.5
 

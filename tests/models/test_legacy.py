@@ -1,6 +1,6 @@
 """Models saved before the package layout changed keep loading, scoring and serving.
 
-`tests/data/legacy_41c61df` is a real project written by mlw at commit 41c61df (the commit
+`tests/fixtures/legacy_41c61df` is a real project written by mlw at commit 41c61df (the commit
 before the layout of issue 10): ingest, prepare and an XGBoost train version promoted to
 `production`, and `expected.csv`, what `mlw predict` wrote with that commit. Its pickles name
 `mlflow_cli.features.TypeCoercer`, `FeatureColumns`, `DateParts` and
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import REPO, run_mlw
-from .serve.conftest import Project, start_server
+from ..conftest import REPO, run_mlw
+from ..serve.conftest import Project, start_server
 
-LEGACY = REPO / "tests" / "data" / "legacy_41c61df"
+LEGACY = REPO / "tests" / "fixtures" / "legacy_41c61df"
 OLD_MODULES = {b"mlflow_cli.features", b"mlflow_cli.adapters"}
 
 

@@ -17,7 +17,7 @@ import pytest
 import mlflow_cli.stages.predict.stage as predict_stage
 from mlflow_cli.models.scoring.bundle import BOOSTER_FILE, SPEC_FILE, LeanModel, _agrees, _describe, export_bundle
 
-from .conftest import DATA, imports_of_mlw
+from ...conftest import DATA, imports_of_mlw
 
 CASES = {  # dataset, target, task; all columns numbers
     "breast_cancer": ("breast_cancer.csv", "diagnosis", "classification"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import imports_of_mlw
+from ..conftest import imports_of_mlw
 
 FAST = ["--set", "train.model=logistic_regression"]
 

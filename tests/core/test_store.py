@@ -21,9 +21,10 @@ import pytest
 from mlflow_cli import __version__
 from mlflow_cli.core import store as store_module
 from mlflow_cli.core.errors import EXIT_ARTIFACT, ArtifactError
+from mlflow_cli.core.registry import alias_targets
 from mlflow_cli.core.store import MANIFEST, Artifact, Store, hash_json, new_version_id
 
-from .conftest import write_config
+from ..conftest import write_config
 
 ID_PATTERN = re.compile(r"^\d{8}-\d{6}-\d{3}[0-9a-f]{3}$")
 
@@ -530,7 +531,7 @@ def remaining(store: Store, ids: dict[str, str]) -> list[str]:
 
 
 def test_gc_keeps_latest_aliases_and_their_inputs(store: Store, history: dict[str, str]) -> None:
-    removed = store.gc(keep=1)
+    removed = store.gc(keep=1, protected=alias_targets(store))
     assert removed == {"versions": [f"ingest/{history['i2']}", f"prepare/{history['p2']}",
                                     f"train/{history['t2']}"], "temporary": []}
     assert remaining(store, history) == ["i1", "i3", "i4", "p1", "p3", "t1", "t3"]
@@ -539,26 +540,26 @@ def test_gc_keeps_latest_aliases_and_their_inputs(store: Store, history: dict[st
 
 def test_gc_keep_zero_still_keeps_latest(store: Store, history: dict[str, str]) -> None:
     (store.project_dir / "registry.json").unlink()
-    store.gc(keep=0)
+    store.gc(keep=0, protected=alias_targets(store))
     assert remaining(store, history) == ["i3", "i4", "p3", "t3"]
     assert store.latest("train") == history["t3"]
 
 
 def test_gc_keeps_more_with_higher_keep(store: Store, history: dict[str, str]) -> None:
-    store.gc(keep=2)
+    store.gc(keep=2, protected=alias_targets(store))
     assert remaining(store, history) == ["i1", "i3", "i4", "p1", "p2", "p3", "t1", "t2", "t3"]
 
 
 def test_gc_honours_plain_alias_form(store: Store, history: dict[str, str]) -> None:
     (store.project_dir / "registry.json").write_text(json.dumps({"aliases": {"staging": history["t2"]}}))
-    store.gc(keep=1)
+    store.gc(keep=1, protected=alias_targets(store))
     assert remaining(store, history) == ["i3", "i4", "p2", "p3", "t2", "t3"]
 
 
 def test_gc_dry_run_removes_nothing(store: Store, history: dict[str, str]) -> None:
     before = remaining(store, history)
-    assert store.gc(keep=1, dry_run=True) == store.gc(keep=1, dry_run=True)
-    assert store.gc(keep=1, dry_run=True)["versions"] == [f"ingest/{history['i2']}", f"prepare/{history['p2']}",
+    assert store.gc(keep=1, dry_run=True, protected=alias_targets(store)) == store.gc(keep=1, dry_run=True, protected=alias_targets(store))
+    assert store.gc(keep=1, dry_run=True, protected=alias_targets(store))["versions"] == [f"ingest/{history['i2']}", f"prepare/{history['p2']}",
                                                           f"train/{history['t2']}"]
     assert remaining(store, history) == before
 
@@ -579,11 +580,11 @@ def test_gc_cleans_stale_temporary_folders(store: Store) -> None:
     alive = stage_dir / f".tmp-20240101-000000-000001-{os.getpid()}"
     alive.mkdir()
 
-    dry = store.gc(keep=5, dry_run=True)
+    dry = store.gc(keep=5, dry_run=True, protected=alias_targets(store))
     assert sorted(dry["temporary"]) == [f"ingest/.tmp-20240101-000000-000000-{dead}", f"ingest/.tmp-latest-{dead}"]
     assert (stage_dir / f".tmp-latest-{dead}").exists()
 
-    assert store.gc(keep=5) == dry
+    assert store.gc(keep=5, protected=alias_targets(store)) == dry
     assert entries(stage_dir) == sorted([".lock", "latest", kept.version, alive.name])
 
 
@@ -591,7 +592,7 @@ def test_gc_corrupt_registry_is_an_artifact_error(store: Store) -> None:
     publish(store, "train")
     (store.project_dir / "registry.json").write_text("{oops")
     with pytest.raises(ArtifactError) as info:
-        store.gc(keep=1)
+        store.gc(keep=1, protected=alias_targets(store))
     assert info.value.message.startswith(f"{store.project_dir / 'registry.json'} is not valid JSON (")
 
 

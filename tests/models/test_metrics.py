@@ -36,7 +36,7 @@ from mlflow_cli.models.metrics import (
     scorer_sign,
 )
 
-from .conftest import REPO
+from ..conftest import REPO
 
 
 # --------------------------------------------------------------------------- data

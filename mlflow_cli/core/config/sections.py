@@ -1,0 +1,279 @@
+"""The schema of mlw.yaml: one pydantic model per section (extra keys forbidden), with the
+defaults and descriptions `mlw config show` and `mlw config schema` print."""
+
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+DEFAULT_CONFIG = "mlw.yaml"
+
+FILE_TYPES = {
+    ".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "excel", ".xls": "excel",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, coerce_numbers_to_str=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_section(cls, data: Any) -> Any:
+        """`prepare:` with every line below it commented out means 'all defaults'."""
+        return {} if data is None else data
+
+
+# --------------------------------------------------------------------------- data
+
+
+class SourceConfig(_Section):
+    """Where the data comes from: a file, a glob of files, or a SQL database."""
+
+    type: Literal["auto", "csv", "tsv", "parquet", "json", "jsonl", "excel", "sql"] = Field(
+        "auto", description="Reader to use; 'auto' picks it from the file extension, or 'sql' when url is set.")
+    path: str | None = Field(None, description="File path or glob (data/*.csv), relative to the config file.")
+    url: str | None = Field(None, description="SQLAlchemy URL for SQL sources, e.g. postgresql://u:${PGPASSWORD}@host/db.")
+    table: str | None = Field(None, description="SQL table to read (or use query).")
+    query: str | None = Field(None, description="SQL query to read (or use table).")
+    delimiter: str | None = Field(None, description="Field delimiter for csv/tsv; default ',' or tab.")
+    encoding: str = Field("utf-8", description="Text encoding of csv/tsv/json files.")
+    sheet: str | int = Field(0, description="Excel sheet name or index.")
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> SourceConfig:
+        if self.type == "sql" or (self.type == "auto" and self.url):
+            if not self.url:
+                raise ValueError("a sql source needs 'url' (a SQLAlchemy URL)")
+            if bool(self.table) == bool(self.query):
+                raise ValueError("a sql source needs exactly one of 'table' or 'query'")
+            if self.path:
+                raise ValueError("a sql source takes 'url', not 'path'")
+            self.type = "sql"
+            return self
+        if not self.path:
+            raise ValueError("a file source needs 'path' (a file or a glob such as data/*.csv)")
+        if self.type == "auto":
+            suffix = Path(self.path).suffix.lower()
+            if suffix not in FILE_TYPES:
+                raise ValueError(
+                    f"cannot tell the file type of '{self.path}' from its extension; "
+                    f"set type to one of csv, tsv, parquet, json, jsonl, excel")
+            self.type = FILE_TYPES[suffix]
+        return self
+
+
+class DataConfig(_Section):
+    """Shared by every stage: the source and the roles of its columns."""
+
+    source: SourceConfig
+    target: str | None = Field(None, description="Column to predict; omit for clustering.")
+    id_columns: list[str] = Field(default_factory=list,
+                                  description="Row identifiers: never features; used to de-duplicate appended batches.")
+    time_column: str | None = Field(None, description="When set, splits are time-ordered on this column.")
+
+    @model_validator(mode="after")
+    def _check_roles(self) -> DataConfig:
+        if self.target and self.target in self.id_columns:
+            raise ValueError(f"column '{self.target}' cannot be both the target and an id column")
+        return self
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+class IngestConfig(_Section):
+    """How a snapshot is taken and stored."""
+
+    mode: Literal["snapshot", "append"] = Field(
+        "snapshot", description="snapshot: replace; append: add the new batch to the previous snapshot, "
+                                "de-duplicating on data.id_columns (newest row wins).")
+    block_size_mb: int = Field(16, ge=1, le=1024, description="Read large files in blocks of this size.")
+    stream_above_mb: int = Field(1024, ge=0, description="CSV files larger than this are streamed block by block "
+                                                         "(flat memory); smaller ones are read whole, on all cores.")
+    max_categories: int = Field(50, ge=1, description="A string column with at most this many distinct values is categorical.")
+
+
+# --------------------------------------------------------------------------- prepare
+
+ImputeStrategy = Literal["drop", "mean", "median", "most_frequent", "constant", "none"]
+ScaleMethod = Literal["standard", "minmax", "robust", "none"]
+EncodeMethod = Literal["auto", "onehot", "ordinal", "target"]
+DateComponent = Literal["year", "month", "day", "dayofweek", "dayofyear", "quarter", "hour", "minute"]
+ColumnKind = Literal["numeric", "boolean", "categorical", "text", "datetime"]
+
+
+class SplitConfig(_Section):
+    """How rows are split into train / (validation) / test."""
+
+    method: Literal["auto", "random", "stratified", "time", "group"] = Field(
+        "auto", description="auto: time when data.time_column is set, group when group_column is set, "
+                            "stratified for classification, else random.")
+    test_size: float = Field(0.2, gt=0, lt=1)
+    valid_size: float = Field(0.0, ge=0, lt=1, description="Share of rows held out for validation (early stopping).")
+    seed: int = 42
+    stratify: bool | None = Field(None, description="Shorthand: true = stratified, false = random.")
+    group_column: str | None = Field(None, description="Rows sharing this value stay in the same split.")
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> SplitConfig:
+        if self.test_size + self.valid_size >= 1:
+            raise ValueError(f"test_size + valid_size must be below 1; got {self.test_size} + {self.valid_size}")
+        if self.method == "group" and not self.group_column:
+            raise ValueError("method 'group' needs group_column")
+        return self
+
+
+class NumericRule(_Section):
+    impute: ImputeStrategy = "median"
+    fill_value: float | None = Field(None, description="Value for impute: constant.")
+    missing_indicator: bool = False
+    scale: ScaleMethod = "standard"
+
+
+class CategoricalRule(_Section):
+    impute: ImputeStrategy = "constant"
+    fill_value: str = "missing"
+    missing_indicator: bool = False
+    encode: EncodeMethod = Field("auto", description="auto: one-hot up to max_onehot categories, target encoding above.")
+    min_frequency: float = Field(0.01, ge=0, lt=1, description="One-hot groups categories rarer than this share.")
+    max_onehot: int = Field(30, ge=2)
+
+
+class TextRule(_Section):
+    max_features: int = Field(5000, ge=1)
+    ngram_max: int = Field(1, ge=1, le=3, description="Use word n-grams up to this length.")
+    min_df: int = Field(2, ge=1)
+
+
+class DatetimeRule(_Section):
+    components: list[DateComponent] = Field(default_factory=lambda: ["year", "month", "day", "dayofweek"])
+    impute: ImputeStrategy = "median"
+
+
+class ColumnRule(_Section):
+    """Per-column override; options apply to the column's kind."""
+
+    type: Literal["numeric", "boolean", "categorical", "text", "datetime", "drop"] | None = None
+    impute: ImputeStrategy | None = None
+    fill_value: Any = None
+    missing_indicator: bool | None = None
+    scale: ScaleMethod | None = None
+    encode: EncodeMethod | None = None
+    min_frequency: float | None = Field(None, ge=0, lt=1)
+    max_onehot: int | None = Field(None, ge=2)
+    max_features: int | None = Field(None, ge=1)
+    ngram_max: int | None = Field(None, ge=1, le=3)
+    min_df: int | None = Field(None, ge=1)
+    components: list[DateComponent] | None = None
+
+
+class PrepareConfig(_Section):
+    """Cleaning, splitting and the preprocessing pipeline."""
+
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    drop_duplicates: bool = True
+    coerce_types: bool = Field(True, description="Turn numeric strings, yes/no booleans and ISO dates into real types.")
+    drop_columns: list[str] = Field(default_factory=list)
+    numeric: NumericRule = Field(default_factory=NumericRule)
+    categorical: CategoricalRule = Field(default_factory=CategoricalRule)
+    text: TextRule = Field(default_factory=TextRule)
+    datetime: DatetimeRule = Field(default_factory=DatetimeRule)
+    columns: dict[str, ColumnRule] = Field(default_factory=dict, description="Per-column overrides by name.")
+
+
+# --------------------------------------------------------------------------- train
+
+
+class SearchConfig(_Section):
+    """Hyperparameter search over the model's params (scikit-learn's searchers)."""
+
+    method: Literal["grid", "random", "halving"] = Field(
+        "random", description="grid: every combination; random: n_iter samples; halving: successive halving.")
+    space: dict[str, Any] = Field(description="param -> list of values, {uniform: [lo, hi]}, "
+                                              "{loguniform: [lo, hi]} or {int: [lo, hi]}.")
+    n_iter: int = Field(20, ge=1, description="Candidates sampled by random search (and halving over distributions).")
+    cv: int = Field(3, ge=2, description="Folds per candidate.")
+
+
+class TrainConfig(_Section):
+    """The model: which estimator, its params, and how it is chosen and validated."""
+
+    task: Literal["auto", "classification", "regression", "clustering"] = Field(
+        "auto", description="auto: classification for non-float or few-valued targets, regression otherwise, "
+                            "clustering when there is no target.")
+    model: str = Field("auto", description="A catalogue name (mlw models catalog), an importable class path "
+                                           "(sklearn.svm.LinearSVC), or auto: compare candidates by cross-validation.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters, checked before fitting.")
+    metric: str | None = Field(None, description="Metric that picks the best model (auto, search); default: f1 "
+                                                 "(binary), f1_macro (multiclass), rmse, silhouette.")
+    cv: int = Field(0, ge=0, description="Cross-validation folds to report (0: none; auto uses at least 3).")
+    search: SearchConfig | None = None
+    candidates: list[str] | None = Field(None, description="Models that auto compares (default: linear, random "
+                                                           "forest, hist gradient boosting, xgboost).")
+    time_budget_s: float | None = Field(None, gt=0, description="auto stops trying candidates after this long.")
+    class_weight: Literal["balanced"] | None = Field(None, description="Reweight classes (class_weight or sample "
+                                                                       "weights, e.g. for XGBoost).")
+    early_stopping_rounds: int | None = Field(20, ge=1, description="XGBoost: stop when the validation split "
+                                                                    "stops improving (needs prepare.split.valid_size).")
+    n_jobs: int = Field(-1, description="Parallel jobs (joblib; -1 = all cores).")
+    seed: int = 42
+
+
+class EvaluateConfig(_Section):
+    """Scoring on the held-out test split, gates for CI, and champion/challenger."""
+
+    metrics: list[str] | None = Field(None, description="Metrics to report (default: all for the task).")
+    gates: dict[str, str] = Field(default_factory=dict, description="metric -> condition, e.g. f1: '>= 0.80'; "
+                                                                    "any failure exits 1.")
+    require_better_than: str | None = Field(None, description="A model alias (e.g. production): the new model must "
+                                                              "beat it on the train metric, or exit 1.")
+    margin: float = Field(0.0, ge=0, description="How much better than require_better_than it must be.")
+    overfit_tolerance: float = Field(0.1, ge=0, description="Warn when train beats test by more than this "
+                                                            "(relative) on the train metric.")
+
+
+class ServeConfig(_Section):
+    """`mlw serve`: the HTTP service."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind; 127.0.0.1 keeps it local.")
+    port: int = Field(8000, ge=0, le=65535)
+    model: str = Field("production", description="Alias (hot-reloaded when it moves) or train version to serve.")
+    workers: int = Field(1, ge=1, description="Worker processes.")
+    token_env: str | None = Field(None, description="Environment variable holding a bearer token; requests "
+                                                     "must send it (Authorization: Bearer ...).")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (off when empty).")
+    max_body_mb: float = Field(10.0, gt=0, description="Larger request bodies get 413.")
+    unseen_categories: Literal["reject", "allow"] = Field(
+        "reject", description="reject: 422 for a category never seen in training; allow: treat it as unknown.")
+    log_max_mb: float = Field(50.0, gt=0, description="Prediction log files rotate at this size.")
+    reload_interval_s: float = Field(1.0, gt=0, description="How often the served alias is checked for a move.")
+
+
+class PredictConfig(_Section):
+    """`mlw predict`: batch scoring."""
+
+    model: str = Field("production", description="Alias or train version; 'latest' is the newest train version.")
+    chunk_rows: int = Field(100_000, ge=1, description="Rows scored per chunk (bounded memory).")
+    unseen_categories: Literal["reject", "allow"] = "reject"
+
+
+class MlwConfig(_Section):
+    """An mlw project: one file, a section per stage."""
+
+    project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Project name; names the artifact folder.")
+    artifacts: str = Field("./artifacts", description="Artifact store root, relative to the config file.")
+    data: DataConfig
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    prepare: PrepareConfig = Field(default_factory=PrepareConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    predict: PredictConfig = Field(default_factory=PredictConfig)
+    pipeline: list[Literal["ingest", "prepare", "train", "evaluate"]] = Field(
+        default_factory=lambda: ["ingest", "prepare", "train", "evaluate"],
+        description="The stages `mlw run` chains, in order.")
