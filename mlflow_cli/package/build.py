@@ -40,7 +40,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from datetime import datetime, timezone
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -462,46 +462,20 @@ def render_requirements(wheel: Path, pins: list[str], origin: str) -> str:
 
 
 def render_dockerfile(facts: dict[str, Any]) -> str:
-    project = facts["project"]
     health = (f"import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("
               f"'http://127.0.0.1:{PORT}/health', timeout=4).status == 200 else 1)")
-    return f"""\
-# {project} model {facts['version']}, served by `mlw serve`. Made by `mlw package` (mlw {__version__}).
-# The pins in requirements.txt were resolved on {facts['platform']}: build for that platform, e.g.
-#   docker build {facts['build_flag']}-t {project.lower()}:{facts['version']} .
-FROM python:{facts['python']}-slim
-
-ENV PYTHONDONTWRITEBYTECODE=1 \\
-    PYTHONUNBUFFERED=1 \\
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
-    PIP_ROOT_USER_ACTION=ignore
-
-RUN groupadd --system --gid 10001 mlw \\
- && useradd --system --uid 10001 --gid mlw --create-home --home-dir /home/mlw --shell /usr/sbin/nologin mlw
-
-WORKDIR /app
-# Dependencies first: this layer is rebuilt only when they change.
-COPY requirements.txt ./
-COPY wheels/ ./wheels/
-RUN pip install --no-cache-dir -r requirements.txt
-
-# The project and the model stay owned by root (read-only to the server); only the prediction log is writable.
-COPY . .
-RUN mkdir -p artifacts/{project}/predictions \\
- && chown -R 10001:10001 artifacts/{project}/predictions
-
-USER 10001:10001
-EXPOSE {PORT}
-# Slim images have no curl: ask /health with Python's standard library.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \\
-  CMD ["python", "-c", "{health}"]
-CMD ["mlw", "serve", "-c", "mlw.yaml", "--host", "0.0.0.0", "--port", "{PORT}"]
-"""
+    return _template("Dockerfile").format(
+        project=facts["project"], image=facts["project"].lower(), version=facts["version"], python=facts["python"],
+        platform=facts["platform"], build_flag=facts["build_flag"], mlw_version=__version__, port=PORT, health=health)
 
 
 def render_dockerignore() -> str:
-    return ("# Keep the image to what serving needs: no local prediction logs, environments or caches.\n"
-            "artifacts/*/predictions\n.venv\nvenv\n**/__pycache__\n**/*.pyc\n**/.tmp-*\n.git\n")
+    return _template("dockerignore")
+
+
+def _template(name: str) -> str:
+    """A file of templates/package/ (package data)."""
+    return resources.files("mlflow_cli").joinpath("templates", "package", name).read_text(encoding="utf-8")
 
 
 def render_readme(facts: dict[str, Any]) -> str:
