@@ -49,6 +49,7 @@ import yaml
 from mlflow_cli import __version__
 from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import ArtifactError, ConfigError
+from mlflow_cli.models.train_info import TrainInfo
 from mlflow_cli.core.lineage import newest_evaluation_of, prepare_of
 from mlflow_cli.core.registry import STAGE, resolve_model, start_registry
 from mlflow_cli.core.store import LATEST, MANIFEST, TMP_PREFIX, Artifact, Store, open_store, write_json_atomic, sha256_file
@@ -115,7 +116,7 @@ def build_package(config: Config, model_ref: str | None = None, out_dir: Path | 
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return {"path": str(target), "project": store.project, "version": train.version, "alias": alias,
-            "model": train.manifest.get("info", {}).get("model"), "prepare": prepare.version,
+            "model": TrainInfo.of(train.manifest).model, "prepare": prepare.version,
             "evaluate": evaluation.version if evaluation else None, "python": facts["python"],
             "wheel": f"wheels/{wheel.name}", "wheel_origin": wheel_origin, "requirements": len(pins),
             "files": files, "size_bytes": sum((target / f).stat().st_size for f in files),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlflow_cli.core.config import Config
+from mlflow_cli.models.train_info import TrainInfo
 from mlflow_cli.core.errors import ArtifactError, ConfigError, did_you_mean
 from mlflow_cli.models.metrics import GREATER_IS_BETTER
 from mlflow_cli.core.registry import read_registry
@@ -29,20 +30,20 @@ def _evaluations(store: Store) -> dict[str, dict[str, Any]]:
 def _run_row(store: Store, version: str, evaluations: dict[str, dict[str, Any]],
              aliases: dict[str, list[str]]) -> dict[str, Any]:
     manifest = store.manifest("train", version)
-    info = manifest.get("info", {})
-    metric = info.get("metric")
-    cv = (info.get("cv") or {}).get(metric) or {}
+    info = TrainInfo.of(manifest)
+    metric = info.metric
+    cv = (info.cv or {}).get(metric) or {}
     evaluation = evaluations.get(version)
     set_params = manifest.get("config", {}).get("train", {}).get("params", {})
-    best = (info.get("search") or {}).get("best_params", {})
+    best = (info.search or {}).get("best_params", {})
     return {
-        "version": version, "created": manifest.get("created"), "model": info.get("model"),
-        "task": info.get("task"), "params": {**set_params, **best}, "all_params": info.get("params", {}),
-        "metric": metric, "cv_mean": cv.get("mean"), "cv_std": cv.get("std"), "cv": info.get("cv") or {},
+        "version": version, "created": manifest.get("created"), "model": info.model,
+        "task": info.task, "params": {**set_params, **best}, "all_params": info.params,
+        "metric": metric, "cv_mean": cv.get("mean"), "cv_std": cv.get("std"), "cv": info.cv or {},
         "test": evaluation.get("metrics", {}) if evaluation else {},
         "evaluation": evaluation.get("version") if evaluation else None,
         "passed": evaluation.get("info", {}).get("passed") if evaluation else None,
-        "data": info.get("data"), "duration_s": manifest.get("duration_s"), "aliases": aliases.get(version, []),
+        "data": info.data, "duration_s": manifest.get("duration_s"), "aliases": aliases.get(version, []),
     }
 
 

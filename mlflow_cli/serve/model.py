@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_cli.data.validation.fast import matrix_certainly_valid
+from mlflow_cli.models.train_info import TrainInfo
 from mlflow_cli.core.lineage import newest_evaluation_of, prepare_of
 from mlflow_cli.core.errors import ArtifactError, MlwError
 from mlflow_cli.models.metrics import plain
@@ -124,7 +125,7 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
     Every file is checked against its manifest before the pickle is opened: loading a
     tampered pickle would run code."""
     artifact, alias = resolve_model(store, ref)
-    manifest, info = artifact.manifest, artifact.manifest.get("info", {})
+    manifest, info = artifact.manifest, TrainInfo.of(artifact.manifest)
     prepared = prepare_of(store, artifact)
     try:
         schema = json.loads(prepared.file(SCHEMA_FILE).read_text(encoding="utf-8"))
@@ -139,17 +140,17 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
     if not hasattr(estimator, "predict"):
         raise ArtifactError(f"{artifact.ref} ({type(estimator).__name__}) cannot predict new rows, so it cannot "
                             f"be served.", hint="Serve a model whose estimator has a predict method.")
-    task = info.get("task") or schema.get("task") or "unknown"
+    task = info.task or schema.get("task") or "unknown"
     classes = None
     if task == "classification":
         found = getattr(estimator, "classes_", None)
-        classes = [plain(c) for c in (found if found is not None else info.get("classes") or [])] or None
+        classes = [plain(c) for c in (found if found is not None else info.classes or [])] or None
     has_proba = classes is not None and hasattr(estimator, "predict_proba")  # LinearSVC has no probabilities
     served = ServedModel(
         project=store.project, version=artifact.version, alias=alias, pipeline=pipeline, schema=schema, task=task,
-        target=info.get("target") or (schema.get("target") or {}).get("name"), metric=info.get("metric"),
-        estimator_name=info.get("model"), classes=classes, has_proba=has_proba,
-        data_version=info.get("data") or prepared.ref,
+        target=info.target or (schema.get("target") or {}).get("name"), metric=info.metric,
+        estimator_name=info.model, classes=classes, has_proba=has_proba,
+        data_version=info.data or prepared.ref,
         evaluation=_evaluation(store, artifact.version), created=manifest.get("created"),
         compiled=_compile(pipeline, schema), parallel=parallel_twin(estimator))
     _warm_up(served)

@@ -12,6 +12,7 @@ import json
 import time
 
 from mlflow_cli.core.config import Config
+from mlflow_cli.models.train_info import TrainInfo
 from mlflow_cli.core.lineage import prepare_of
 from mlflow_cli.core.errors import ArtifactError
 from mlflow_cli.models.metrics import check_metric_names, parse_gate
@@ -25,7 +26,7 @@ DEFAULT_CHAMPION = "production"
 def plan_evaluate(config: Config, store: Store, *, model_version: str | None = None, force: bool = False) -> Plan:
     train = store.load("train", model_version or "latest")
     prepare = prepare_of(store, train)
-    task = train.manifest["info"]["task"]
+    task = TrainInfo.of(train.manifest).task
     settings = config.model.evaluate
     check_metric_names(task, list(settings.gates), "`evaluate.gates`")
     for name, condition in settings.gates.items():
@@ -72,7 +73,7 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
 
     train, prepare = plan.inputs[0], plan.inputs[1]
     champion = plan.inputs[2] if len(plan.inputs) > 2 else None
-    info_in = train.manifest["info"]
+    info_in = TrainInfo.of(train.manifest)
     model = train.unpickle("model.joblib")
     test = pd.read_parquet(prepare.file("test.parquet"))
     train_rows = pd.read_parquet(prepare.file("train.parquet"))
@@ -85,11 +86,11 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
         writer.config, writer.cache_key = plan.config, plan.cache_key
         for artifact in plan.inputs:
             writer.add_input(artifact)
-        result = evaluate(model, task=info_in["task"], target=info_in.get("target"), metric=info_in["metric"],
+        result = evaluate(model, task=info_in.task, target=info_in.target, metric=info_in.metric,
                           test=test, train=train_rows, cfg=config.model.evaluate, out_dir=writer.path,
                           importances=importances, champion=champion_model, seed=config.model.train.seed)
-        info = {"model": info_in["model"], "task": info_in["task"], "train": train.ref, "data": prepare.ref,
-                "metric": info_in["metric"], "test_rows": len(test), "train_metrics": result.train_metrics,
+        info = {"model": info_in.model, "task": info_in.task, "train": train.ref, "data": prepare.ref,
+                "metric": info_in.metric, "test_rows": len(test), "train_metrics": result.train_metrics,
                 "gates": result.gates, "passed": result.passed, "champion": result.champion,
                 "overfit": result.overfit, "confusion": result.confusion, "per_class": result.per_class,
                 "plots": result.plots, "warnings": result.warnings}

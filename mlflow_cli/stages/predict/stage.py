@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlflow_cli.models.train_info import TrainInfo
 from mlflow_cli.core.config import FILE_TYPES, Config, SourceConfig
 from mlflow_cli.core.lineage import prepare_of
 from mlflow_cli.core.errors import ArtifactError, ConfigError, DataError, did_you_mean
@@ -184,10 +185,10 @@ def _replacing(target: Path | None) -> Iterator[Path | None]:
 
 def _info(plan: Plan, tally: _Tally, output: str, tmp_rejects: Path | None, rejects: Path | None) -> dict[str, Any]:
     train = plan.extra["train"]
-    info = train.manifest.get("info", {})
+    info = TrainInfo.of(train.manifest)
     return {
         "input": source_label(plan.extra["source"]), "model": train.ref, "alias": plan.extra["alias"],
-        "model_name": info.get("model"), "task": info.get("task"), "target": info.get("target"),
+        "model_name": info.model, "task": info.task, "target": info.target,
         "rows_in": tally.rows_in, "rows_scored": tally.scored, "rows_rejected": tally.rejected,
         "chunks": tally.chunks, "chunks_from_bundle": tally.lean_chunks, "columns": tally.columns, "output": output,
         "rejects": None if rejects is None or tmp_rejects is None else {
@@ -242,8 +243,7 @@ class Scorer:
         from mlflow_cli.models.scoring.bundle import arrow_array
 
         self.train, self.schema, self.ref, self.unseen, self.lean = train, schema, train.ref, unseen, lean
-        info = train.manifest.get("info", {})
-        self.task = info.get("task") or schema.get("task")
+        self.task = TrainInfo.of(train.manifest).task or schema.get("task")
         self._model: Any = None
         if lean is not None:
             classes, has_proba = lean.classes, lean.classes is not None

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from mlflow_cli.core.config import Config
+from mlflow_cli.models.train_info import TrainInfo
 from mlflow_cli.core.store import Store, open_store
 from mlflow_cli.core.stage import Plan, ProgressFactory, StageResult, no_progress
 
@@ -62,17 +63,17 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
         if outcome.importances:
             (writer.path / "importances.json").write_text(json.dumps(
                 {"kind": outcome.importance_kind, "values": outcome.importances}, indent=2))
-        writer.info = {
-            "task": task, "model": outcome.model_name, "estimator": outcome.estimator, "params": outcome.params,
-            "metric": outcome.metric, "target": target, "classes": outcome.classes, "data": prepare.ref,
-            "train_rows": len(train), "valid_rows": 0 if valid is None else len(valid),
-            "features_in": len(schema["columns"]), "features_out": len(outcome.feature_names),
-            "feature_names": outcome.feature_names[:FEATURE_NAMES_SHOWN],  # all of them: features.json
-            "cv": outcome.cv, "leaderboard": outcome.leaderboard, "search": outcome.search,
-            "best_iteration": outcome.best_iteration, "fit_seconds": outcome.fit_seconds, "device": outcome.device,
-            "importance_kind": outcome.importance_kind, "scoring_bundle": bundle is not None,
-            "top_features": dict(list((outcome.importances or {}).items())[:10]),
-        }
+        writer.info = TrainInfo(
+            task=task, model=outcome.model_name, estimator=outcome.estimator, params=outcome.params,
+            metric=outcome.metric, target=target, classes=outcome.classes, data=prepare.ref,
+            train_rows=len(train), valid_rows=0 if valid is None else len(valid),
+            features_in=len(schema["columns"]), features_out=len(outcome.feature_names),
+            feature_names=outcome.feature_names[:FEATURE_NAMES_SHOWN],  # all of them: features.json
+            cv=outcome.cv, leaderboard=outcome.leaderboard, search=outcome.search,
+            best_iteration=outcome.best_iteration, fit_seconds=outcome.fit_seconds, device=outcome.device,
+            importance_kind=outcome.importance_kind, scoring_bundle=bundle is not None,
+            top_features=dict(list((outcome.importances or {}).items())[:10]),
+        ).to_json()
         writer.metrics = _cv_metrics(outcome.cv)
     return StageResult.from_artifact(writer.artifact, cached=False,
                                      warnings=outcome.warnings)
