@@ -21,7 +21,7 @@ def artifacts_list(
 
     Example: `mlw artifacts list ingest`
     """
-    from mlflow_cli.cli.render import render_artifact_list
+    from mlflow_cli.cli.render_artifacts import render_artifact_list
     from mlflow_cli.project.inventory import list_artifacts
 
     render_artifact_list(list_artifacts(load(config, None), stage))
@@ -38,7 +38,7 @@ def artifacts_show(
 
     Example: `mlw artifacts show prepare/latest`
     """
-    from mlflow_cli.cli.render import render_manifest
+    from mlflow_cli.cli.render_artifacts import render_manifest
     from mlflow_cli.project.inventory import show_artifact
 
     render_manifest(show_artifact(load(config, None), version))
@@ -55,7 +55,7 @@ def artifacts_lineage(
 
     Example: `mlw artifacts lineage prepare/latest`
     """
-    from mlflow_cli.cli.render import render_lineage
+    from mlflow_cli.cli.render_artifacts import render_lineage
     from mlflow_cli.project.inventory import artifact_lineage
 
     render_lineage(artifact_lineage(load(config, None), version))
@@ -72,7 +72,7 @@ def artifacts_verify(
 
     Example: `mlw artifacts verify`
     """
-    from mlflow_cli.cli.render import render_verify
+    from mlflow_cli.cli.render_artifacts import render_verify
     from mlflow_cli.project.inventory import verify_artifacts
 
     render_verify(verify_artifacts(load(config, None), version))
@@ -92,7 +92,7 @@ def artifacts_gc(
 
     Example: `mlw artifacts gc --keep 3 --dry-run`
     """
-    from mlflow_cli.cli.render import render_gc
+    from mlflow_cli.cli.render_artifacts import render_gc
     from mlflow_cli.project.inventory import collect_garbage
 
     render_gc(collect_garbage(load(config, None), keep, dry_run), dry_run)

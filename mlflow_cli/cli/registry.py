@@ -21,7 +21,7 @@ def models_catalog(json_out: JsonOpt = False) -> None:
     Example: `mlw models catalog`
     """
     from mlflow_cli.models.catalog import catalog_rows
-    from mlflow_cli.cli.render import render_catalog
+    from mlflow_cli.cli.render_registry import render_catalog
 
     render_catalog(catalog_rows())
 
@@ -34,7 +34,7 @@ def models_list(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -
     Example: `mlw models list`
     """
     from mlflow_cli.core.registry import list_aliases
-    from mlflow_cli.cli.render import render_aliases
+    from mlflow_cli.cli.render_registry import render_aliases
 
     render_aliases(list_aliases(load(config, None)))
 
@@ -51,7 +51,7 @@ def models_show(
     Example: `mlw models show production`
     """
     from mlflow_cli.core.registry import show_model
-    from mlflow_cli.cli.render import render_model
+    from mlflow_cli.cli.render_registry import render_model
 
     render_model(show_model(load(config, None), ref))
 
@@ -70,7 +70,7 @@ def models_promote(
     Example: `mlw models promote latest --alias production --reason "beats v3 on f1"`
     """
     from mlflow_cli.core.registry import promote
-    from mlflow_cli.cli.render import render_move
+    from mlflow_cli.cli.render_registry import render_move
 
     render_move(promote(load(config, None), version, alias, reason), "promoted")
 
@@ -88,7 +88,7 @@ def models_rollback(
     Example: `mlw models rollback production --reason "latency regression"`
     """
     from mlflow_cli.core.registry import rollback
-    from mlflow_cli.cli.render import render_move
+    from mlflow_cli.cli.render_registry import render_move
 
     render_move(rollback(load(config, None), alias, reason), "rolled back")
 
@@ -108,7 +108,7 @@ def runs_list(
 
     Example: `mlw runs list --sort f1 --limit 5`
     """
-    from mlflow_cli.cli.render import render_runs
+    from mlflow_cli.cli.render_registry import render_runs
     from mlflow_cli.project.runs import list_runs
 
     render_runs(list_runs(load(config, None), sort=sort, model=model, limit=limit))
@@ -125,7 +125,7 @@ def runs_show(
 
     Example: `mlw runs show latest`
     """
-    from mlflow_cli.cli.render import render_run
+    from mlflow_cli.cli.render_registry import render_run
     from mlflow_cli.project.runs import show_run
 
     render_run(show_run(load(config, None), version))
@@ -143,7 +143,7 @@ def runs_compare(
 
     Example: `mlw runs compare 20261126-1530 latest`
     """
-    from mlflow_cli.cli.render import render_compare
+    from mlflow_cli.cli.render_registry import render_compare
     from mlflow_cli.project.runs import compare_runs
 
     render_compare(compare_runs(load(config, None), first, second))
