@@ -20,9 +20,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from mlflow_cli.core.config import PrepareConfig
 from mlflow_cli.core.errors import ConfigError
+from mlflow_cli.data.tokens import BOOLEAN_TOKENS, NA_TOKENS  # noqa: F401 (imported from here too)
 
-BOOLEAN_TOKENS = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0.0, "t": 1.0, "f": 0.0}
-NA_TOKENS = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
 DATE_COMPONENT_FNS = {
     "year": lambda s: s.dt.year, "month": lambda s: s.dt.month, "day": lambda s: s.dt.day,
     "dayofweek": lambda s: s.dt.day_of_week, "dayofyear": lambda s: s.dt.day_of_year,

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from mlflow_cli.serve import protocols
-from mlflow_cli.data.validation.frame import MAX_ISSUES, NOT_NULLABLE, columns_certainly_valid, validate_frame
+from mlflow_cli.data.validation.fast import columns_certainly_valid
+from mlflow_cli.data.validation.frame import MAX_ISSUES, NOT_NULLABLE, validate_frame
 
 SCHEMA = {"columns": {"age": {"kind": "numeric", "nullable": False}, "plan": {"kind": "categorical",
                                                                             "categories": ["basic", "pro"]}},

@@ -1,12 +1,18 @@
-"""Schema checks that need neither pandas nor scikit-learn: shared by the request path of
-`mlw serve` and the lean scoring path of `mlw predict` (lean.py), which must not import them."""
+"""The fast checks: whether records are *certainly* valid against prepare's schema, decided
+without pandas or scikit-learn, for each form a scoring model takes (column lists of JSON
+values, a float matrix). True means every check of frame.py would pass; False means "not
+sure", and the caller runs frame.py's full checks, which name each bad field. Used through
+models/scoring/model.py by `mlw serve`'s request path and the scoring bundle of `mlw predict`,
+which must not import pandas. Imports numpy only."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from mlflow_cli.data.tokens import BOOLEAN_TOKENS
 
 NUMBER_TYPES = {int, float}  # JSON numbers as parsed (bool, a subclass of int, is not one of them)
 
@@ -38,3 +44,55 @@ def matrix_certainly_valid(names: Sequence[str], matrix: np.ndarray, schema: dic
         if not spec.get("nullable", True) and np.isnan(matrix[:, j]).any():
             return False
     return True
+
+
+def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[str, Any], unseen: str) -> bool:
+    """True when column lists of JSON values pass every check `validate_frame(..., allow_extra=False)`
+    makes, decided by the values' types without pandas (~10 us for a one-row request, against
+    ~1 ms for the frame). False means "not sure": the caller runs `validate_frame` for the issues.
+
+    Qualifies: the schema's columns (plus, optionally, id and target columns); numbers (not booleans) for numeric columns; true/false,
+    or only words such as yes/no, for boolean ones; known category strings for categorical ones
+    (any string when unseen categories are allowed); None only where training saw missing values.
+    Dates and text never qualify: their parsing is pandas' job."""
+    specs = schema["columns"]
+    if specs.keys() - columns.keys() or columns.keys() - specs.keys() - passenger_columns(schema):
+        return False
+    for name, spec in specs.items():
+        values = columns[name]
+        types = set(map(type, values))
+        if type(None) in types:
+            if not spec.get("nullable", True):
+                return False
+            types.discard(type(None))
+        kind = spec["kind"]
+        if kind == "numeric":
+            if not types <= NUMBER_TYPES or not _finite(values, nullable=spec.get("nullable", True)):
+                return False
+        elif kind == "boolean":
+            if types == {str}:
+                if not {v.strip().lower() for v in values if v is not None} <= BOOLEAN_TOKENS.keys():
+                    return False
+            elif not types <= {bool}:
+                return False
+        elif kind == "categorical":
+            if not types <= {str}:
+                return False
+            known = spec.get("categories")
+            if unseen == "reject" and known and not set(values) - {None} <= set(known):
+                return False
+        else:
+            return False
+    return True
+
+
+def _finite(values: Sequence[Any], nullable: bool) -> bool:
+    """No infinity (scikit-learn's imputers refuse it), no NaN where missing values are not
+    allowed, and nothing too large for a float."""
+    try:
+        numbers = np.array(values, dtype=float)
+    except (OverflowError, TypeError, ValueError):
+        return False
+    if nullable:
+        return not np.isinf(numbers).any()
+    return bool(np.isfinite(numbers).all())

@@ -7,15 +7,14 @@ vectorised per column, so validating a large batch costs little next to predicti
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlflow_cli.data.validation.fast import NUMBER_TYPES, passenger_columns
-from mlflow_cli.models.features import BOOLEAN_TOKENS, NA_TOKENS
+from mlflow_cli.data.tokens import BOOLEAN_TOKENS, NA_TOKENS
+from mlflow_cli.data.validation.fast import passenger_columns
 
 MAX_ISSUES = 100
 NOT_NULLABLE = "missing value; this column had no missing values in training"
@@ -85,58 +84,6 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], *, unseen: str =
             result.issues.append(Issue(name, message(frame[name].iloc[row], int(row)), int(row)))
     result.issues.sort(key=lambda issue: -1 if issue.row is None else issue.row)
     return result
-
-
-def columns_certainly_valid(columns: Mapping[str, Sequence[Any]], schema: dict[str, Any], unseen: str) -> bool:
-    """True when column lists of JSON values pass every check `validate_frame(..., allow_extra=False)`
-    makes, decided by the values' types without pandas (~10 us for a one-row request, against
-    ~1 ms for the frame). False means "not sure": the caller runs `validate_frame` for the issues.
-
-    Qualifies: the schema's columns (plus, optionally, id and target columns); numbers (not booleans) for numeric columns; true/false,
-    or only words such as yes/no, for boolean ones; known category strings for categorical ones
-    (any string when unseen categories are allowed); None only where training saw missing values.
-    Dates and text never qualify: their parsing is pandas' job."""
-    specs = schema["columns"]
-    if specs.keys() - columns.keys() or columns.keys() - specs.keys() - passenger_columns(schema):
-        return False
-    for name, spec in specs.items():
-        values = columns[name]
-        types = set(map(type, values))
-        if type(None) in types:
-            if not spec.get("nullable", True):
-                return False
-            types.discard(type(None))
-        kind = spec["kind"]
-        if kind == "numeric":
-            if not types <= NUMBER_TYPES or not _finite(values, nullable=spec.get("nullable", True)):
-                return False
-        elif kind == "boolean":
-            if types == {str}:
-                if not {v.strip().lower() for v in values if v is not None} <= BOOLEAN_TOKENS.keys():
-                    return False
-            elif not types <= {bool}:
-                return False
-        elif kind == "categorical":
-            if not types <= {str}:
-                return False
-            known = spec.get("categories")
-            if unseen == "reject" and known and not set(values) - {None} <= set(known):
-                return False
-        else:
-            return False
-    return True
-
-
-def _finite(values: Sequence[Any], nullable: bool) -> bool:
-    """No infinity (scikit-learn's imputers refuse it), no NaN where missing values are not
-    allowed, and nothing too large for a float."""
-    try:
-        numbers = np.array(values, dtype=float)
-    except (OverflowError, TypeError, ValueError):
-        return False
-    if nullable:
-        return not np.isinf(numbers).any()
-    return bool(np.isfinite(numbers).all())
 
 
 def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple[np.ndarray | None, Any]:
