@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mlflow_cli.models.tasks import TASKS
 from mlflow_cli.core.errors import ConfigError, did_you_mean
 
-CLASSIFICATION, REGRESSION, CLUSTERING = "classification", "regression", "clustering"
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,7 @@ CATALOG: dict[str, ModelEntry] = {e.name: e for e in [
 
 PARALLEL = {"random_forest", "extra_trees", "knn", "xgboost"}  # n_jobs helps (and is not deprecated) here
 
-AUTO_CANDIDATES = {
-    CLASSIFICATION: ["logistic_regression", "random_forest", "hist_gradient_boosting", "xgboost"],
-    REGRESSION: ["ridge", "random_forest", "hist_gradient_boosting", "xgboost"],
-    CLUSTERING: ["kmeans"],
-}
+AUTO_CANDIDATES = {name: list(task.auto_candidates) for name, task in TASKS.items()}
 
 
 def catalog_rows() -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
-"""The metric catalogue: which metrics each task has, how each is computed, and gates.
+"""The metric catalogue over every task: names, directions, checks of configured names, CV
+scorers, and gates. How each metric is computed lives with its task (models/tasks/).
 
 `mlw train` scores cross-validation folds with `make_scorer_for`; `mlw evaluate` scores the
 held-out set with `compute_metrics` and checks `evaluate.gates` with `parse_gate`/`compare`.
-Both go through the same per-metric functions below, so a CV score and a held-out score
-of the same name always mean the same thing.
+Both go through the same per-metric functions of the task modules, so a CV score and a
+held-out score of the same name always mean the same thing.
 
 Conventions that hold everywhere:
 - Binary classification: the positive label is `classes[1]`, the second of the sorted
@@ -22,42 +23,28 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from mlflow_cli.core.errors import ConfigError
+from mlflow_cli.models.tasks import TASKS, task_named
+from mlflow_cli.models.tasks.classification import (PROBA_METRICS, _as_proba, _label_metric, _proba_metric,
+                                                    classification_metrics, confusion, per_class_report)
+from mlflow_cli.models.tasks.clustering import clustering_metrics
+from mlflow_cli.models.tasks.regression import _regression_metric, regression_metrics
+from mlflow_cli.models.values import as_labels, plain
+
+__all__ = ["GREATER_IS_BETTER", "PROBA_METRICS", "TASK_METRICS", "check_metric_names", "classification_metrics",
+           "clustering_metrics", "compare", "compute_metrics", "confusion", "default_metric", "make_scorer_for",
+           "parse_gate", "per_class_report", "plain", "regression_metrics", "scorer_sign"]
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": (
-        "accuracy", "balanced_accuracy",
-        "precision", "recall", "f1",
-        "precision_macro", "recall_macro", "f1_macro",
-        "precision_weighted", "recall_weighted", "f1_weighted",
-        "roc_auc", "pr_auc", "log_loss",
-    ),
-    "regression": ("mse", "rmse", "mae", "r2", "mape", "median_ae"),
-    "clustering": ("silhouette", "davies_bouldin", "calinski_harabasz", "ari", "nmi"),
-}
-
-_LOWER_IS_BETTER = frozenset({"log_loss", "mse", "rmse", "mae", "mape", "median_ae", "davies_bouldin"})
+TASK_METRICS: dict[str, tuple[str, ...]] = {name: task.metrics for name, task in TASKS.items()}
 
 GREATER_IS_BETTER: dict[str, bool] = {
-    name: name not in _LOWER_IS_BETTER for names in TASK_METRICS.values() for name in names
+    name: name not in task.lower_is_better for task in TASKS.values() for name in task.metrics
 }
-
-# Classification metrics computed from predict_proba rather than predicted labels.
-PROBA_METRICS: frozenset[str] = frozenset({"roc_auc", "pr_auc", "log_loss"})
-
-# Silhouette is O(n^2) in rows; above this it is computed on a seeded sample of rows.
-SILHOUETTE_SAMPLE = 10_000
-SILHOUETTE_SEED = 0
-# davies_bouldin and calinski_harabasz need a dense X. A sparse X is densified only up to
-# this many cells (80 MB as float64); above it those two metrics are left out rather than
-# risking memory on a wide text matrix. silhouette works on sparse X directly.
-DENSE_CELL_LIMIT = 10_000_000
 
 # Names people bring from scikit-learn or habit, used only to suggest our name.
 _ALIASES = {
@@ -82,20 +69,12 @@ _OPS = (">=", "<=", ">", "<", "==")
 
 
 def _check_task(task: str) -> None:
-    if task not in TASK_METRICS:
-        raise ValueError(f"task must be one of {', '.join(TASK_METRICS)}; got {task!r}")
+    task_named(task)
 
 
 def default_metric(task: str, n_classes: int | None = None) -> str:
-    """The metric that selects models when the config names none.
-
-    With `n_classes` unknown, classification gets "f1": here unsuffixed f1 is already the
-    macro average on multiclass data, so it is right either way.
-    """
-    _check_task(task)
-    if task == "classification":
-        return "f1_macro" if n_classes is not None and n_classes > 2 else "f1"
-    return {"regression": "rmse", "clustering": "silhouette"}[task]
+    """The metric that selects models when the config names none (the task decides)."""
+    return task_named(task).default_metric(n_classes)
 
 
 def check_metric_names(task: str, names: list[str], where: str) -> None:
@@ -147,224 +126,13 @@ def scorer_sign(name: str) -> int:
 # --------------------------------------------------------------------------- helpers
 
 
-def plain(value: Any) -> Any:
-    """A numpy scalar as the Python value it holds (labels must be JSON-serialisable)."""
-    return value.item() if type(value).__module__ == "numpy" else value
-
-
-def _finite(results: dict[str, float | None]) -> dict[str, float]:
-    """Drop metrics that came out undefined (None, NaN or infinite); make the rest floats."""
-    out = {}
-    for name, value in results.items():
-        if value is not None and math.isfinite(value):
-            out[name] = float(value)
-    return out
-
-
-def _resolve_classes(classes: ArrayLike | None, y_true, y_pred):
-    import numpy as np
-    from sklearn.utils.multiclass import unique_labels
-
-    if classes is None:
-        return unique_labels(y_true, y_pred)
-    return np.asarray(classes)
-
-
-def _report_labels(classes, y_true, y_pred) -> list:
-    """The model's classes, then any label it never saw (so no row is silently dropped)."""
-    known = [plain(c) for c in _resolve_classes(classes, y_true, y_pred)]
-    extra = {plain(v) for v in y_true} | {plain(v) for v in y_pred}
-    extra.difference_update(known)
-    return known + sorted(extra, key=lambda v: (str(type(v)), v))
-
-
 # --------------------------------------------------------------------------- classification
-
-
-def _label_metric(name: str, y_true, y_pred, classes) -> float:
-    """One classification metric from predicted labels."""
-    from sklearn import metrics as skm
-
-    if name == "accuracy":
-        return skm.accuracy_score(y_true, y_pred)
-    if name == "balanced_accuracy":
-        return skm.balanced_accuracy_score(y_true, y_pred)
-    family, _, average = name.partition("_")
-    score = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[family]
-    if not average and len(classes) == 2:
-        # Same number as average="binary", pos_label=classes[1], but still defined when
-        # y_true holds a label the model never saw (binary averaging would raise).
-        return score(y_true, y_pred, labels=[classes[1]], average=None, zero_division=0)[0]
-    return score(y_true, y_pred, average=average or "macro", zero_division=0)
-
-
-def _proba_metric(name: str, y_true, proba, classes) -> float | None:
-    """One classification metric from predict_proba columns aligned to `classes`.
-    None when the metric is undefined for this y_true."""
-    import numpy as np
-    from sklearn import metrics as skm
-    from sklearn.preprocessing import label_binarize
-
-    if len(classes) < 2:
-        return None
-    if name == "log_loss":
-        if not np.isin(y_true, classes).all():
-            return None          # a label the model gives no column: the loss is unbounded
-        return skm.log_loss(y_true, proba, labels=classes)
-    # Ranking metrics, one-vs-rest: each class scored needs positives and negatives in y_true.
-    # A label the model never saw counts as a negative for every class.
-    if len(classes) == 2:
-        onehot = (y_true == classes[1]).reshape(-1, 1)
-        proba = proba[:, 1:]
-    else:
-        onehot = label_binarize(y_true, classes=classes)
-    positives = onehot.sum(axis=0)
-    if ((positives == 0) | (positives == len(y_true))).any():
-        return None
-    if name == "roc_auc":
-        return skm.roc_auc_score(onehot, proba, average="macro")
-    return skm.average_precision_score(onehot, proba, average="macro")
-
-
-def _as_labels(y):
-    import numpy as np
-
-    return np.asarray(y).ravel()
-
-
-def _as_proba(proba, n_rows: int, classes):
-    import numpy as np
-
-    proba = np.asarray(proba, dtype=float)
-    if proba.ndim != 2 or proba.shape != (n_rows, len(classes)):
-        raise ValueError(
-            f"proba must have shape (n_rows, n_classes) = ({n_rows}, {len(classes)}) to match "
-            f"classes {list(classes)}; got {proba.shape}. Pass the estimator's classes_.")
-    return proba
-
-
-def classification_metrics(y_true: ArrayLike, y_pred: ArrayLike, proba: ArrayLike | None = None,
-                           classes: ArrayLike | None = None) -> dict[str, float]:
-    """Every classification metric that is defined for this data.
-
-    `classes` is the estimator's `classes_` (sorted); without it the sorted labels of
-    y_true and y_pred are used. roc_auc, pr_auc and log_loss need `proba` and are left out
-    without it.
-    """
-    y_true, y_pred = _as_labels(y_true), _as_labels(y_pred)
-    classes = _resolve_classes(classes, y_true, y_pred)
-    if proba is not None:
-        proba = _as_proba(proba, len(y_true), classes)
-    results: dict[str, float | None] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)    # sklearn's UndefinedMetricWarning & co
-        for name in TASK_METRICS["classification"]:
-            if name not in PROBA_METRICS:
-                results[name] = _label_metric(name, y_true, y_pred, classes)
-            elif proba is not None:
-                results[name] = _proba_metric(name, y_true, proba, classes)
-    return _finite(results)
-
-
-def confusion(y_true: ArrayLike, y_pred: ArrayLike, classes: ArrayLike | None) -> dict:
-    """{"labels": [...], "matrix": [[...]]}: rows are true labels, columns predicted.
-
-    Labels are the model's classes, then any label it never saw, so counts always sum to
-    the number of rows.
-    """
-    from sklearn.metrics import confusion_matrix
-
-    y_true, y_pred = _as_labels(y_true), _as_labels(y_pred)
-    labels = _report_labels(classes, y_true, y_pred)
-    matrix = confusion_matrix(y_true, y_pred, labels=labels)
-    return {"labels": labels, "matrix": matrix.tolist()}
-
-
-def per_class_report(y_true: ArrayLike, y_pred: ArrayLike, classes: ArrayLike | None) -> dict:
-    """{label: {"precision", "recall", "f1", "support"}} in the order of `confusion`."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    y_true, y_pred = _as_labels(y_true), _as_labels(y_pred)
-    labels = _report_labels(classes, y_true, y_pred)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        p, r, f, support = precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, average=None, zero_division=0)
-    return {
-        label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                "support": int(support[i])}
-        for i, label in enumerate(labels)
-    }
 
 
 # --------------------------------------------------------------------------- regression
 
 
-def _regression_metric(name: str, y_true, y_pred) -> float:
-    from sklearn import metrics as skm
-
-    if name == "rmse":
-        return math.sqrt(skm.mean_squared_error(y_true, y_pred))
-    score = {
-        "mse": skm.mean_squared_error, "mae": skm.mean_absolute_error, "r2": skm.r2_score,
-        "mape": skm.mean_absolute_percentage_error, "median_ae": skm.median_absolute_error,
-    }[name]
-    return score(y_true, y_pred)
-
-
-def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
-    """Every regression metric that is defined for this data (r2 needs two rows).
-
-    mape is scikit-learn's: a fraction (0.1 = 10%), and huge where y_true is near 0.
-    """
-    import numpy as np
-
-    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return _finite({name: _regression_metric(name, y_true, y_pred)
-                        for name in TASK_METRICS["regression"]})
-
-
 # --------------------------------------------------------------------------- clustering
-
-
-def clustering_metrics(X: Any, labels: ArrayLike, y_true: ArrayLike | None = None) -> dict[str, float]:
-    """Internal metrics from X and the cluster labels; ari/nmi too when y_true is given.
-
-    - Internal metrics need 2 <= clusters <= rows - 1 and are left out otherwise. Every
-      label counts as a cluster, DBSCAN's noise (-1) included, as in scikit-learn.
-    - silhouette uses at most SILHOUETTE_SAMPLE rows (seeded), and works on sparse X.
-    - davies_bouldin and calinski_harabasz need dense X: a sparse X is densified when it
-      has at most DENSE_CELL_LIMIT cells, otherwise they are left out.
-    """
-    import numpy as np
-    from scipy import sparse
-    from sklearn import metrics as skm
-
-    labels = _as_labels(labels)
-    results: dict[str, float | None] = {}
-    n_rows, n_clusters = len(labels), len(np.unique(labels))
-    if 2 <= n_clusters <= n_rows - 1:
-        if sparse.issparse(X):
-            X = sparse.csr_matrix(X)     # row-indexable, which sampling needs
-            dense = X.toarray() if X.shape[0] * X.shape[1] <= DENSE_CELL_LIMIT else None
-        else:
-            X = dense = np.asarray(X)
-        sample = SILHOUETTE_SAMPLE if n_rows > SILHOUETTE_SAMPLE else None
-        try:
-            results["silhouette"] = skm.silhouette_score(
-                X, labels, sample_size=sample, random_state=SILHOUETTE_SEED)
-        except ValueError:
-            pass                         # the sample drew a single cluster
-        if dense is not None:
-            results["davies_bouldin"] = skm.davies_bouldin_score(dense, labels)
-            results["calinski_harabasz"] = skm.calinski_harabasz_score(dense, labels)
-    if y_true is not None:
-        y_true = _as_labels(y_true)
-        results["ari"] = skm.adjusted_rand_score(y_true, labels)
-        results["nmi"] = skm.normalized_mutual_info_score(y_true, labels)
-    return _finite(results)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -375,14 +143,7 @@ def compute_metrics(task: str, y_true: ArrayLike | None, y_pred: ArrayLike,
                     X: Any = None) -> dict[str, float]:
     """All defined metrics of `task`. For clustering, y_pred are the cluster labels, X is
     required, and y_true (optional) adds ari/nmi."""
-    _check_task(task)
-    if task == "classification":
-        return classification_metrics(y_true, y_pred, proba=proba, classes=classes)
-    if task == "regression":
-        return regression_metrics(y_true, y_pred)
-    if X is None:
-        raise ValueError("clustering metrics need X")
-    return clustering_metrics(X, y_pred, y_true=y_true)
+    return task_named(task).score(y_true, y_pred, proba=proba, classes=classes, X=X)
 
 
 # --------------------------------------------------------------------------- CV scorers
@@ -408,17 +169,17 @@ class MetricScorer:
     def __call__(self, estimator: Any, X: Any, y_true: ArrayLike) -> float:
         # No warnings.catch_warnings() here, unlike the held-out functions: CV may run
         # scorers in threads, and that context manager swaps process-wide filters.
-        if self.name in TASK_METRICS["regression"]:
+        if self.name in TASKS["regression"].metrics:
             import numpy as np
 
             y_true = np.asarray(y_true, dtype=float)
             value = _regression_metric(self.name, y_true, np.asarray(estimator.predict(X), dtype=float))
         elif self.name in PROBA_METRICS:
-            y_true, classes = _as_labels(y_true), estimator.classes_
+            y_true, classes = as_labels(y_true), estimator.classes_
             proba = _as_proba(estimator.predict_proba(X), len(y_true), classes)
             value = _proba_metric(self.name, y_true, proba, classes)
         else:
-            value = _label_metric(self.name, _as_labels(y_true), _as_labels(estimator.predict(X)),
+            value = _label_metric(self.name, as_labels(y_true), as_labels(estimator.predict(X)),
                                   estimator.classes_)
         if value is None or not math.isfinite(value):
             return float("nan")
@@ -432,8 +193,9 @@ def make_scorer_for(name: str) -> MetricScorer:
     predict_proba. The score is the metric times `scorer_sign(name)`: negated for
     lower-is-better metrics, so that CV always maximises.
     """
-    if name in TASK_METRICS["clustering"]:
-        raise ValueError(f"{name!r} is a clustering metric; CV scorers exist for "
+    owner = next((task for task in TASKS.values() if name in task.metrics), None)
+    if owner is not None and not owner.supervised:
+        raise ValueError(f"{name!r} is a {owner.name} metric; CV scorers exist for "
                          "classification and regression metrics only")
     scorer_sign(name)                      # unknown name -> ValueError
     return MetricScorer(name)

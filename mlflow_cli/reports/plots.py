@@ -84,13 +84,7 @@ def make_plots(out_dir: Path, task: str, *, y_true=None, y_pred=None, proba=None
         _render(out_dir / file_name, draw, *args)
         written[name] = file_name
 
-    if task == "classification":
-        _classification_plots(save, y_true, y_pred, proba, classes)
-    elif task == "regression" and y_true is not None and y_pred is not None:
-        save("residuals", _residuals, y_true, y_pred)
-        save("predicted_vs_actual", _predicted_vs_actual, y_true, y_pred)
-    elif task == "clustering" and y_pred is not None:
-        save("cluster_sizes", _cluster_sizes, y_pred)
+    TASK_PLOTS[task](save, y_true, y_pred, proba, classes)
     if importances and top_features(importances, max_features):
         save("feature_importance", _feature_importance, importances, max_features)
     return written
@@ -120,6 +114,21 @@ def _render(path: Path, draw, *args) -> None:
             fig.savefig(path, dpi=DPI, format="png")
         finally:
             fig.clear()              # release the artists now, not at the next GC
+
+
+def _regression_plots(save, y_true, y_pred, proba, classes) -> None:
+    if y_true is not None and y_pred is not None:
+        save("residuals", _residuals, y_true, y_pred)
+        save("predicted_vs_actual", _predicted_vs_actual, y_true, y_pred)
+
+
+def _clustering_plots(save, y_true, y_pred, proba, classes) -> None:
+    if y_pred is not None:
+        save("cluster_sizes", _cluster_sizes, y_pred)
+
+
+def _no_plots(save, y_true, y_pred, proba, classes) -> None:
+    """Tasks whose plots are not drawn yet (recommendation): feature importance only."""
 
 
 def _classification_plots(save, y_true, y_pred, proba, classes) -> None:
@@ -381,3 +390,8 @@ def _feature_importance(fig, importances: dict[str, float], max_features: int):
     ax.set_ylabel("Feature")
     shown = f"top {len(top)} of {len(importances)}" if len(importances) > len(top) else f"{len(top)}"
     ax.set_title(f"Feature importance ({shown} features)")
+
+
+# Each task's drawings (models/tasks/<task>.py: Task.plots names the files they write).
+TASK_PLOTS = {"classification": _classification_plots, "regression": _regression_plots,
+              "clustering": _clustering_plots, "recommendation": _no_plots}

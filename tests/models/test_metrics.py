@@ -17,7 +17,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score, cross_validate
 from sklearn.preprocessing import label_binarize
 
-from mlflow_cli.models import metrics
+from mlflow_cli.models.tasks import clustering as clustering_task
 from mlflow_cli.core.errors import ConfigError
 from mlflow_cli.models.metrics import (
     GREATER_IS_BETTER,
@@ -308,14 +308,14 @@ def test_metrics_clustering_sparse_small_is_densified(blobs):
 
 def test_metrics_clustering_sparse_large_skips_dense_only_metrics(blobs, monkeypatch):
     X, labels, _ = blobs
-    monkeypatch.setattr(metrics, "DENSE_CELL_LIMIT", 100)
+    monkeypatch.setattr(clustering_task, "DENSE_CELL_LIMIT", 100)
     result = clustering_metrics(sparse.csr_matrix(X), labels)
     assert result == pytest.approx({"silhouette": skm.silhouette_score(X, labels)})
 
 
 def test_metrics_clustering_silhouette_is_sampled_and_seeded(blobs, monkeypatch):
     X, labels, _ = blobs
-    monkeypatch.setattr(metrics, "SILHOUETTE_SAMPLE", 100)
+    monkeypatch.setattr(clustering_task, "SILHOUETTE_SAMPLE", 100)
     first = clustering_metrics(X, labels)["silhouette"]
     assert first == clustering_metrics(X, labels)["silhouette"]
     assert first == pytest.approx(skm.silhouette_score(X, labels, sample_size=100, random_state=0))

@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import ConfigError, DataError, missing_column_error
+from mlflow_cli.models.tasks import task_named
 from mlflow_cli.models.features import BOOLEAN_TOKENS, NA_TOKENS, FeaturePlan, build_preprocessor, coerce_column, effective_options
 from mlflow_cli.core.store import Artifact
 
@@ -150,7 +151,7 @@ class Preparation:
         distinct = self.frame[column].nunique()
         if distinct <= options["max_onehot"]:
             return {**options, "encode": "onehot"}
-        if self.task in ("classification", "regression"):
+        if task_named(self.task).supervised:
             return {**options, "encode": "target"}
         return {**options, "encode": "onehot", "max_categories": options["max_onehot"]}
 
@@ -167,8 +168,8 @@ class Preparation:
             elif settings.group_column:
                 method = "group"
             else:
-                method = "stratified" if self.task == "classification" else "random"
-        if method == "stratified" and self.task != "classification":
+                method = task_named(self.task).default_split
+        if method == "stratified" and not task_named(self.task).labels:
             raise ConfigError(f"prepare.split.method 'stratified' needs a classification target; this is {self.task}.",
                               hint="Use method: random (or auto).")
         if method == "time" and not self.data.time_column:
@@ -235,7 +236,7 @@ class Preparation:
         """Fit preprocessing on the training rows only: test rows never inform it."""
         train = self.frame.iloc[self.splits["train"]]
         y = train[self.data.target] if self.data.target else None
-        supervised = self.task in ("classification", "regression")
+        supervised = task_named(self.task).supervised
         pipeline = build_preprocessor(self.plan, supervised, self.options.split.seed)
         try:
             pipeline.fit(train, y if supervised else None)
@@ -266,7 +267,7 @@ class Preparation:
         target: dict[str, Any] | None = None
         if self.data.target:
             target = {"name": self.data.target, "dtype": str(self.frame[self.data.target].dtype), "task": self.task}
-            if self.task == "classification":
+            if task_named(self.task).labels:
                 target["classes"] = sorted(map(str, self.frame[self.data.target].dropna().unique()))
         return {"columns": columns, "target": target, "id_columns": list(self.data.id_columns),
                 "task": self.task}
@@ -286,7 +287,7 @@ class Preparation:
             "features_in": len(self.plan.kinds), "features_out": features_out,
             "feature_kinds": feature_kinds, "coerced": self.coerced,
         }
-        if self.task == "classification":
+        if task_named(self.task).labels:
             target = self.frame[self.data.target].astype(str)
             info["class_balance"] = {name: {str(k): int(v) for k, v in target.iloc[rows].value_counts().items()}
                                      for name, rows in self.splits.items()}

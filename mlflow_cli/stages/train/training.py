@@ -21,12 +21,11 @@ from sklearn.pipeline import Pipeline
 from mlflow_cli.models.adapters import Densify, LabelEncodedClassifier
 from mlflow_cli.core.config import TrainConfig
 from mlflow_cli.core.errors import ConfigError, DataError, MlwError
-from mlflow_cli.models.catalog import AUTO_CANDIDATES, CLASSIFICATION, CLUSTERING, build_estimator, class_path, is_xgboost, \
+from mlflow_cli.models.catalog import build_estimator, class_path, is_xgboost, \
     needs_dense, move_to_cpu, search_space, xgboost_device
+from mlflow_cli.models.tasks import task_named
 from mlflow_cli.models.metrics import check_metric_names, default_metric, make_scorer_for, plain, scorer_sign
 
-CV_REPORT = {CLASSIFICATION: ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"),
-             "regression": ("rmse", "mae", "r2")}
 PERMUTATION_ROWS = 2000
 DENSE_CELL_LIMIT = 50_000_000
 
@@ -57,12 +56,13 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, task: str, preprocessor: Any, train: pd.DataFrame,
                  valid: pd.DataFrame | None, target: str | None, progress: Any = None) -> None:
         self.cfg, self.task, self.preprocessor = cfg, task, preprocessor
+        self.kind = task_named(task)  # what the task means for training (models/tasks/)
         self.train, self.valid = train, valid
-        self.target = target if task != CLUSTERING else None
+        self.target = target if self.kind.supervised else None
         self.y = train[target] if self.target else None
         self.progress = progress
         self.n_jobs = cfg.n_jobs
-        n_classes = int(self.y.nunique()) if task == CLASSIFICATION else None
+        n_classes = int(self.y.nunique()) if self.kind.labels else None
         self.metric = cfg.metric or default_metric(task, n_classes)
         check_metric_names(task, [self.metric], "`train.metric`")
         self.warnings: list[str] = []
@@ -102,7 +102,7 @@ class Trainer:
         self._choose_device(estimator)
         if self.cfg.search is not None:
             estimator, search = self._search(name, estimator)
-        if self.cfg.cv >= 2 and self.task != CLUSTERING and (cv is None or self.cfg.search is not None):
+        if self.cfg.cv >= 2 and self.kind.supervised and (cv is None or self.cfg.search is not None):
             cv = self._cross_validate(estimator, self.cfg.cv)
         started = time.perf_counter()
         model, best_iteration = self._fit_final(estimator)
@@ -148,7 +148,7 @@ class Trainer:
             self.n_jobs = 1
 
     def _balanced(self) -> bool:
-        return self.cfg.class_weight == "balanced" and self.task == CLASSIFICATION
+        return self.cfg.class_weight == "balanced" and self.kind.labels
 
     def _sample_weights(self, estimator: Any, prefix: str = "") -> dict[str, Any]:
         """Fit params that balance the classes of an estimator without a class_weight parameter."""
@@ -166,8 +166,8 @@ class Trainer:
 
     def _auto(self) -> tuple[str, list[dict[str, Any]]]:
         """Compare candidates by cross-validation (within the time budget) and keep the best."""
-        candidates = self.cfg.candidates or AUTO_CANDIDATES[self.task]
-        if self.task == CLUSTERING:
+        candidates = self.cfg.candidates or list(self.kind.auto_candidates)
+        if not self.kind.supervised:
             return candidates[0], [{"model": candidates[0], "score": None, "cv": None, "seconds": 0.0}]
         folds = max(self.cfg.cv, 3)
         budget = self.cfg.time_budget_s
@@ -260,7 +260,7 @@ class Trainer:
         model = clone(estimator)
         if self.n_jobs != 1 and "n_jobs" in model.get_params(deep=False):
             model.set_params(n_jobs=1)  # folds already run in parallel: nested threads only contend
-        if self.task == CLASSIFICATION and is_xgboost(model):
+        if self.kind.labels and is_xgboost(model):
             model = LabelEncodedClassifier(model)
         steps.append(("model", model))
         return Pipeline(steps)
@@ -268,7 +268,7 @@ class Trainer:
     def _splitter(self, folds: int) -> Any:
         from sklearn.model_selection import KFold, StratifiedKFold
 
-        if self.task == CLASSIFICATION:
+        if self.kind.labels:
             smallest = int(self.y.value_counts().min())
             if smallest < folds:
                 raise DataError(f"Cross-validation with {folds} folds needs at least {folds} rows of every class; "
@@ -280,8 +280,8 @@ class Trainer:
     def _cross_validate(self, estimator: Any, folds: int, label: str = "cross-validation") -> dict[str, dict[str, float]]:
         from sklearn.model_selection import cross_validate
 
-        names = [self.metric] + [m for m in CV_REPORT.get(self.task, ()) if m != self.metric]
-        if self.task == CLASSIFICATION and self.y.nunique() > 2:
+        names = [self.metric] + [m for m in self.kind.cv_report if m != self.metric]
+        if self.kind.labels and self.y.nunique() > 2:
             names = [m for m in names if m not in ("f1", "precision", "recall")]
         scoring = {m: make_scorer_for(m) for m in names}
         with self._threads(label, total=folds) as bar:
@@ -330,13 +330,13 @@ class Trainer:
             steps.append(("densify", densify))
         fit_params: dict[str, Any] = {}
         model = estimator
-        if self.task == CLUSTERING:
+        if not self.kind.supervised:
             self._fit(model, features, None, fit_params)
         else:
             fit_params.update(self._sample_weights(model))
             if is_xgboost(model):
                 self._early_stopping(model, preprocessor, steps, fit_params)
-                if self.task == CLASSIFICATION:
+                if self.kind.labels:
                     model = LabelEncodedClassifier(model)
             self._fit(model, features, self.y, fit_params)
         steps.append(("model", model))
@@ -374,7 +374,7 @@ class Trainer:
             native = np.abs(coef).mean(axis=0)
         if native is not None and len(names) == len(native):
             return _top(dict(zip(names, map(float, native)))), "native"
-        if self.task == CLUSTERING:
+        if not self.kind.supervised:
             return None, None
         from sklearn.inspection import permutation_importance
 
