@@ -31,6 +31,7 @@ from mlflow_cli import __version__
 from mlflow_cli.core.errors import ArtifactError, did_you_mean
 
 MANIFEST = "manifest.json"
+LOGS = frozenset({"predictions"})  # append-only logs kept beside the stages (serve's prediction log)
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
 KEY_LIBRARIES = ("pandas", "numpy", "pyarrow", "scikit-learn", "xgboost", "joblib")
@@ -189,9 +190,17 @@ class Store:
         return self.project_dir / stage
 
     def stages(self) -> list[str]:
+        """The stage folders; the logs (LOGS) beside them are not stages and hold no versions."""
         if not self.project_dir.is_dir():
             return []
-        return sorted(p.name for p in self.project_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p.name for p in self.project_dir.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and p.name not in LOGS)
+
+    def log_dir(self, name: str) -> Path:
+        """The folder of an append-only log of this project, e.g. "predictions" (its writer creates it)."""
+        if name not in LOGS:
+            raise ValueError(f"log must be one of {', '.join(sorted(LOGS))}; got {name!r}")
+        return self.project_dir / name
 
     def versions(self, stage: str) -> list[str]:
         """Complete versions of a stage, oldest first (half-written ones are invisible)."""

@@ -197,6 +197,17 @@ def test_writer_latest_advances_to_newest(store: Store) -> None:
     assert store.versions("ingest") == [first.version, second.version]
 
 
+def test_logs_live_in_the_store_layout_but_are_not_stages(store: Store) -> None:
+    publish(store, "ingest")
+    log = store.log_dir("predictions")
+    assert log == store.project_dir / "predictions"
+    log.mkdir()
+    (log / "predictions-1.jsonl").write_text("{}\n")
+    assert store.stages() == ["ingest"]
+    with pytest.raises(ValueError, match="log must be one of predictions; got 'train'"):
+        store.log_dir("train")
+
+
 @pytest.mark.parametrize("exception", [RuntimeError("disk full"), KeyboardInterrupt()])
 def test_writer_failure_leaves_nothing(store: Store, exception: BaseException) -> None:
     before = publish(store, "ingest", {"data.bin": b"good"})
