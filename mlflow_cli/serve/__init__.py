@@ -31,7 +31,8 @@ def run_server(config: Config, *, host: str | None = None, port: int | None = No
     """Serve until SIGTERM or Ctrl-C; return after a graceful shutdown (prediction log flushed)."""
     import uvicorn
 
-    from mlflow_cli.serve.app import ENV_SETTINGS, create_app, read_token, settings_env
+    from mlflow_cli.serve.app import ENV_SETTINGS, create_app, settings_env
+    from mlflow_cli.serve.middleware import read_token
     from mlflow_cli.serve.model import load_served_model
 
     settings = config.model.serve

@@ -14,7 +14,6 @@ stays, a warning is logged once per failed target, and the next move is tried ag
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -24,52 +23,59 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from mlflow_cli.data.validation.fast import matrix_certainly_valid
-from mlflow_cli.models.train_info import TrainInfo
-from mlflow_cli.core.lineage import newest_evaluation_of, prepare_of
 from mlflow_cli.core.errors import ArtifactError, MlwError
-from mlflow_cli.models.metrics import plain
+from mlflow_cli.core.lineage import newest_evaluation_of, prepare_of
 from mlflow_cli.core.registry import read_registry, resolve_model
-from mlflow_cli.models.scoring.pipeline import (compile_preprocessor, final_estimator, parallel_twin, predict_preprocessed, predict_scores,
-                       single_threaded)
 from mlflow_cli.core.store import Store
-from mlflow_cli.data.validation.frame import columns_certainly_valid
+from mlflow_cli.models.metrics import plain
+from mlflow_cli.models.scoring.model import Scores, ScoringModel, read_schema
+from mlflow_cli.models.train_info import TrainInfo
 from mlflow_cli.serve.examples import example_record
 
+__all__ = ["ModelHolder", "Scores", "ServedModel", "load_served_model"]
+
 log = logging.getLogger("mlw.serve")
-
-MODEL_FILE = "model.joblib"
-SCHEMA_FILE = "schema.json"
-PARALLEL_ROWS = 2000  # larger requests predict on every core; smaller ones lose more to thread start-up
-
-
-@dataclass
-class Scores:
-    """Predictions for one frame; `proba` columns follow `ServedModel.classes`."""
-
-    predictions: np.ndarray
-    proba: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class ServedModel:
+    """A ScoringModel loaded for requests, with what responses and /metadata tell about it."""
+
     project: str
     version: str
     alias: str | None
-    pipeline: Any
-    schema: dict[str, Any]
+    scoring: ScoringModel
     task: str
     target: str | None = None
     metric: str | None = None
     estimator_name: str | None = None
     classes: list[Any] | None = None
-    has_proba: bool = False
     data_version: str | None = None
     evaluation: dict[str, Any] | None = None
     created: str | None = None
-    compiled: Any = None  # scoring.CompiledPreprocessor, when the pipeline allows
-    parallel: Any = None  # the final estimator predicting on every core, for large requests (XGBoost)
     loaded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.scoring.schema
+
+    @property
+    def pipeline(self) -> Any:
+        return self.scoring.pipeline
+
+    @property
+    def compiled(self) -> Any:
+        """The compiled preprocessor (models/scoring/compiled.py), when the pipeline allows."""
+        return self.scoring.compiled
+
+    @property
+    def parallel(self) -> Any:
+        """The final estimator predicting on every core, for large requests (XGBoost)."""
+        return self.scoring.parallel
+
+    @property
+    def has_proba(self) -> bool:
+        return self.classes is not None and self.scoring.has_proba
 
     @property
     def columns(self) -> list[str]:
@@ -77,46 +83,21 @@ class ServedModel:
 
     @property
     def is_classifier(self) -> bool:
-        return self.task == "classification"
+        return self.scoring.predicts_labels
 
     def predict(self, frame: pd.DataFrame) -> Scores:
-        """Transform once, then predict (and predict_proba) on the same features (scoring.py)."""
-        predictions, proba = predict_scores(self.pipeline, frame, want_proba=self.has_proba, compiled=self.compiled,
-                                            estimator=self._estimator(len(frame)))
-        return Scores(predictions, proba)
+        """Scores for a checked frame (ScoringModel.score)."""
+        return self.scoring.score(frame)
 
     def predict_columns(self, columns: dict[str, list[Any]], n: int, unseen: str) -> Scores | None:
         """Scores for column lists of JSON values without pandas, or None when the values are not
         certainly valid (the caller then validates the frame, which names each bad field)."""
-        if self.compiled is None or n == 0 or not columns_certainly_valid(columns, self.schema, unseen):
-            return None
-        try:
-            features = self.compiled.transform_columns(columns, n)
-        except (TypeError, ValueError, OverflowError):  # e.g. an integer too large for a float
-            return None
-        predictions, proba = predict_preprocessed(self.pipeline, features, want_proba=self.has_proba,
-                                                  estimator=self._estimator(n))
-        return Scores(predictions, proba)
+        return self.scoring.score_columns(columns, n, unseen)
 
     def predict_matrix(self, names: list[str], matrix: np.ndarray) -> Scores | None:
         """Scores for a float matrix whose columns are `names` (serve/matrix.py), or None when
         it is not certainly valid (the caller then validates it as a frame)."""
-        if self.compiled is None or not matrix_certainly_valid(names, matrix, self.schema):
-            return None
-        where = {name: j for j, name in enumerate(names)}
-        n = len(matrix)
-        features = self.compiled.transform_columns({c: matrix[:, where[c]] for c in self.schema["columns"]}, n)
-        predictions, proba = predict_preprocessed(self.pipeline, features, want_proba=self.has_proba,
-                                                  estimator=self._estimator(n))
-        return Scores(predictions, proba)
-
-    def _estimator(self, rows: int) -> Any:
-        return self.parallel if self.parallel is not None and rows > PARALLEL_ROWS else None
-
-
-def _compile(pipeline: Any, schema: dict[str, Any]) -> Any:
-    steps = getattr(pipeline, "steps", None) or []
-    return compile_preprocessor(steps[0][1], schema) if len(steps) > 1 else None
+        return self.scoring.score_matrix(names, matrix)
 
 
 def load_served_model(store: Store, ref: str) -> ServedModel:
@@ -127,32 +108,21 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
     artifact, alias = resolve_model(store, ref)
     manifest, info = artifact.manifest, TrainInfo.of(artifact.manifest)
     prepared = prepare_of(store, artifact)
-    try:
-        schema = json.loads(prepared.file(SCHEMA_FILE).read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ArtifactError(f"{prepared.ref}/{SCHEMA_FILE} is not valid JSON ({exc}).",
-                            hint="Re-run `mlw prepare --force` and train again.") from None
-    if not isinstance(schema, dict) or not isinstance(schema.get("columns"), dict) or not schema["columns"]:
-        raise ArtifactError(f"{prepared.ref}/{SCHEMA_FILE} must hold an object with a non-empty 'columns' object.",
-                            hint="Re-run `mlw prepare --force` and train again.")
-    pipeline = single_threaded(artifact.unpickle(MODEL_FILE))
-    estimator = final_estimator(pipeline)
-    if not hasattr(estimator, "predict"):
+    schema = read_schema(prepared)
+    scoring = ScoringModel.load(artifact, schema, info.task, for_requests=True)
+    estimator = scoring.estimator
+    if not scoring.can_predict:
         raise ArtifactError(f"{artifact.ref} ({type(estimator).__name__}) cannot predict new rows, so it cannot "
                             f"be served.", hint="Serve a model whose estimator has a predict method.")
-    task = info.task or schema.get("task") or "unknown"
     classes = None
-    if task == "classification":
+    if scoring.predicts_labels:
         found = getattr(estimator, "classes_", None)
         classes = [plain(c) for c in (found if found is not None else info.classes or [])] or None
-    has_proba = classes is not None and hasattr(estimator, "predict_proba")  # LinearSVC has no probabilities
     served = ServedModel(
-        project=store.project, version=artifact.version, alias=alias, pipeline=pipeline, schema=schema, task=task,
+        project=store.project, version=artifact.version, alias=alias, scoring=scoring, task=scoring.task,
         target=info.target or (schema.get("target") or {}).get("name"), metric=info.metric,
-        estimator_name=info.model, classes=classes, has_proba=has_proba,
-        data_version=info.data or prepared.ref,
-        evaluation=_evaluation(store, artifact.version), created=manifest.get("created"),
-        compiled=_compile(pipeline, schema), parallel=parallel_twin(estimator))
+        estimator_name=info.model, classes=classes, data_version=info.data or prepared.ref,
+        evaluation=_evaluation(store, artifact.version), created=manifest.get("created"))
     _warm_up(served)
     return served
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mlflow_cli.serve.examples import example_record
 from mlflow_cli.serve.model import ServedModel
-from mlflow_cli.serve.protocols import v2_metadata
+from mlflow_cli.serve.responses import v2_metadata
 
 
 def _field_type(spec: dict[str, Any], unseen: str) -> Any:

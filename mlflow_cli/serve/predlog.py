@@ -48,7 +48,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from mlflow_cli.serve.protocols import dumps, json_default
+from mlflow_cli.serve.responses import dumps, json_default
 
 log = logging.getLogger("mlw.serve")
 
@@ -67,7 +67,7 @@ class LogEntry:
     alias: str | None
     endpoint: str
     latency_ms: float
-    inputs: Any  # protocols.Rows: the records as received
+    inputs: Any  # requests.Rows: the records as received
     predictions: list[Any]
     probabilities: np.ndarray | None = None
     classes: list[Any] | None = None

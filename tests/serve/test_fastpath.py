@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_cli.serve import protocols
+from mlflow_cli.serve import protocols, scoring
 from mlflow_cli.serve.model import load_served_model
 from mlflow_cli.core.store import Store
-from mlflow_cli.data.validation.frame import columns_certainly_valid
+from mlflow_cli.data.validation.fast import columns_certainly_valid
 
 from ..conftest import DATA
 
@@ -101,7 +101,7 @@ def test_fast_path_scores_exactly_as_the_frame_path(served, monkeypatch):
     def no_frame(*args, **kwargs):
         raise AssertionError("the frame path was taken")
 
-    monkeypatch.setattr(protocols, "check_frame", no_frame)
+    monkeypatch.setattr(scoring, "check_frame", no_frame)
     got = protocols.score_rows(model, _rows(records), "allow")
     assert list(got.predictions) == list(expected.predictions)
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)

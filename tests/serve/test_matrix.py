@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from mlflow_cli.data.validation.fast import matrix_certainly_valid, numeric_schema
-from mlflow_cli.serve import protocols
+from mlflow_cli.serve import protocols, requests, scoring
 from mlflow_cli.serve.matrix import JSON_MIN_BYTES, csv_matrix, json_matrix, table_matrix
 from mlflow_cli.serve.model import load_served_model
 from mlflow_cli.core.store import Store
@@ -67,7 +67,7 @@ def test_a_numbers_only_split_body_is_read_into_one_matrix(numeric, monkeypatch)
     def refuse(*args, **kwargs):
         raise AssertionError("the general path was taken")
 
-    monkeypatch.setattr(protocols, "check_frame", refuse)
+    monkeypatch.setattr(scoring, "check_frame", refuse)
     monkeypatch.setattr(type(model), "predict_columns", refuse)
     got = protocols.score_rows(model, rows, "reject")
     assert got.predictions.tolist() == expected.predictions.tolist()
@@ -234,7 +234,7 @@ def test_csv_bodies_of_numbers_are_scored_from_the_matrix_and_logged_as_sent(num
     expected = protocols.score_rows(model, protocols.Rows.of(pd.read_csv(pd.io.common.BytesIO(body))), "reject")
     rows = protocols.parse_csv(body, model.schema)
     assert rows.matrix is not None
-    monkeypatch.setattr(protocols, "check_frame", lambda *a: (_ for _ in ()).throw(AssertionError("general path")))
+    monkeypatch.setattr(scoring, "check_frame", lambda *a: (_ for _ in ()).throw(AssertionError("general path")))
     got = protocols.score_rows(model, rows, "reject")
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
     first = rows.records()[0]
@@ -263,9 +263,9 @@ def test_large_csv_bodies_of_plain_numbers_are_read_by_simdjson(numeric, monkeyp
     assert names == reference.column_names
     np.testing.assert_array_equal(matrix, np.column_stack([c.to_numpy() for c in reference.columns]).astype(float))
     expected = protocols.score_rows(model, protocols.Rows.of(pd.read_csv(pd.io.common.BytesIO(body))), "reject")
-    monkeypatch.setattr(protocols, "table_matrix", lambda *a: pytest.fail("pyarrow read the request"))
+    monkeypatch.setattr(requests, "table_matrix", lambda *a: pytest.fail("pyarrow read the request"))
     rows = protocols.parse_csv(body, model.schema)
-    monkeypatch.setattr(protocols, "check_frame", lambda *a: pytest.fail("the general path was taken"))
+    monkeypatch.setattr(scoring, "check_frame", lambda *a: pytest.fail("the general path was taken"))
     got = protocols.score_rows(model, rows, "reject")
     assert got.predictions.tolist() == expected.predictions.tolist()
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)

@@ -596,7 +596,12 @@ def test_serve_with_two_workers(project_copy: Project, sample, expected):
 
 
 def _stub(schema: dict, task: str = "regression") -> ServedModel:
-    return ServedModel(project="p", version="v1", alias=None, pipeline=None, schema=schema, task=task)
+    from types import SimpleNamespace
+
+    from mlflow_cli.models.scoring.model import ScoringModel
+
+    scoring = ScoringModel(SimpleNamespace(ref="train/v1"), schema, task)
+    return ServedModel(project="p", version="v1", alias=None, scoring=scoring, task=task)
 
 
 def test_serve_metrics_summarise_regression_values():

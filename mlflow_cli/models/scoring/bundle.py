@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from mlflow_cli.data.validation.fast import matrix_certainly_valid, numeric_schema
+from mlflow_cli.models.scoring.compiled import DIVIDE, SUBTRACT, numeric_block
 
 BOOSTER_FILE = "booster.ubj"
 SPEC_FILE = "scoring.json"
@@ -52,6 +53,10 @@ class LeanModel:
         classes = spec.get("classes")  # with the dtype of the Pipeline's classes_, so the output column's type matches
         self.classes = None if classes is None else np.asarray(classes, dtype=spec.get("classes_dtype"))
         self._booster = _Booster(booster)
+        self._branches = [(branch["index"], _floats(branch.get("fill")),
+                           [(name, _floats(branch[key])) for key, name in (("mean", SUBTRACT), ("scale", DIVIDE))
+                            if branch.get(key) is not None])
+                          for branch in spec["branches"]]
 
     @classmethod
     def load(cls, folder: Path, schema: dict[str, Any]) -> LeanModel | None:
@@ -68,21 +73,10 @@ class LeanModel:
         return cls(spec, booster_path.read_bytes())
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
-        """The model's features from the input columns (in `columns` order), with the operations
-        scikit-learn's SimpleImputer and StandardScaler perform, in the same order."""
-        blocks = []
-        for branch in self.spec["branches"]:
-            x = matrix[:, branch["index"]]  # fancy indexing: a new array, changed in place below
-            if branch.get("fill") is not None:
-                fill = np.asarray(branch["fill"], dtype=float)
-                missing = np.isnan(x)
-                if missing.any():
-                    x[missing] = np.broadcast_to(fill, x.shape)[missing]
-            if branch.get("mean") is not None:
-                x -= np.asarray(branch["mean"], dtype=float)
-            if branch.get("scale") is not None:
-                x /= np.asarray(branch["scale"], dtype=float)
-            blocks.append(x)
+        """The model's features from the input columns (in `columns` order): SimpleImputer's fill,
+        then StandardScaler's `X -= mean; X /= scale`, with compiled.py's arithmetic."""
+        blocks = [numeric_block(matrix[:, index], fill, operations)  # fancy indexing: a new array, changed in place
+                  for index, fill, operations in self._branches]
         return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -113,6 +107,10 @@ class LeanModel:
         if not matrix_certainly_valid(self.columns, matrix, schema):
             return None
         return self.predict(self.transform(matrix))
+
+
+def _floats(values: list[float] | None) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, dtype=float)
 
 
 def _pandas_reshapes(table: Any) -> bool:

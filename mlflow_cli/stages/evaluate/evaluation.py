@@ -17,6 +17,8 @@ import pandas as pd
 
 from mlflow_cli.core.config import EvaluateConfig
 from mlflow_cli.core.errors import DataError
+from mlflow_cli.models.scoring.model import ScoringModel
+from mlflow_cli.models.tasks import task_named
 from mlflow_cli.models.metrics import GREATER_IS_BETTER, TASK_METRICS, compare, compute_metrics, confusion, parse_gate, \
     per_class_report, scorer_sign
 
@@ -51,26 +53,27 @@ class Evaluation:
         return all(g["passed"] for g in self.gates)
 
 
-def score(model: Any, frame: pd.DataFrame, task: str, target: str | None) -> Scored:
+def score(model: ScoringModel, frame: pd.DataFrame, task: str, target: str | None) -> Scored:
+    """The model's scores on a frame of prepared rows, through the ScoringModel users' predictions
+    come from (the preprocessing runs once for labels and probabilities)."""
     y_true = frame[target].to_numpy() if target else None
-    fitted = model.named_steps["model"]
-    if task == "clustering":
-        features = model[:-1].transform(frame)
+    if not task_named(task).supervised:  # clusters: metrics from the features the clusterer saw
+        features = model.features(frame)
+        fitted = model.estimator
         if hasattr(fitted, "predict"):
             y_pred = fitted.predict(features)
         else:  # DBSCAN, agglomerative: no predict; cluster the test rows with the same settings
             y_pred = fitted.fit_predict(features.toarray() if hasattr(features, "toarray") else features)
         return Scored(y_true, y_pred, metrics=compute_metrics(task, y_true, y_pred, X=features))
-    y_pred = model.predict(frame)
-    proba = model.predict_proba(frame) if task == "classification" and hasattr(model, "predict_proba") else None
-    classes = list(getattr(fitted, "classes_", [])) or None
-    metrics = compute_metrics(task, y_true, y_pred, proba=proba, classes=classes)
-    return Scored(y_true, y_pred, proba, classes, metrics)
+    scores = model.score(frame)
+    classes = None if model.classes is None else list(model.classes) or None
+    metrics = compute_metrics(task, y_true, scores.predictions, proba=scores.proba, classes=classes)
+    return Scored(y_true, scores.predictions, scores.proba, classes, metrics)
 
 
-def evaluate(model: Any, *, task: str, target: str | None, metric: str, test: pd.DataFrame, train: pd.DataFrame,
+def evaluate(model: ScoringModel, *, task: str, target: str | None, metric: str, test: pd.DataFrame, train: pd.DataFrame,
              cfg: EvaluateConfig, out_dir: Path, importances: dict[str, float] | None,
-             champion: tuple[str, Any] | None, seed: int = 0) -> Evaluation:
+             champion: tuple[str, ScoringModel] | None, seed: int = 0) -> Evaluation:
     from mlflow_cli.reports.plots import make_plots
 
     warnings: list[str] = []
@@ -78,7 +81,7 @@ def evaluate(model: Any, *, task: str, target: str | None, metric: str, test: pd
     wanted = cfg.metrics or list(TASK_METRICS[task])
     metrics = {k: v for k, v in test_scores.metrics.items() if k in wanted}
     sample = train.sample(min(len(train), TRAIN_SAMPLE), random_state=seed) if len(train) else train
-    train_all = score(model, sample, task, target).metrics if task != "clustering" else {}
+    train_all = score(model, sample, task, target).metrics if task_named(task).supervised else {}
     train_metrics = {k: v for k, v in train_all.items() if k in wanted}
     overfit = _overfit(metric, test_scores.metrics, train_all, cfg.overfit_tolerance)
     if overfit and overfit["warning"]:
@@ -93,7 +96,7 @@ def evaluate(model: Any, *, task: str, target: str | None, metric: str, test: pd
     plots = make_plots(out_dir, task, y_true=test_scores.y_true, y_pred=test_scores.y_pred, proba=test_scores.proba,
                        classes=test_scores.classes, importances=importances)
     matrix = report = None
-    if task == "classification":
+    if task_named(task).labels:
         matrix = confusion(test_scores.y_true, test_scores.y_pred, test_scores.classes)
         report = per_class_report(test_scores.y_true, test_scores.y_pred, test_scores.classes)
     _write_predictions(out_dir / "predictions.parquet", test, target, test_scores)
@@ -125,7 +128,7 @@ def _gate(name: str, condition: str, metrics: dict[str, float]) -> dict[str, Any
             "message": f"{name} = {value:.4g}, required {op} {threshold:g}"}
 
 
-def _champion(champion: tuple[str, Any], test: pd.DataFrame, task: str, target: str | None, metric: str,
+def _champion(champion: tuple[str, ScoringModel], test: pd.DataFrame, task: str, target: str | None, metric: str,
               metrics: dict[str, float], cfg: EvaluateConfig, reported: list[str]) -> dict[str, Any]:
     """Score the champion on the same test rows; with require_better_than, it is a gate (one that
     fails, never silently passes, when the metric cannot be computed for both models)."""

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-import mlflow_cli.stages.predict.stage as predict_stage
+import mlflow_cli.models.scoring.model as scoring_model
 from mlflow_cli.models.scoring.bundle import BOOSTER_FILE, SPEC_FILE, LeanModel, _agrees, _describe, export_bundle
 
 from ...conftest import DATA, imports_of_mlw
@@ -70,7 +70,7 @@ def test_train_writes_a_bundle_that_scores_exactly_as_the_pipeline(trained, mlw,
             "--json")
     ran = mlw(*args, "--output", lean_out)
     assert ran.exit_code == 0 and ran.json()["info"]["chunks_from_bundle"] == ran.json()["info"]["chunks"] > 1
-    monkeypatch.setattr(predict_stage, "_lean_model", lambda train, schema: None)
+    monkeypatch.setattr(scoring_model, "_bundle", lambda train, schema: None)
     ran = mlw(*args, "--output", full_out)
     assert ran.exit_code == 0 and ran.json()["info"]["chunks_from_bundle"] == 0
     lean, full = pq.read_table(lean_out), pq.read_table(full_out)
@@ -110,7 +110,7 @@ def test_rows_the_checks_question_take_the_full_path(trained, mlw, monkeypatch, 
     assert result.exit_code == 0, result.stderr
     rejects = pd.read_csv(tmp_path / "rejects.csv")
     assert rejects["_row"].tolist() == [4] and first in rejects["_errors"][0]
-    monkeypatch.setattr(predict_stage, "_lean_model", lambda train, schema: None)
+    monkeypatch.setattr(scoring_model, "_bundle", lambda train, schema: None)
     assert mlw(*args, "--output", tmp_path / "full.parquet", "--rejects", tmp_path / "r2.csv").exit_code == 0
     assert pq.read_table(tmp_path / "lean.parquet").equals(pq.read_table(tmp_path / "full.parquet"))
     stopped = mlw(*args, "--output", tmp_path / "stop.parquet")
@@ -170,7 +170,7 @@ def test_the_prediction_column_keeps_the_targets_type(tmp_path, mlw, monkeypatch
     frame.drop(columns=["diagnosis"]).to_parquet(tmp_path / "input.parquet", index=False)
     args = ("predict", "-c", config, "--input", tmp_path / "input.parquet", "--model", "latest")
     assert mlw(*args, "--output", tmp_path / "lean.parquet").exit_code == 0
-    monkeypatch.setattr(predict_stage, "_lean_model", lambda train, schema: None)
+    monkeypatch.setattr(scoring_model, "_bundle", lambda train, schema: None)
     assert mlw(*args, "--output", tmp_path / "full.parquet").exit_code == 0
     lean, full = pq.read_table(tmp_path / "lean.parquet"), pq.read_table(tmp_path / "full.parquet")
     assert lean.schema.field("prediction").type == full.schema.field("prediction").type

@@ -1,5 +1,5 @@
-"""scoring.py: the compiled preprocessing for small requests must give exactly what the
-scikit-learn pipeline gives, or not be used at all."""
+"""compiled.py: the compiled preprocessing for small requests must give exactly (bit for bit)
+what the scikit-learn pipeline gives, or not be used at all."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_cli.models.scoring.pipeline import compile_preprocessor, predict_scores
+from mlflow_cli.models.scoring.compiled import compile_preprocessor
+from mlflow_cli.models.scoring.pipeline import predict_scores
 
 from ...conftest import DATA
 
@@ -44,11 +45,11 @@ def test_compiled_preprocessing_matches_sklearn(mlw, churn_project, model, encod
     ours, theirs = compiled.transform(rows), preprocess.transform(rows)
     ours = ours.toarray() if hasattr(ours, "toarray") else ours
     theirs = theirs.toarray() if hasattr(theirs, "toarray") else theirs
-    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(ours, theirs)
     fast = predict_scores(pipeline, rows.head(10), want_proba=True, compiled=compiled)
     slow = predict_scores(pipeline, rows.head(10), want_proba=True)
     assert list(fast[0]) == list(slow[0]) == list(pipeline.predict(rows.head(10)))
-    np.testing.assert_allclose(fast[1], pipeline.predict_proba(rows.head(10)), rtol=1e-9)
+    np.testing.assert_array_equal(fast[1], pipeline.predict_proba(rows.head(10)))
 
 
 def test_pipelines_with_text_or_dates_are_not_compiled(mlw, churn_project):
@@ -57,7 +58,7 @@ def test_pipelines_with_text_or_dates_are_not_compiled(mlw, churn_project):
 
 
 def test_compiled_is_refused_when_it_would_disagree(mlw, churn_project, monkeypatch):
-    import mlflow_cli.models.scoring.pipeline as scoring
+    import mlflow_cli.models.scoring.compiled as scoring
 
     pipeline, schema, _ = _train(mlw, churn_project, "--set", "train.model=logistic_regression",
                                  "--set", "prepare.drop_columns=[last_ticket, signup_date]")
@@ -67,8 +68,8 @@ def test_compiled_is_refused_when_it_would_disagree(mlw, churn_project, monkeypa
 
     def off_by_a_bit(step, columns, kinds):
         branch = real(step, columns, kinds)
-        if branch is not None and branch.kind == "numeric":
-            branch.shift = branch.shift + 1e-6
+        if isinstance(branch, scoring.NumericBranch):
+            branch.operations = branch.operations + [(scoring.ADD, np.full(len(branch.columns), 1e-6))]
         return branch
 
     monkeypatch.setattr(scoring, "_compile_branch", off_by_a_bit)
@@ -102,4 +103,4 @@ def test_numbers_only_pipelines_use_the_compiled_form_at_any_size(mlw, iris_proj
     monkeypatch.setattr(type(pipeline.steps[0][1]), "transform", lambda self, X: calls.append(1) or None)
     labels, proba = predict_scores(pipeline, rows, want_proba=True, compiled=compiled)
     assert not calls  # scikit-learn's transform was not needed
-    np.testing.assert_allclose(proba, expected, rtol=1e-9)
+    np.testing.assert_array_equal(proba, expected)
