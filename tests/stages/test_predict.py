@@ -463,3 +463,28 @@ def test_predict_names_a_row_holding_a_list_instead_of_a_value(mlw, project):
     assert result.exit_code == 3, result.stderr
     assert "row 1, column 'plan': expected a single value, got a list" in result.stderr
     assert "Traceback" not in result.stderr and "bug in mlw" not in result.stderr
+
+
+def test_each_part_is_scored_without_shared_state(mlw, project, monkeypatch, tmp_path):
+    """engine/: the part function must not depend on what ran before it, so an engine may score
+    parts in any order (or elsewhere). Scored last-to-first, then written in order, the output,
+    the rejects and every count are those of the in-order run."""
+    from mlflow_cli.engine.local import LocalEngine
+
+    config = project("churn")
+    folder = config.parent
+    bad = _with_edits(folder, {3: {"plan": "platinum"}, 250: {"monthly_charges": "lots"}})
+    args = ("predict", "-c", config, "--input", bad, "--set", "predict.chunk_rows=100", "--json")
+    first = mlw(*args, "--output", tmp_path / "a.parquet", "--rejects", tmp_path / "a.csv")
+    assert first.exit_code == 0, first.stderr
+
+    monkeypatch.setattr(LocalEngine, "map_parts", lambda self, function, parts: iter(
+        list(reversed([function(part) for part in reversed(list(parts))]))))
+    second = mlw(*args, "--output", tmp_path / "b.parquet", "--rejects", tmp_path / "b.csv")
+    assert second.exit_code == 0, second.stderr
+    assert pd.read_parquet(tmp_path / "a.parquet").equals(pd.read_parquet(tmp_path / "b.parquet"))
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert pd.read_csv(tmp_path / "a.csv")["_row"].tolist() == [3, 250]
+    keys = ("rows_in", "rows_scored", "rows_rejected", "chunks", "preview")
+    assert {k: first.json()["info"][k] for k in keys} == {k: second.json()["info"][k] for k in keys}
+    assert first.json()["info"]["chunks"] > 2

@@ -1,9 +1,12 @@
 """`mlw predict`: batch scoring of a file or SQL source with a trained model.
 
-The source is streamed as Arrow, re-cut into chunks of `predict.chunk_rows` rows, and each
-chunk is converted to pandas once, validated against prepare's schema, scored, and written
-on (a Parquet row group or a block of CSV lines), so memory stays bounded however large
-the input. Output = the input columns + `prediction` (+ `proba_<class>` for classifiers).
+The engine (engine/) reads the source as Arrow parts of `predict.chunk_rows` rows and maps
+`_Job._score_part` over them: a part of plain numbers is scored from the scoring bundle without
+pandas; any other is converted to pandas once, validated against prepare's schema and scored,
+all through the train version's ScoringModel (models/scoring/model.py). The part function
+touches no shared state; the driver writes each part on (a Parquet row group or a block of CSV
+lines) and keeps the tally, so memory stays bounded however large the input. Output = the
+input columns + `prediction` (+ `proba_<class>` for classifiers).
 
 Nothing half-written is ever visible: `--output` and `--rejects` are written to temporary
 files next to their targets and renamed at the end; a versioned artifact goes through the
@@ -13,7 +16,6 @@ row number and field; with it, bad rows go aside with `_row` and `_errors`.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -129,8 +131,9 @@ def run_predict(config: Config, *, input_path: Path | None = None, output: Path 
         return StageResult.from_artifact(plan.cached, cached=True,
                                          details={"output": str(plan.cached.path / OUTPUT_FILE)})
     train, prepare, source = plan.extra["train"], plan.extra["prepare"], plan.extra["source"]
-    schema = json.loads(prepare.file("schema.json").read_text())
-    scorer = Scorer(train, schema, config.model.predict.unseen_categories, lean=_lean_model(train, schema))
+    from mlflow_cli.models.scoring.model import read_schema
+
+    scorer = Scorer(train, read_schema(prepare), config.model.predict.unseen_categories)
     job = _Job(config, source, scorer, rejects_kind, progress)
     if output is not None:
         return _score_to_file(plan, job, output, output_kind or "parquet", rejects, started)
@@ -204,126 +207,92 @@ def _metrics(tally: _Tally) -> dict[str, Any]:
 # --------------------------------------------------------------------------- scoring (heavy)
 
 
-def score_frame(model: Any, frame: Any, task: str) -> Any:
-    """The prediction columns for one frame of raw records: `prediction` and, for a classifier
-    with probabilities, `proba_<class>`. One pandas frame in, one out, nothing else touched,
-    so an engine can map it over partitions. The preprocessing runs once (scoring.py)."""
-    import pandas as pd
-
-    from mlflow_cli.models.scoring.pipeline import final_estimator, predict_scores
-
-    labels, proba = predict_scores(model, frame, want_proba=task == "classification")
-    columns: dict[str, Any] = {PREDICTION: labels}
-    if proba is not None:
-        for i, label in enumerate(final_estimator(model).classes_):
-            columns[f"{PROBA_PREFIX}{label}"] = proba[:, i]
-    return pd.DataFrame(columns, index=frame.index)
-
-
-def _lean_model(train: Artifact, schema: dict[str, Any]) -> Any:
-    """The train version's scoring bundle (lean.py), when it has one this process can load."""
-    from mlflow_cli.models.scoring.bundle import LeanModel
-
-    try:
-        return LeanModel.load(train.path, schema)
-    except (OSError, ValueError, KeyError, RuntimeError, AttributeError):  # no usable libxgboost, an unreadable bundle
-        return None
-
-
 class Scorer:
-    """A trained model with its input contract and the Arrow types of the columns it adds.
+    """The train version's ScoringModel with the Arrow types of the columns scoring adds: a chunk
+    of plain numbers is scored from the scoring bundle without pandas, any other from a frame."""
 
-    With a scoring bundle (`lean`), chunks of plain numbers are scored without scikit-learn or
-    pandas (lean.py) and the pipeline is only unpickled for a chunk that needs the full path."""
-
-    def __init__(self, train: Artifact, schema: dict[str, Any], unseen: str, lean: Any = None) -> None:
-        import numpy as np
+    def __init__(self, train: Artifact, schema: dict[str, Any], unseen: str) -> None:
         import pyarrow as pa
 
         from mlflow_cli.models.scoring.bundle import arrow_array
+        from mlflow_cli.models.scoring.model import ScoringModel
+        from mlflow_cli.models.tasks import task_named
 
-        self.train, self.schema, self.ref, self.unseen, self.lean = train, schema, train.ref, unseen, lean
-        self.task = TrainInfo.of(train.manifest).task or schema.get("task")
-        self._model: Any = None
-        if lean is not None:
-            classes, has_proba = lean.classes, lean.classes is not None
-        else:
-            estimator = self._estimator()
-            classes, has_proba = getattr(estimator, "classes_", None), hasattr(estimator, "predict_proba")
+        self.schema, self.ref, self.unseen = schema, train.ref, unseen
+        self.model = ScoringModel.load(train, schema, TrainInfo.of(train.manifest).task)
+        if not self.model.can_predict:
+            raise ArtifactError(f"{self.ref} ({type(self.model.estimator).__name__}) cannot predict new rows, so it "
+                                f"cannot score a batch.", hint="Score with a model whose estimator has a predict "
+                                                               "method (for clustering: kmeans or gaussian_mixture).")
+        prediction = task_named(self.model.task).prediction
         fields = []
-        if self.task == "classification":
-            classes = np.asarray(classes)
+        if prediction == "label":
+            classes = self.model.classes
             fields.append(pa.field(PREDICTION, arrow_array(classes).type))
-            if has_proba:
+            if self.model.has_proba:
                 fields += [pa.field(f"{PROBA_PREFIX}{c}", pa.float64()) for c in classes]
         else:
-            fields.append(pa.field(PREDICTION, pa.int64() if self.task == "clustering" else pa.float64()))
+            fields.append(pa.field(PREDICTION, pa.int64() if prediction == "cluster" else pa.float64()))
         self.fields = fields
-
-    @property
-    def model(self) -> Any:
-        """The fitted pipeline, unpickled on first use (a lean run may never need it)."""
-        if self._model is None:
-            self._estimator()
-        return self._model
-
-    def _estimator(self) -> Any:
-        from mlflow_cli.models.scoring.pipeline import final_estimator
-
-        self._model = self.train.unpickle("model.joblib")
-        estimator = final_estimator(self._model)
-        if not hasattr(estimator, "predict"):
-            raise ArtifactError(f"{self.ref} ({type(estimator).__name__}) cannot predict new rows, so it cannot "
-                                f"score a batch.", hint="Score with a model whose estimator has a predict method "
-                                                        "(for clustering: kmeans or gaussian_mixture).")
-        return estimator
 
     @property
     def added(self) -> list[str]:
         return [f.name for f in self.fields]
 
     def score(self, frame: Any) -> list[Any]:
-        """Arrow arrays of the added columns for the frame's rows, in `fields` order."""
+        """Arrow arrays of the added columns for a checked frame's rows, in `fields` order."""
         import pyarrow as pa
 
         if len(frame) == 0:
             return [pa.array([], type=f.type) for f in self.fields]
-        scored = score_frame(self.model, frame, self.task)
-        return [pa.array(scored[f.name].to_numpy()).cast(f.type) for f in self.fields]
+        return self._arrays(self.model.score(frame))
 
     def score_table(self, table: Any) -> list[Any] | None:
-        """The same arrays straight from an Arrow chunk of plain numbers (lean.py), or None when
-        there is no bundle or the chunk needs the full path (checks, issues, rejects)."""
+        """The same arrays straight from an Arrow chunk of plain numbers (the scoring bundle), or
+        None when the chunk needs the full path (checks, issues, rejects)."""
+        scores = self.model.score_table(table)
+        return None if scores is None else self._arrays(scores)
+
+    def _arrays(self, scores: Any) -> list[Any]:
         from mlflow_cli.models.scoring.bundle import arrow_array
 
-        if self.lean is None or table.num_rows == 0:
-            return None
-        try:
-            found = self.lean.score_table(table, self.schema)
-        except (RuntimeError, ValueError):  # libxgboost refused the call: the pipeline scores the rest
-            self.lean = None
-            return None
-        if found is None:
-            return None
-        labels, proba = found
-        columns = [labels] + ([proba[:, i] for i in range(proba.shape[1])] if proba is not None else [])
+        proba = scores.proba
+        columns = [scores.predictions] + ([proba[:, i] for i in range(proba.shape[1])] if proba is not None else [])
         return [arrow_array(values).cast(f.type) for values, f in zip(columns, self.fields)]
 
 
 @dataclass
 class _Tally:
+    """What the run adds up, folded from each part's _ScoredPart on the driver's side."""
+
     rows_in: int = 0
     scored: int = 0
     rejected: int = 0
     chunks: int = 0
-    lean_chunks: int = 0  # chunks scored from the train version's scoring bundle (lean.py)
+    lean_chunks: int = 0  # chunks scored from the train version's scoring bundle
     columns: list[str] = field(default_factory=list)
     preview: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _ScoredPart:
+    """One part's outcome, built from that part alone (engine/: no shared state is touched)."""
+
+    scored: Any              # the rows that were scored, with the columns scoring adds
+    rejected: Any            # the rows set aside, with _row and _errors (None without --rejects)
+    input_schema: Any        # the part's columns, less those scoring replaces
+    clash: list[str]         # input columns that scoring replaces
+    rows_in: int
+    size: float              # the part's share of the source, for progress
+    rejected_rows: int
+    from_bundle: bool
+    preview: dict[str, Any] | None
+
+
 class _Job:
-    """One pass over the source: read, re-chunk, validate, score, write."""
+    """One pass over the source: the engine reads it in parts, `_score_part` scores each, and
+    the driver writes the parts in order and keeps the tally."""
 
     def __init__(self, config: Config, source: SourceConfig, scorer: Scorer, rejects_kind: str | None,
                  progress: ProgressFactory) -> None:
@@ -344,19 +313,24 @@ class _Job:
                 column_types[retype.column] = retype.type
 
     def _pass(self, out: Path, out_kind: str, rejects_out: Path | None, column_types: dict[str, Any]) -> _Tally:
+        from mlflow_cli.engine import PartWriter, engine_named
+
+        engine = engine_named("local")
         tally = _Tally()
-        sink = _Sink(out, out_kind)
-        reject_sink = _Sink(rejects_out, self.rejects_kind or "csv") if rejects_out is not None else None
+        sink = PartWriter(out, out_kind)
+        reject_sink = PartWriter(rejects_out, self.rejects_kind or "csv") if rejects_out is not None else None
         total = total_bytes(self.source)
         unit = "bytes" if total is not None else "items"
         settings = self.config.model
         try:
             with self.progress(f"Scoring {self.label}", total, unit=unit) as bar:
-                pieces = _read(self.source, settings.ingest.block_size_mb << 20, column_types,
-                               settings.ingest.stream_above_mb << 20)
-                for chunk, size in _rechunk(pieces, settings.predict.chunk_rows):
-                    self._chunk(chunk, tally, sink, reject_sink)
-                    bar.advance(size if unit == "bytes" else chunk.num_rows)
+                parts = engine.read_parts(self.source, rows=settings.predict.chunk_rows,
+                                          block_size=settings.ingest.block_size_mb << 20,
+                                          whole_file_bytes=settings.ingest.stream_above_mb << 20,
+                                          column_types=column_types)
+                for result in engine.map_parts(self._score_part, parts):
+                    self._fold(result, tally, sink, reject_sink)
+                    bar.advance(result.size if unit == "bytes" else result.rows_in)
         finally:
             sink.close()
             if reject_sink is not None:
@@ -366,34 +340,46 @@ class _Job:
                             hint="Score a file (--input) or a data.source with at least one row.")
         return tally
 
-    def _chunk(self, table: Any, tally: _Tally, sink: _Sink, reject_sink: _Sink | None) -> None:
+    def _score_part(self, part: Any) -> _ScoredPart:
+        """Check and score one part of the source; bad rows go aside, or stop the run."""
         import numpy as np
 
         scorer = self.scorer
-        if tally.chunks == 0:
-            self._first_chunk(table, tally, sink, reject_sink)
-        table = table.drop_columns([c for c in scorer.added if c in table.column_names])
-        first_row = tally.rows_in + 1  # rows are 1-based data rows of the input, counted across chunks
-        numbers = np.arange(first_row, first_row + table.num_rows)
-        tally.rows_in += table.num_rows
-        tally.chunks += 1
+        clash = [c for c in scorer.added if c in part.table.column_names]
+        table = part.table.drop_columns(clash)
+        input_schema = table.schema.remove_metadata()  # pandas metadata would describe the input
+        numbers = np.arange(part.first_row, part.first_row + table.num_rows)
+        rows_in = table.num_rows
+        rejected = None
         arrays = scorer.score_table(table)  # plain numbers, with a scoring bundle: no pandas, no checks needed
+        from_bundle = arrays is not None
         if arrays is None:
-            table, frame, numbers = self._checked(table, numbers, first_row, tally, reject_sink)
+            table, frame, numbers, rejected = self._checked(table, numbers, part.first_row)
             arrays = scorer.score(frame)
-        else:
-            tally.lean_chunks += 1
         for name, array in zip(scorer.added, arrays):
             table = table.append_column(name, array)
-        sink.write(table)
-        tally.scored += table.num_rows
-        if tally.preview is None and table.num_rows:
-            tally.preview = _preview(table, numbers, scorer)
+        return _ScoredPart(table, rejected, input_schema, clash, rows_in, part.size,
+                           0 if rejected is None else rejected.num_rows, from_bundle,
+                           _preview(table, numbers, scorer) if table.num_rows else None)
 
-    def _checked(self, table: Any, numbers: Any, first_row: int, tally: _Tally,
-                 reject_sink: _Sink | None) -> tuple[Any, Any, Any]:
-        """The chunk's rows that pass the schema's checks, as a table and a frame, with their row
-        numbers; bad rows go to the rejects file, or stop the run."""
+    def _fold(self, result: _ScoredPart, tally: _Tally, sink: Any, reject_sink: Any) -> None:
+        """Write one part's rows and add its counts, in source order."""
+        if tally.chunks == 0:
+            self._open(result, tally, sink, reject_sink)
+        tally.rows_in += result.rows_in
+        tally.chunks += 1
+        tally.lean_chunks += result.from_bundle
+        sink.write(result.scored)
+        tally.scored += result.scored.num_rows
+        if result.rejected is not None and reject_sink is not None:
+            reject_sink.write(result.rejected)
+        tally.rejected += result.rejected_rows
+        if tally.preview is None:
+            tally.preview = result.preview
+
+    def _checked(self, table: Any, numbers: Any, first_row: int) -> tuple[Any, Any, Any, Any]:
+        """The part's rows that pass the schema's checks, as a table and a frame, with their row
+        numbers, and the bad rows for the rejects file (or the run stops)."""
         import pyarrow as pa
 
         from mlflow_cli.data.validation.frame import validate_frame
@@ -405,29 +391,28 @@ class _Job:
         checked = validate_frame(frame, scorer.schema, unseen=scorer.unseen, allow_extra=True)
         if checked.column_errors:
             raise self._missing_columns(frame.columns)
+        rejected = None
         if checked.bad_rows.any():
-            if reject_sink is None:
+            if self.rejects_kind is None:
                 raise self._bad_rows(checked, first_row)
             bad = checked.bad_rows
             rejected = table.filter(pa.array(bad))
             rejected = rejected.append_column(ROW_COLUMN, pa.array(numbers[bad], pa.int64()))
             errors = _row_errors(frame[bad], scorer.schema, scorer.unseen)
-            reject_sink.write(rejected.append_column(ERRORS_COLUMN, pa.array(errors, pa.string())))
-            tally.rejected += int(bad.sum())
+            rejected = rejected.append_column(ERRORS_COLUMN, pa.array(errors, pa.string()))
             table, frame, numbers = table.filter(pa.array(~bad)), frame[~bad], numbers[~bad]
-        return table, frame, numbers
+        return table, frame, numbers, rejected
 
-    def _first_chunk(self, table: Any, tally: _Tally, sink: _Sink, reject_sink: _Sink | None) -> None:
+    def _open(self, first: _ScoredPart, tally: _Tally, sink: Any, reject_sink: Any) -> None:
         """Open the writers with the output's schema (so an all-rejected input still gets a
         header), and warn when the input already holds columns that scoring adds."""
         import pyarrow as pa
 
         scorer = self.scorer
-        clash = [c for c in scorer.added if c in table.column_names]
-        if clash:
-            tally.warnings.append(f"{self.label} already has column{'s' if len(clash) > 1 else ''} "
-                                  f"{', '.join(clash)}; the output holds the new predictions instead.")
-        schema = table.drop_columns(clash).schema.remove_metadata()  # pandas metadata would describe the input
+        if first.clash:
+            tally.warnings.append(f"{self.label} already has column{'s' if len(first.clash) > 1 else ''} "
+                                  f"{', '.join(first.clash)}; the output holds the new predictions instead.")
+        schema = first.input_schema
         tally.columns = list(schema.names) + scorer.added
         sink.open(pa.schema(list(schema) + scorer.fields))
         if reject_sink is not None:
@@ -498,78 +483,3 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
-
-
-# --------------------------------------------------------------------------- reading and writing
-
-
-def _read(source: SourceConfig, block_size: int, column_types: dict[str, Any],
-          whole_file_bytes: int) -> Iterator[tuple[Any, float]]:
-    """The reader's batches as Arrow tables, each with the bytes (SQL: rows) it accounted for."""
-    import pyarrow as pa
-
-    from mlflow_cli.data.readers import read_batches
-
-    done = [0.0]
-
-    def advance(amount: float) -> None:
-        done[0] += amount
-
-    seen = 0.0
-    for piece in read_batches(source, block_size, advance, column_types, whole_file_bytes):
-        table = pa.Table.from_batches([piece]) if isinstance(piece, pa.RecordBatch) else piece
-        yield table, done[0] - seen
-        seen = done[0]
-
-
-def _rechunk(pieces: Iterator[tuple[Any, float]], rows: int) -> Iterator[tuple[Any, float]]:
-    """Re-cut the reader's tables into tables of exactly `rows` rows (the last may be shorter),
-    each with its rows' share of the bytes read, for the progress bar."""
-    import pyarrow as pa
-
-    held: list[Any] = []
-    count, size = 0, 0.0
-    for table, amount in pieces:
-        per_row = amount / table.num_rows if table.num_rows else 0.0
-        start = 0
-        while start < table.num_rows:
-            take = min(rows - count, table.num_rows - start)
-            held.append(table.slice(start, take))
-            count, size, start = count + take, size + take * per_row, start + take
-            if count == rows:
-                yield (held[0] if len(held) == 1 else pa.concat_tables(held)), size
-                held, count, size = [], 0, 0.0
-    if count:
-        yield (held[0] if len(held) == 1 else pa.concat_tables(held)), size
-
-
-class _Sink:
-    """A CSV or Parquet file written chunk by chunk (a Parquet row group, or CSV lines each)."""
-
-    def __init__(self, path: Path, kind: str) -> None:
-        self.path, self.kind = path, kind
-        self.writer: Any = None
-        self.schema: Any = None
-
-    def open(self, schema: Any) -> None:
-        self.schema = schema
-        if self.kind == "csv":
-            import pyarrow.csv as pcsv
-
-            self.writer = pcsv.CSVWriter(str(self.path), schema)
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            # Dictionary-encode text only: on float columns it costs ~3x the write time for nothing.
-            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            self.writer = pq.ParquetWriter(str(self.path), schema, use_dictionary=text)
-
-    def write(self, table: Any) -> None:
-        if table.num_rows:
-            self.writer.write_table(table if table.schema == self.schema else table.cast(self.schema))
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None

@@ -1,0 +1,21 @@
+"""Where stages' tabular work runs: read a source as parts, map a function over the parts, write
+parts. `local.py` is today's in-process engine; a distributed one (Dask) is one more module with
+the same three operations, chosen by `engine_named`.
+
+The contract a stage keeps so any engine can run it: the function mapped over parts takes one
+`Part` and returns a value built from that part alone, touching no shared state (no tallies,
+no open writers); the stage folds the returned values, in source order, on its own side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlflow_cli.engine.local import LocalEngine, Part, PartWriter
+
+__all__ = ["LocalEngine", "Part", "PartWriter", "engine_named"]
+
+
+def engine_named(name: str = "local") -> Any:
+    if name != "local":
+        raise ValueError(f"engine must be 'local'; got {name!r}")
+    return LocalEngine()

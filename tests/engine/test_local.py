@@ -1,0 +1,50 @@
+"""engine/local.py: a source read as parts of exactly chunk rows, numbered from row 1, with the
+bytes each accounts for; a function mapped in order; parts written as they come."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from mlflow_cli.core.config import SourceConfig
+from mlflow_cli.engine import LocalEngine, PartWriter, engine_named
+
+from ..conftest import DATA
+
+
+def _parts(rows: int, block: int = 1 << 12):
+    source = SourceConfig(type="csv", path=str(DATA / "churn.csv"))
+    return list(LocalEngine().read_parts(source, rows=rows, block_size=block, whole_file_bytes=0))
+
+
+def test_parts_have_exactly_the_asked_rows_numbered_from_one():
+    whole = pcsv.read_csv(DATA / "churn.csv")
+    parts = _parts(rows=97)
+    assert [p.table.num_rows for p in parts[:-1]] == [97] * (len(parts) - 1)
+    assert 0 < parts[-1].table.num_rows <= 97 and sum(p.table.num_rows for p in parts) == whole.num_rows
+    assert [p.first_row for p in parts] == [1 + 97 * i for i in range(len(parts))]
+    assert pa.concat_tables([p.table for p in parts]).column("customer_id").equals(whole.column("customer_id"))
+    assert sum(p.size for p in parts) == pytest.approx((DATA / "churn.csv").stat().st_size, rel=0.01)
+
+
+def test_map_parts_keeps_source_order_and_writers_write_each_part(tmp_path):
+    parts = _parts(rows=200)
+    firsts = list(LocalEngine().map_parts(lambda part: part.first_row, iter(parts)))
+    assert firsts == [p.first_row for p in parts]
+    for kind in ("parquet", "csv"):
+        writer = PartWriter(tmp_path / f"out.{kind}", kind)
+        writer.open(parts[0].table.schema)
+        for part in parts:
+            writer.write(part.table)
+        writer.close()
+    assert pq.ParquetFile(tmp_path / "out.parquet").num_row_groups == len(parts)
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == sum(p.table.num_rows for p in parts)
+    assert pcsv.read_csv(tmp_path / "out.csv").num_rows == sum(p.table.num_rows for p in parts)
+
+
+def test_only_the_local_engine_exists_yet():
+    assert isinstance(engine_named("local"), LocalEngine)
+    with pytest.raises(ValueError, match="engine must be 'local'; got 'dask'"):
+        engine_named("dask")
