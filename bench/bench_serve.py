@@ -70,7 +70,10 @@ def floor(folder: Path, record: dict, rows10k: list[dict]) -> dict[str, float]:
     import joblib
     import pandas as pd
 
-    from mlflow_cli.models.scoring.pipeline import single_threaded
+    try:
+        from mlflow_cli.models.scoring.pipeline import single_threaded
+    except ImportError:  # a tree from before the package layout (bench_before_after.py)
+        from mlflow_cli.scoring import single_threaded
 
     model_file = sorted((folder / "artifacts" / "serve_bench" / "train").glob("2*/model.joblib"))[-1]
     model = single_threaded(joblib.load(model_file))  # as the server scores: one thread per request
