@@ -18,7 +18,8 @@ from typing import Any
 
 from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import ArtifactError, ConfigError
-from mlflow_cli.core.store import Artifact, Store, open_store, write_json_atomic
+from mlflow_cli.core.store import Artifact, Store, open_store
+from mlflow_cli.core.versioning import write_json_atomic
 
 STAGE = "train"
 REGISTRY = "registry.json"

@@ -6,109 +6,38 @@ Layout: <root>/<project>/<stage>/<version>/ holding the files and `manifest.json
 A version is built in a hidden temporary folder and published with one rename, so a
 reader sees either a complete version or none. The store knows nothing about machine
 learning: it stores files and facts about them.
+
+Ids, hashes and the atomic JSON write are `core/versioning.py`'s, imported and re-exported here.
+The store calls them by these names, so a test may replace `store.new_version_id` or
+`store.sha256_file`; the id clock and its state (`datetime`, `_last_id`) are patched in versioning.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import platform
-import random
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from importlib import metadata
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from mlflow_cli import __version__
 from mlflow_cli.core.errors import ArtifactError, did_you_mean
+from mlflow_cli.core.versioning import (KEY_LIBRARIES, TMP_PREFIX, hash_json, library_versions, new_version_id,
+                                        pid_alive, sha256_file, write_json_atomic)
+
+__all__ = ["KEY_LIBRARIES", "LATEST", "LOGS", "MANIFEST", "TMP_PREFIX", "Artifact", "Store", "VersionWriter",
+           "hash_json", "library_versions", "new_version_id", "open_store", "sha256_file", "write_json_atomic"]
 
 MANIFEST = "manifest.json"
 LOGS = frozenset({"predictions"})  # append-only logs kept beside the stages (serve's prediction log)
 LATEST = "latest"
-TMP_PREFIX = ".tmp-"
-KEY_LIBRARIES = ("pandas", "numpy", "pyarrow", "scikit-learn", "xgboost", "joblib")
-
-
-_ID_LOCK = threading.Lock()
-_last_id = ""
-
-
-def new_version_id() -> str:
-    """Sortable by creation time, unique, short to type: 20240131-235959-123abc.
-
-    The UTC time to the millisecond, then a 3-hex-digit suffix: random at a fresh
-    millisecond (two processes rarely pick the same id), counting up within one (ids
-    from one process are strictly increasing). A cross-process clash is still possible;
-    the atomic publish retries with a fresh id when a folder of that name exists.
-    """
-    global _last_id
-    now = datetime.now(timezone.utc)
-    candidate = f"{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}{random.randrange(16 ** 3 // 2):03x}"
-    with _ID_LOCK:
-        if candidate <= _last_id:  # same millisecond as the previous id, or the clock stepped back
-            candidate = _next_id(_last_id)
-        _last_id = candidate
-    return candidate
-
-
-def _next_id(previous: str) -> str:
-    stamp, suffix = previous[:-3], int(previous[-3:], 16)
-    if suffix < 0xFFF:
-        return f"{stamp}{suffix + 1:03x}"
-    moment = datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f") + timedelta(milliseconds=1)
-    return f"{moment:%Y%m%d-%H%M%S}-{moment.microsecond // 1000:03d}000"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def hash_json(data: Any) -> str:
-    """Stable sha256 over sorted-key JSON: the basis of cache keys and config hashes."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def library_versions() -> dict[str, str]:
-    found = {}
-    for name in KEY_LIBRARIES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside `path`, fsync it and rename it over `path`."""
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -443,7 +372,7 @@ class Store:
                         shutil.rmtree(self.stage_dir(stage) / version)
             for tmp in self.stage_dir(stage).glob(f"{TMP_PREFIX}*"):
                 pid = tmp.name.rsplit("-", 1)[-1]
-                if pid.isdigit() and not _pid_alive(int(pid)):
+                if pid.isdigit() and not pid_alive(int(pid)):
                     removed["temporary"].append(f"{stage}/{tmp.name}")
                     if not dry_run:
                         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ import pytest
 
 from mlflow_cli import __version__
 from mlflow_cli.core import store as store_module
+from mlflow_cli.core import versioning
 from mlflow_cli.core.errors import EXIT_ARTIFACT, ArtifactError
 from mlflow_cli.core.registry import alias_targets
 from mlflow_cli.core.store import MANIFEST, Artifact, Store, hash_json, new_version_id
@@ -102,7 +103,7 @@ def test_new_version_id_is_short_and_readable() -> None:
 
 
 class _FrozenClock:
-    """Stands in for `datetime` in the store module: now() returns the queued moments."""
+    """Stands in for `datetime` in core/versioning.py: now() returns the queued moments."""
 
     def __init__(self, *moments: datetime) -> None:
         self.moments = list(moments)
@@ -117,16 +118,16 @@ class _FrozenClock:
 def test_new_version_id_same_millisecond_and_clock_step_back(monkeypatch: pytest.MonkeyPatch) -> None:
     t0 = datetime(2024, 1, 31, 23, 59, 59, 123000, tzinfo=timezone.utc)
     earlier = datetime(2024, 1, 31, 23, 59, 58, tzinfo=timezone.utc)
-    monkeypatch.setattr(store_module, "datetime", _FrozenClock(t0, t0, earlier))
-    monkeypatch.setattr(store_module.random, "randrange", lambda n: 0x7FF)
-    monkeypatch.setattr(store_module, "_last_id", "")
+    monkeypatch.setattr(versioning, "datetime", _FrozenClock(t0, t0, earlier))
+    monkeypatch.setattr(versioning.random, "randrange", lambda n: 0x7FF)
+    monkeypatch.setattr(versioning, "_last_id", "")
     assert [store_module.new_version_id() for _ in range(3)] == [
         "20240131-235959-1237ff", "20240131-235959-123800", "20240131-235959-123801"]
 
 
 def test_next_id_rolls_over_to_next_millisecond() -> None:
-    assert store_module._next_id("20240131-235959-999ffe") == "20240131-235959-999fff"
-    assert store_module._next_id("20240131-235959-999fff") == "20240201-000000-000000"
+    assert versioning._next_id("20240131-235959-999ffe") == "20240131-235959-999fff"
+    assert versioning._next_id("20240131-235959-999fff") == "20240201-000000-000000"
 
 
 # --------------------------------------------------------------------------- publishing
