@@ -1,6 +1,7 @@
 """The work behind `mlw train`: choose (auto, search) and fit an estimator on the prepared
 training split, bundle it with the fitted preprocessing into one scikit-learn Pipeline that
-takes raw records, and describe it (params, cross-validation, importances).
+takes raw records, and describe it (cross-validation here; importances and params as JSON in
+description.py).
 
 Heavy (pandas, scikit-learn, maybe XGBoost): the stage module imports it only to run.
 """
@@ -24,9 +25,9 @@ from mlflow_cli.core.errors import ConfigError, DataError, MlwError
 from mlflow_cli.models.catalog import build_estimator, class_path, is_xgboost, \
     needs_dense, move_to_cpu, search_space, xgboost_device
 from mlflow_cli.models.tasks import task_named
+from mlflow_cli.stages.train.description import feature_names, importances_of, jsonable_params
 from mlflow_cli.models.metrics import check_metric_names, default_metric, make_scorer_for, plain, scorer_sign
 
-PERMUTATION_ROWS = 2000
 DENSE_CELL_LIMIT = 50_000_000
 
 
@@ -107,16 +108,17 @@ class Trainer:
         started = time.perf_counter()
         model, best_iteration = self._fit_final(estimator)
         fit_seconds = time.perf_counter() - started
-        importances, kind = self._importances(model)
+        importances, kind = importances_of(model, self.kind, self._importance_rows(), self.target, self.metric,
+                                           self.cfg.seed)
         fitted = model.named_steps["model"]
         inner = fitted.estimator if isinstance(fitted, LabelEncodedClassifier) else fitted
-        params = _jsonable_params(inner)  # as trained: before move_to_cpu
+        params = jsonable_params(inner)  # as trained: before move_to_cpu
         device = move_to_cpu(inner) or self.device
         return TrainOutcome(
             model=model, model_name=name, estimator=class_path(name, self.task),
             params=params, metric=self.metric, device=device,
             classes=[plain(c) for c in getattr(fitted, "classes_", [])] or None,
-            feature_names=_feature_names(model), cv=cv, leaderboard=leaderboard, search=search,
+            feature_names=feature_names(model), cv=cv, leaderboard=leaderboard, search=search,
             importances=importances, importance_kind=kind, best_iteration=best_iteration,
             fit_seconds=round(fit_seconds, 3), warnings=self.warnings)
 
@@ -363,27 +365,9 @@ class Trainer:
         fit_params["eval_set"] = [(features, self.valid[self.target])]
         fit_params["verbose"] = False
 
-    # ----------------------------------------------------------------- describing
-
-    def _importances(self, model: Pipeline) -> tuple[dict[str, float] | None, str | None]:
-        fitted = model.named_steps["model"]
-        names = _feature_names(model)
-        native = getattr(fitted, "feature_importances_", None)
-        if native is None and hasattr(fitted, "coef_"):
-            coef = np.atleast_2d(np.asarray(fitted.coef_, dtype=float))
-            native = np.abs(coef).mean(axis=0)
-        if native is not None and len(names) == len(native):
-            return _top(dict(zip(names, map(float, native)))), "native"
-        if not self.kind.supervised:
-            return None, None
-        from sklearn.inspection import permutation_importance
-
-        rows = self.valid if self.valid is not None and not self.valid.empty else self.train
-        rows = rows.sample(min(len(rows), PERMUTATION_ROWS), random_state=self.cfg.seed)
-        columns = list(model.named_steps["preprocess"].named_steps["coerce"].kinds)
-        result = permutation_importance(model, rows[columns], rows[self.target], n_repeats=3,
-                                        random_state=self.cfg.seed, scoring=make_scorer_for(self.metric))
-        return _top({c: float(v) for c, v in zip(columns, result.importances_mean)}), "permutation"
+    def _importance_rows(self) -> pd.DataFrame:
+        """Permutation importances are measured on the validation split, else on the training rows."""
+        return self.valid if self.valid is not None and not self.valid.empty else self.train
 
 
 def _fit_error(exc: ValueError, what: str) -> MlwError:
@@ -434,32 +418,8 @@ def _has_target_encoder(preprocessor: Any) -> bool:
     return False
 
 
-def _feature_names(model: Pipeline) -> list[str]:
-    try:
-        return [str(n) for n in model.named_steps["preprocess"].get_feature_names_out()]
-    except (AttributeError, ValueError):
-        return []
-
-
-def _top(values: dict[str, float], n: int = 50) -> dict[str, float]:
-    return dict(sorted(values.items(), key=lambda kv: abs(kv[1]), reverse=True)[:n])
-
-
 def _device_noise(warning: Any, device: str | None) -> bool:
     """XGBoost's warning, with its source paths, that it predicts through a DMatrix when
     cross-validation or a search scores a GPU-trained candidate on host data: nothing a user
     can act on (the saved model predicts on the CPU, see move_to_cpu)."""
     return device is not None and "xgboost" in str(warning.filename) and "mismatched devices" in str(warning.message)
-
-
-def _jsonable_params(estimator: Any) -> dict[str, Any]:
-    out = {}
-    for key, value in estimator.get_params(deep=False).items():
-        value = plain(value)
-        if value is None or isinstance(value, (bool, int, float, str)):
-            out[key] = value
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str)) for v in value):
-            out[key] = list(value)
-        else:
-            out[key] = repr(value)
-    return out
