@@ -196,6 +196,7 @@ def _describe(pipeline: Any, schema: dict[str, Any], task: str) -> tuple[dict[st
 
     from mlflow_cli.models.catalog import is_xgboost
     from mlflow_cli.models.scoring.pipeline import final_estimator, fitted_branches
+    from mlflow_cli.models.tasks import task_named
 
     columns = list(schema["columns"])
     steps = getattr(pipeline, "steps", None) or []
@@ -228,13 +229,14 @@ def _describe(pipeline: Any, schema: dict[str, Any], task: str) -> tuple[dict[st
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
     spec: dict[str, Any] = {"format": FORMAT, "columns": columns, "branches": branches, "objective": objective,
                             "classes": None, "missing": None if math.isnan(inner.missing) else float(inner.missing)}
-    if task == "classification":
+    prediction = task_named(task).prediction
+    if prediction == "label":
         if objective not in CLASSIFIER_OBJECTIVES or not hasattr(estimator, "classes_"):
             return None
         classes = np.asarray(estimator.classes_)
         spec["classes"] = classes.tolist()
         spec["classes_dtype"] = classes.dtype.str if classes.dtype.kind in "biuf" else None
-    elif task != "regression" or objective.startswith(("binary:", "multi:", "rank:")):
+    elif prediction != "value" or objective.startswith(("binary:", "multi:", "rank:")):
         return None
     try:
         spec["iteration_end"] = inner.best_iteration + 1  # what XGBModel._get_iteration_range picks
@@ -246,13 +248,14 @@ def _describe(pipeline: Any, schema: dict[str, Any], task: str) -> tuple[dict[st
 def _agrees(lean: LeanModel, pipeline: Any, sample: Any, task: str) -> bool:
     """Bit for bit: the features, then the labels and probabilities `mlw predict` would write."""
     from mlflow_cli.models.scoring.pipeline import predict_scores
+    from mlflow_cli.models.tasks import task_named
 
     features = np.asarray(pipeline.steps[0][1].transform(sample), dtype=float)
     matrix = sample.to_numpy(dtype=float, na_value=np.nan)
     ours = lean.transform(matrix.copy())
     if ours.shape != features.shape or not np.array_equal(ours, features, equal_nan=True):
         return False
-    labels, proba = predict_scores(pipeline, sample, want_proba=task == "classification")
+    labels, proba = predict_scores(pipeline, sample, want_proba=task_named(task).labels)
     lean_labels, lean_proba = lean.predict(ours)
     if (proba is None) != (lean_proba is None) or (proba is not None and not np.array_equal(proba, lean_proba)):
         return False
