@@ -1,6 +1,8 @@
-"""Where stages' tabular work runs: read a source as parts, map a function over the parts, write
-parts. `local.py` is today's in-process engine; a distributed one (Dask) is one more module with
-the same three operations, chosen by `engine_named`.
+"""Where stages' tabular work runs: read a source as parts (`read_parts`), map a function over
+the parts (`map_parts`), write parts (`writer`). `local.py` is today's in-process engine; a
+distributed one (Dask) is one more module with the same three operations, chosen by
+`engine_named`. `mlw ingest` (data/snapshot.py) and `mlw predict` (stages/predict/batch.py) run
+through it.
 
 The contract a stage keeps so any engine can run it: the function mapped over parts takes one
 `Part` and returns a value built from that part alone, touching no shared state (no tallies,

@@ -27,12 +27,14 @@ class Part:
 class LocalEngine:
     name = "local"
 
-    def read_parts(self, source: SourceConfig, *, rows: int, block_size: int, whole_file_bytes: int,
+    def read_parts(self, source: SourceConfig, *, rows: int | None, block_size: int, whole_file_bytes: int,
                    column_types: dict[str, Any] | None = None) -> Iterator[Part]:
-        """The source as parts of exactly `rows` rows (the last may be shorter). A CSV column whose
-        type the first block guessed wrong raises data.readers.RetypeNeeded: read again with it."""
+        """The source as parts of exactly `rows` rows (the last may be shorter), or with `rows=None`
+        as the reader cuts it (about `block_size` bytes of a file each). A CSV column whose type
+        the first block guessed wrong raises data.readers.RetypeNeeded: read again with it."""
+        pieces = _read(source, block_size, column_types or {}, whole_file_bytes)
         first = 1
-        for table, size in _rechunk(_read(source, block_size, column_types or {}, whole_file_bytes), rows):
+        for table, size in (pieces if rows is None else _rechunk(pieces, rows)):
             yield Part(table, first, size)
             first += table.num_rows
 
@@ -40,6 +42,10 @@ class LocalEngine:
         """`function` over each part, in source order, in this process."""
         for part in parts:
             yield function(part)
+
+    def writer(self, path: Path, kind: str, use_dictionary: bool | None = None) -> PartWriter:
+        """A writer of parts to one CSV or Parquet file, in the order they are given."""
+        return PartWriter(path, kind, use_dictionary)
 
 
 def _read(source: SourceConfig, block_size: int, column_types: dict[str, Any],
@@ -83,10 +89,13 @@ def _rechunk(pieces: Iterator[tuple[Any, float]], rows: int) -> Iterator[tuple[A
 
 
 class PartWriter:
-    """A CSV or Parquet file written part by part (a Parquet row group, or CSV lines each)."""
+    """A CSV or Parquet file written part by part (a Parquet row group, or CSV lines each).
 
-    def __init__(self, path: Path, kind: str) -> None:
-        self.path, self.kind = path, kind
+    Parquet dictionary-encodes text columns only (`use_dictionary=None`: on float columns it costs
+    ~3x the write time for nothing), or as pyarrow's `use_dictionary` says."""
+
+    def __init__(self, path: Path, kind: str, use_dictionary: bool | None = None) -> None:
+        self.path, self.kind, self.use_dictionary = path, kind, use_dictionary
         self.writer: Any = None
         self.schema: Any = None
 
@@ -100,9 +109,9 @@ class PartWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            # Dictionary-encode text only: on float columns it costs ~3x the write time for nothing.
             text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            self.writer = pq.ParquetWriter(str(self.path), schema, use_dictionary=text)
+            encoded = text if self.use_dictionary is None else self.use_dictionary
+            self.writer = pq.ParquetWriter(str(self.path), schema, use_dictionary=encoded)
 
     def write(self, table: Any) -> None:
         if table.num_rows:

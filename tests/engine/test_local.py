@@ -44,6 +44,34 @@ def test_map_parts_keeps_source_order_and_writers_write_each_part(tmp_path):
     assert pcsv.read_csv(tmp_path / "out.csv").num_rows == sum(p.table.num_rows for p in parts)
 
 
+def test_without_rows_the_parts_are_the_readers_blocks():
+    source = SourceConfig(type="csv", path=str(DATA / "churn.csv"))
+    engine = LocalEngine()
+    parts = list(engine.read_parts(source, rows=None, block_size=1 << 14, whole_file_bytes=0))
+    blocks = list(pcsv.open_csv(DATA / "churn.csv", read_options=pcsv.ReadOptions(block_size=1 << 14)))
+    assert len(parts) == len(blocks) > 1
+    assert [p.table.num_rows for p in parts] == [b.num_rows for b in blocks]
+    assert [p.first_row for p in parts] == [1 + sum(b.num_rows for b in blocks[:i]) for i in range(len(blocks))]
+
+
+def test_writers_encode_text_by_dictionary_or_every_column_when_asked(tmp_path):
+    table = pa.table({"x": [1.5, 2.5, 1.5], "s": ["a", "b", "a"]})
+
+    def dictionary_columns(use_dictionary):
+        path = tmp_path / f"{use_dictionary}.parquet"
+        writer = LocalEngine().writer(path, "parquet", use_dictionary=use_dictionary)
+        writer.open(table.schema)
+        writer.write(table)
+        writer.close()
+        meta = pq.ParquetFile(path).metadata.row_group(0)
+        return {meta.column(i).path_in_schema for i in range(meta.num_columns)
+                if "RLE_DICTIONARY" in meta.column(i).encodings or "PLAIN_DICTIONARY" in meta.column(i).encodings}
+
+    assert dictionary_columns(None) == {"s"}
+    assert dictionary_columns(True) == {"x", "s"}
+    assert isinstance(LocalEngine().writer(tmp_path / "o.csv", "csv"), PartWriter)
+
+
 def test_only_the_local_engine_exists_yet():
     assert isinstance(engine_named("local"), LocalEngine)
     with pytest.raises(ValueError, match="engine must be 'local'; got 'dask'"):

@@ -79,6 +79,31 @@ def test_ingest_streams_in_blocks_and_merges_statistics(mlw, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(parquet), frame, check_dtype=False)
 
 
+def test_ingest_reads_and_writes_the_snapshot_through_the_engine(mlw, tmp_path, monkeypatch):
+    """engine/: the snapshot's parts come from the engine's read_parts and go out through its
+    writer, so another engine (Dask) takes ingest over by being named."""
+    from mlflow_cli.engine.local import LocalEngine
+
+    pd.DataFrame({"a": range(50_000), "t": [0, 1] * 25_000}).to_csv(tmp_path / "d.csv", index=False)
+    config = write_config(tmp_path, {"project": "p", "data": {"source": {"path": "d.csv"}, "target": "t"},
+                                     "ingest": {"block_size_mb": 1, "stream_above_mb": 0}})
+    seen = {"rows": 0, "written": []}
+    read, writer = LocalEngine.read_parts, LocalEngine.writer
+
+    def counting_read(self, *args, **kwargs):
+        for part in read(self, *args, **kwargs):
+            seen["rows"] += part.table.num_rows
+            yield part
+
+    monkeypatch.setattr(LocalEngine, "read_parts", counting_read)
+    monkeypatch.setattr(LocalEngine, "writer", lambda self, path, *a, **k: seen["written"].append(path.name)
+                        or writer(self, path, *a, **k))
+    result = mlw("ingest", "-c", config, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert seen == {"rows": 50_000, "written": ["data.parquet"]}
+    assert pd.read_parquet(Path(result.json()["path"]) / "data.parquet")["a"].tolist() == list(range(50_000))
+
+
 # ------------------------------------------------------------------ crash safety
 
 

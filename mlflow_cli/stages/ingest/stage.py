@@ -43,10 +43,12 @@ def run_ingest(config: Config, *, force: bool = False, append: bool | None = Non
     if plan.cached is not None:
         return _result(plan.cached, cached=True)
     from mlflow_cli.data.snapshot import append_snapshot, write_snapshot
+    from mlflow_cli.engine import engine_named
 
     model = config.model
     source = model.data.source
     previous = plan.inputs[0] if plan.inputs else None
+    engine = engine_named("local")
     with store.writer(STAGE) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key
         writer.add_external_input({"source": plan.extra["source"]})
@@ -55,11 +57,11 @@ def run_ingest(config: Config, *, force: bool = False, append: bool | None = Non
         out = writer.path / DATA_FILE
         with progress(f"Reading {source_label(source)}", total_bytes(source), unit="bytes") as bar:
             if previous is None:
-                profiler, retyped = write_snapshot(source, out, block_size, bar.advance, whole_file_bytes)
+                profiler, retyped = write_snapshot(engine, source, out, block_size, bar.advance, whole_file_bytes)
                 batch_info = {"rows": profiler.rows}
             else:
                 writer.add_input(previous)
-                profiler, retyped, batch_info = append_snapshot(source, previous, model.data.id_columns, out,
+                profiler, retyped, batch_info = append_snapshot(engine, source, previous, model.data.id_columns, out,
                                                                 block_size, bar.advance, whole_file_bytes)
         max_categories = model.ingest.max_categories
         profile = profiler.profile(max_categories)

@@ -138,12 +138,12 @@ class BatchJob:
                 column_types[retype.column] = retype.type
 
     def _pass(self, out: Path, out_kind: str, rejects_out: Path | None, column_types: dict[str, Any]) -> Tally:
-        from mlflow_cli.engine import PartWriter, engine_named
+        from mlflow_cli.engine import engine_named
 
         engine = engine_named("local")
         tally = Tally()
-        sink = PartWriter(out, out_kind)
-        reject_sink = PartWriter(rejects_out, self.rejects_kind or "csv") if rejects_out is not None else None
+        sink = engine.writer(out, out_kind)
+        reject_sink = engine.writer(rejects_out, self.rejects_kind or "csv") if rejects_out is not None else None
         total = total_bytes(self.source)
         unit = "bytes" if total is not None else "items"
         settings = self.config.model
