@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+MODEL_FILE = "model.joblib"  # the fitted Pipeline a train version holds
+
 
 @dataclass(frozen=True)
 class TrainInfo:

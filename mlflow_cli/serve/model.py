@@ -1,7 +1,9 @@
 """The served model and the holder that follows an alias (hot reload).
 
-A `ServedModel` is immutable: the fitted pipeline plus everything a response or the
-metadata endpoint needs (version, schema, classes, evaluation metrics). A request takes
+A `ServedModel` is the train version's ScoringModel (models/scoring/model.py, loaded for
+requests: the pipeline unpickled, compiled, single-threaded) plus everything a response or the
+metadata endpoint needs (version, schema, classes, evaluation metrics); nothing in it changes
+once loaded. A request takes
 one reference to it (`holder.current`) and uses that object from parsing to logging, so
 a request in flight finishes on the model it started with even if the alias moves.
 
@@ -85,6 +87,11 @@ class ServedModel:
     def is_classifier(self) -> bool:
         return self.scoring.predicts_labels
 
+    @property
+    def prediction(self) -> str | None:
+        """What a prediction is: "label", "value" or "cluster" (None for an unknown task)."""
+        return self.scoring.prediction
+
     def predict(self, frame: pd.DataFrame) -> Scores:
         """Scores for a checked frame (ScoringModel.score)."""
         return self.scoring.score(frame)
@@ -110,10 +117,8 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
     prepared = prepare_of(store, artifact)
     schema = read_schema(prepared)
     scoring = ScoringModel.load(artifact, schema, info.task, for_requests=True)
+    scoring.require_predict("cannot be served", hint="Serve a model whose estimator has a predict method.")
     estimator = scoring.estimator
-    if not scoring.can_predict:
-        raise ArtifactError(f"{artifact.ref} ({type(estimator).__name__}) cannot predict new rows, so it cannot "
-                            f"be served.", hint="Serve a model whose estimator has a predict method.")
     classes = None
     if scoring.predicts_labels:
         found = getattr(estimator, "classes_", None)

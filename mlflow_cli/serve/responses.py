@@ -6,7 +6,8 @@
 
 `dumps` writes compact JSON (numpy values as numbers, NaN and infinity as null); the prediction
 log (serve/predlog.py) writes its lines with it too. Depends on serve/model.py for the model's
-description and serve/requests.py for `RequestError` (an unknown v2 output is the request's fault).
+description (what its predictions are, from its task) and serve/requests.py for `RequestError`
+(an unknown v2 output is the request's fault).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import pandas as pd
 
 import orjson
 
-from mlflow_cli.models.tasks import task_named
 from mlflow_cli.serve.model import Scores, ServedModel
 from mlflow_cli.serve.requests import RequestError
 
@@ -115,7 +115,7 @@ def v2_metadata(model: ServedModel) -> dict[str, Any]:
         predicted = "BYTES" if any(isinstance(c, str) for c in model.classes or []) else (
             "BOOL" if all(isinstance(c, bool) for c in model.classes or [None]) else "INT64")
     else:
-        predicted = "FP64" if task_named(model.task).prediction == "value" else "INT64"  # cluster ids
+        predicted = "FP64" if model.prediction == "value" else "INT64"  # cluster ids
     outputs = [{"name": "predict", "datatype": predicted, "shape": [-1]}]
     if model.has_proba:
         outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(model.classes or [])]})

@@ -28,9 +28,10 @@ from mlflow_cli.core.errors import ArtifactError
 from mlflow_cli.core.store import Artifact
 from mlflow_cli.data.validation.fast import columns_certainly_valid, matrix_certainly_valid
 from mlflow_cli.models.tasks import TASKS
+from mlflow_cli.models.train_info import MODEL_FILE
 
-MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
+PREDICTION, PROBA_PREFIX = "prediction", "proba_"  # scored files' columns: the prediction, proba_<class>
 PARALLEL_ROWS = 2000  # larger requests predict on every core; smaller ones lose more to thread start-up
 
 
@@ -68,8 +69,8 @@ class ScoringModel:
         self.train, self.schema, self.ref = train, schema, train.ref
         self.task = task or schema.get("task") or "unknown"
         self.bundle = bundle
-        known = TASKS.get(self.task)
-        self._labels = known is not None and known.labels  # a classifier: classes and probabilities
+        self.kind = TASKS.get(self.task)  # None for a task this mlw does not know (an old manifest)
+        self._labels = self.kind is not None and self.kind.labels  # a classifier: classes and probabilities
         self.compiled: Any = None
         self.parallel: Any = None
         self._pipeline: Any = None
@@ -108,10 +109,22 @@ class ScoringModel:
         """False for clusterers without predict (DBSCAN, agglomerative): they cannot score new rows."""
         return self.bundle is not None or hasattr(self.estimator, "predict")
 
+    def require_predict(self, cannot: str, hint: str) -> None:
+        """ArtifactError unless the model can score new rows: "<ref> (<estimator>) cannot predict
+        new rows, so it <cannot>."."""
+        if not self.can_predict:
+            raise ArtifactError(f"{self.ref} ({type(self.estimator).__name__}) cannot predict new rows, so it "
+                                f"{cannot}.", hint=hint)
+
     @property
     def predicts_labels(self) -> bool:
         """A classifier: predictions are class labels, with classes (and often probabilities)."""
         return self._labels
+
+    @property
+    def prediction(self) -> str | None:
+        """What a prediction is (models/tasks/: "label", "value" or "cluster"); None for an unknown task."""
+        return self.kind.prediction if self.kind is not None else None
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -168,8 +181,7 @@ class ScoringModel:
             return None
         try:
             found = self.bundle.score_table(table, self.schema)
-        except (RuntimeError, ValueError):  # libxgboost refused the call: the pipeline scores the rest
-            self.bundle = None
+        except (RuntimeError, ValueError):  # libxgboost refused the call: the pipeline scores this table
             return None
         return None if found is None else Scores(*found)
 

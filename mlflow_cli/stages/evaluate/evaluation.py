@@ -17,7 +17,7 @@ import pandas as pd
 
 from mlflow_cli.core.config import EvaluateConfig
 from mlflow_cli.core.errors import DataError
-from mlflow_cli.models.scoring.model import ScoringModel
+from mlflow_cli.models.scoring.model import PREDICTION, PROBA_PREFIX, ScoringModel
 from mlflow_cli.models.tasks import task_named
 from mlflow_cli.models.metrics import GREATER_IS_BETTER, TASK_METRICS, compare, compute_metrics, confusion, parse_gate, \
     per_class_report, scorer_sign
@@ -161,10 +161,10 @@ def _write_predictions(path: Path, test: pd.DataFrame, target: str | None, score
     out = pd.DataFrame(index=test.index)
     if target:
         out[target] = scored.y_true
-    out["prediction"] = scored.y_pred
+    out[PREDICTION] = scored.y_pred
     if scored.proba is not None and scored.classes is not None:
         for i, cls in enumerate(scored.classes):
-            out[f"proba_{cls}"] = scored.proba[:, i]
+            out[f"{PROBA_PREFIX}{cls}"] = scored.proba[:, i]
     out.reset_index(drop=True).to_parquet(path, index=False)
 
 

@@ -75,13 +75,13 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
     train, prepare = plan.inputs[0], plan.inputs[1]
     champion = plan.inputs[2] if len(plan.inputs) > 2 else None
     info_in = TrainInfo.of(train.manifest)
-    model = _scoring_model(train, prepare)
+    model = _scoring_model(train, prepare, info_in.task)
     test = pd.read_parquet(prepare.file("test.parquet"))
     train_rows = pd.read_parquet(prepare.file("train.parquet"))
     importances = None
     if "importances.json" in train.manifest["outputs"]:
         importances = json.loads(train.file("importances.json").read_text())["values"]
-    champion_model = (f"{champion.ref}", _scoring_model(champion, None)) if champion else None
+    champion_model = (f"{champion.ref}", _scoring_model(champion, None, info_in.task)) if champion else None
 
     with store.writer(STAGE, started=started) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key
@@ -105,13 +105,13 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
     return _result(writer.artifact, cached=False)
 
 
-def _scoring_model(train: Artifact, prepare: Artifact | None) -> Any:
-    """A train version as the ScoringModel `mlw predict` and `mlw serve` score with. The champion
-    (prepare None) may come from other data: its task is its own, its schema unused."""
+def _scoring_model(train: Artifact, prepare: Artifact | None, task: str | None) -> Any:
+    """A train version as the ScoringModel `mlw predict` and `mlw serve` score with, for the task
+    being evaluated. The champion (prepare None) may come from other data: its schema is unused."""
     from mlflow_cli.models.scoring.model import ScoringModel, read_schema
 
     schema = read_schema(prepare) if prepare is not None else {"columns": {}}
-    return ScoringModel(train, schema, TrainInfo.of(train.manifest).task)
+    return ScoringModel(train, schema, task)
 
 
 def _result(artifact: Artifact, cached: bool) -> StageResult:

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_cli.core.config import Config, SourceConfig
-from mlflow_cli.core.errors import ArtifactError, DataError, did_you_mean
+from mlflow_cli.core.errors import DataError, did_you_mean
 from mlflow_cli.core.stage import ProgressFactory
 from mlflow_cli.core.store import Artifact
 from mlflow_cli.data.sources import source_label, total_bytes
+from mlflow_cli.models.scoring.model import PREDICTION, PROBA_PREFIX
 from mlflow_cli.models.train_info import TrainInfo
 
-PREDICTION = "prediction"
-PROBA_PREFIX = "proba_"
 ROW_COLUMN, ERRORS_COLUMN = "_row", "_errors"
 PREVIEW_ROWS = 5
 
@@ -41,15 +40,11 @@ class Scorer:
 
         from mlflow_cli.models.scoring.bundle import arrow_array
         from mlflow_cli.models.scoring.model import ScoringModel
-        from mlflow_cli.models.tasks import task_named
-
         self.schema, self.ref, self.unseen = schema, train.ref, unseen
         self.model = ScoringModel.load(train, schema, TrainInfo.of(train.manifest).task)
-        if not self.model.can_predict:
-            raise ArtifactError(f"{self.ref} ({type(self.model.estimator).__name__}) cannot predict new rows, so it "
-                                f"cannot score a batch.", hint="Score with a model whose estimator has a predict "
-                                                               "method (for clustering: kmeans or gaussian_mixture).")
-        prediction = task_named(self.model.task).prediction
+        self.model.require_predict("cannot score a batch", hint="Score with a model whose estimator has a "
+                                   "predict method (for clustering: kmeans or gaussian_mixture).")
+        prediction = self.model.prediction
         fields = []
         if prediction == "label":
             classes = self.model.classes
@@ -126,16 +121,12 @@ class BatchJob:
         self.label = source_label(source)
 
     def run(self, out: Path, out_kind: str, rejects_out: Path | None) -> Tally:
-        """Score everything; a CSV column whose type the first block guessed wrong (a number
-        column with text further down) makes the reader ask for a restart with it widened."""
-        from mlflow_cli.data.readers import RetypeNeeded
+        """Score everything, again from the start with a CSV column widened when a later block
+        does not fit the type the first block suggested (data/readers.py: retyping)."""
+        from mlflow_cli.data.readers import retyping
 
-        column_types: dict[str, Any] = {}
-        while True:
-            try:
-                return self._pass(out, out_kind, rejects_out, column_types)
-            except RetypeNeeded as retype:
-                column_types[retype.column] = retype.type
+        tally, _ = retyping(lambda column_types: self._pass(out, out_kind, rejects_out, column_types))
+        return tally
 
     def _pass(self, out: Path, out_kind: str, rejects_out: Path | None, column_types: dict[str, Any]) -> Tally:
         from mlflow_cli.engine import engine_named

@@ -13,12 +13,11 @@ import time
 from typing import Any
 
 from mlflow_cli.core.config import Config
-from mlflow_cli.models.train_info import TrainInfo
+from mlflow_cli.models.train_info import MODEL_FILE, TrainInfo
 from mlflow_cli.core.store import Store, open_store
 from mlflow_cli.core.stage import Plan, ProgressFactory, StageResult, no_progress
 
 STAGE = "train"
-MODEL_FILE = "model.joblib"
 FEATURE_NAMES_SHOWN = 200
 
 
@@ -40,10 +39,11 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
     import pandas as pd
 
     from mlflow_cli.models.scoring.bundle import export_bundle
+    from mlflow_cli.models.scoring.model import read_schema
     from mlflow_cli.stages.train.training import Trainer
 
     prepare = plan.inputs[0]
-    schema = json.loads(prepare.file("schema.json").read_text())
+    schema = read_schema(prepare)
     preprocessor = prepare.unpickle("preprocessor.joblib")
     train = pd.read_parquet(prepare.file("train.parquet"))
     valid_name = "valid.parquet"
@@ -56,7 +56,8 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
         writer.config, writer.cache_key = plan.config, plan.cache_key
         writer.add_input(prepare)
         joblib.dump(outcome.model, writer.path / MODEL_FILE)
-        bundle = export_bundle(outcome.model, schema, train, task)  # lean.py: `mlw predict` without scikit-learn
+        # the scoring bundle (models/scoring/bundle.py): `mlw predict` without scikit-learn
+        bundle = export_bundle(outcome.model, schema, train, task)
         for name, content in (bundle or {}).items():
             (writer.path / name).write_bytes(content)
         (writer.path / "features.json").write_text(json.dumps(outcome.feature_names, indent=2))
