@@ -12,7 +12,7 @@ import glob as globlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -23,6 +23,7 @@ from mlflow_cli.data.sources import redact_url, source_files
 Batches = Iterator[pa.RecordBatch | pa.Table]
 SQL_CHUNK_ROWS = 50_000
 Advance = Callable[[float], None]
+T = TypeVar("T")
 
 
 class RetypeNeeded(Exception):
@@ -32,6 +33,19 @@ class RetypeNeeded(Exception):
     def __init__(self, column: str, type: Any) -> None:
         super().__init__(column)
         self.column, self.type = column, type
+
+
+def retyping(one_pass: Callable[[dict[str, Any]], T]) -> tuple[T, dict[str, Any]]:
+    """Run `one_pass(column_types)` over the source until no CSV column needs widening: a column
+    whose type the first block guessed wrong (a number column with text further down) raises
+    RetypeNeeded, and the pass starts again with it widened. Returns the result and the types
+    the last pass read with."""
+    column_types: dict[str, Any] = {}
+    while True:
+        try:
+            return one_pass(column_types), column_types
+        except RetypeNeeded as retype:
+            column_types[retype.column] = retype.type
 
 
 def read_batches(source: SourceConfig, block_size: int, advance: Advance,

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from mlflow_cli.core.config import SourceConfig
 from mlflow_cli.core.errors import DataError, missing_column_error
 from mlflow_cli.data.profile import Profiler
-from mlflow_cli.data.readers import RetypeNeeded
+from mlflow_cli.data.readers import retyping
 from mlflow_cli.data.sources import source_label
 from mlflow_cli.core.store import Artifact
 
@@ -32,30 +32,28 @@ def write_snapshot(engine: Any, source: SourceConfig, out: Path, block_size: int
     part alone cannot know, and counting every part again made a streamed ingest 15% slower.
     (Profiles of parts do merge exactly, `Profiler.merge`, for an engine that must profile
     where the parts are.)"""
-    column_types: dict[str, pa.DataType] = {}
-    while True:
+    def one_pass(column_types: dict[str, pa.DataType]) -> Profiler:
         profiler = Profiler()
         # Writes happen on the calling thread: a background writer saved ~0.3 s on a million rows,
         # but Ctrl-C could then close the file under a running write and crash the process.
         sink = engine.writer(out, "parquet", use_dictionary=True)
         try:
             parts = engine.read_parts(source, rows=None, block_size=block_size, whole_file_bytes=whole_file_bytes,
-                                      column_types=column_types)
+                                      column_types=column_types, advance=advance)
             for part in parts:
-                if sink.writer is None:
+                if not sink.opened:
                     _check_columns(part.table.schema.names, source)
                     sink.open(part.table.schema)
                 sink.write(part.table)
                 profiler.update(part.table)
-                advance(part.size)
-        except RetypeNeeded as retype:
-            column_types[retype.column] = retype.type
-            continue
         finally:
             sink.close()
-        if profiler.rows == 0:
-            raise DataError(f"{source_label(source)} has no data rows.", hint="Point data.source at data with rows.")
-        return profiler, {c for c, t in column_types.items() if pa.types.is_string(t)}
+        return profiler
+
+    profiler, column_types = retyping(one_pass)
+    if profiler.rows == 0:
+        raise DataError(f"{source_label(source)} has no data rows.", hint="Point data.source at data with rows.")
+    return profiler, {c for c, t in column_types.items() if pa.types.is_string(t)}
 
 
 def append_snapshot(engine: Any, source: SourceConfig, previous: Artifact, id_columns: list[str], out: Path,

@@ -6,7 +6,9 @@ through it.
 
 The contract a stage keeps so any engine can run it: the function mapped over parts takes one
 `Part` and returns a value built from that part alone, touching no shared state (no tallies,
-no open writers); the stage folds the returned values, in source order, on its own side."""
+no open writers); the stage folds the returned values, in source order, on its own side. A
+writer is opened once with the output's schema (`open`), takes the parts in order (`write`)
+and is closed (`close`) whatever happens; the stage publishes the file atomically itself."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The in-process engine: a source read as Arrow parts of a fixed number of rows, a function
-mapped over them one after another, and parts written to a CSV or Parquet file as they come, so
-memory stays bounded however large the input. Imports pyarrow inside functions."""
+"""The in-process engine: a source read as Arrow parts (of a fixed number of rows, or as the
+reader cuts it), a function mapped over them one after another, and parts written to a CSV or
+Parquet file as they come, so memory stays bounded however large the input. Depends on
+data/readers.py and core/config; imports pyarrow inside functions."""
 
 from __future__ import annotations
 
@@ -28,11 +29,14 @@ class LocalEngine:
     name = "local"
 
     def read_parts(self, source: SourceConfig, *, rows: int | None, block_size: int, whole_file_bytes: int,
-                   column_types: dict[str, Any] | None = None) -> Iterator[Part]:
+                   column_types: dict[str, Any] | None = None,
+                   advance: Callable[[float], None] | None = None) -> Iterator[Part]:
         """The source as parts of exactly `rows` rows (the last may be shorter), or with `rows=None`
         as the reader cuts it (about `block_size` bytes of a file each). A CSV column whose type
-        the first block guessed wrong raises data.readers.RetypeNeeded: read again with it."""
-        pieces = _read(source, block_size, column_types or {}, whole_file_bytes)
+        the first block guessed wrong raises data.readers.RetypeNeeded: read again with it.
+        `advance`, when given, hears of each block (bytes; SQL: rows) as it is read: progress
+        finer than the parts, whose `size` adds up to the same."""
+        pieces = _read(source, block_size, column_types or {}, whole_file_bytes, advance)
         first = 1
         for table, size in (pieces if rows is None else _rechunk(pieces, rows)):
             yield Part(table, first, size)
@@ -48,8 +52,8 @@ class LocalEngine:
         return PartWriter(path, kind, use_dictionary)
 
 
-def _read(source: SourceConfig, block_size: int, column_types: dict[str, Any],
-          whole_file_bytes: int) -> Iterator[tuple[Any, float]]:
+def _read(source: SourceConfig, block_size: int, column_types: dict[str, Any], whole_file_bytes: int,
+          progress: Callable[[float], None] | None) -> Iterator[tuple[Any, float]]:
     """The reader's batches as Arrow tables, each with the bytes (SQL: rows) it accounted for."""
     import pyarrow as pa
 
@@ -59,6 +63,8 @@ def _read(source: SourceConfig, block_size: int, column_types: dict[str, Any],
 
     def advance(amount: float) -> None:
         done[0] += amount
+        if progress is not None:
+            progress(amount)
 
     seen = 0.0
     for piece in read_batches(source, block_size, advance, column_types, whole_file_bytes):
@@ -99,7 +105,12 @@ class PartWriter:
         self.writer: Any = None
         self.schema: Any = None
 
+    @property
+    def opened(self) -> bool:
+        return self.writer is not None
+
     def open(self, schema: Any) -> None:
+        """Start the file with the output's schema (before the first write, even of no rows)."""
         self.schema = schema
         if self.kind == "csv":
             import pyarrow.csv as pcsv
@@ -114,6 +125,7 @@ class PartWriter:
             self.writer = pq.ParquetWriter(str(self.path), schema, use_dictionary=encoded)
 
     def write(self, table: Any) -> None:
+        """Append a part (cast to the opened schema); parts without rows add nothing."""
         if table.num_rows:
             self.writer.write_table(table if table.schema == self.schema else table.cast(self.schema))
 

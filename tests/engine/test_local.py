@@ -54,6 +54,20 @@ def test_without_rows_the_parts_are_the_readers_blocks():
     assert [p.first_row for p in parts] == [1 + sum(b.num_rows for b in blocks[:i]) for i in range(len(blocks))]
 
 
+def test_advance_hears_of_each_block_as_it_is_read():
+    """Progress finer than a part: a part of 97 rows may span several blocks (and a SQL source or a
+    glob is one part), yet the bar moves with every block read, before the part is handed on."""
+    source = SourceConfig(type="csv", path=str(DATA / "churn.csv"))
+    heard: list[float] = []
+    seen_before_part: list[int] = []
+    for part in LocalEngine().read_parts(source, rows=1000, block_size=1 << 12, whole_file_bytes=0,
+                                         advance=heard.append):
+        seen_before_part.append(len(heard))
+    assert len(heard) > len(seen_before_part) > 1
+    assert seen_before_part[0] > 1  # the first part's blocks were reported before it came out
+    assert sum(heard) == pytest.approx((DATA / "churn.csv").stat().st_size, rel=0.01)
+
+
 def test_writers_encode_text_by_dictionary_or_every_column_when_asked(tmp_path):
     table = pa.table({"x": [1.5, 2.5, 1.5], "s": ["a", "b", "a"]})
 
