@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from mlflow_cli.data.validation.fast import matrix_certainly_valid, numeric_schema
-from mlflow_cli.models.scoring.compiled import DIVIDE, SUBTRACT, numeric_block
+from mlflow_cli.models.scoring.compiled import DIVIDE, SUBTRACT, numeric_block, numeric_operations
 
 BOOSTER_FILE = "booster.ubj"
 SPEC_FILE = "scoring.json"
@@ -209,15 +209,19 @@ def _describe(pipeline: Any, schema: dict[str, Any], task: str) -> tuple[dict[st
     for step_columns, parts in found[2]:
         if not set(step_columns) <= set(columns):
             return None
+        # Format 1 holds an optional imputer's fill and one StandardScaler's mean and scale.
+        found_operations = numeric_operations(parts, len(step_columns))
+        scalers = sum(isinstance(part, StandardScaler) for part in parts)
+        if found_operations is None or scalers > 1 or \
+                not all(isinstance(part, (SimpleImputer, StandardScaler)) for part in parts):
+            return None
+        fill, operations = found_operations
         branch: dict[str, Any] = {"index": [columns.index(c) for c in step_columns]}
-        for position, part in enumerate(parts):
-            if isinstance(part, SimpleImputer) and position == 0 and not part.add_indicator:
-                branch["fill"] = [float(v) for v in part.statistics_]
-            elif isinstance(part, StandardScaler) and position == len(parts) - 1:
-                branch["mean"] = [float(v) for v in part.mean_] if part.with_mean else None
-                branch["scale"] = [float(v) for v in part.scale_] if part.with_std else None
-            else:
-                return None
+        if fill is not None:
+            branch["fill"] = fill.tolist()
+        if scalers:
+            values = {name: array.tolist() for name, array in operations}
+            branch["mean"], branch["scale"] = values.get(SUBTRACT), values.get(DIVIDE)
         branches.append(branch)
     estimator = final_estimator(pipeline)
     inner = getattr(estimator, "estimator", estimator)
