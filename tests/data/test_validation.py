@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from mlflow_cli.serve import protocols
+from mlflow_cli.serve import scoring
 from mlflow_cli.data.validation.fast import columns_certainly_valid
 from mlflow_cli.data.validation.frame import MAX_ISSUES, NOT_NULLABLE, validate_frame
 
@@ -26,8 +26,8 @@ def test_every_problem_is_counted_though_only_the_first_are_listed():
     frame = pd.DataFrame({"age": ["abc"] * 250, "plan": ["gold"] * 250})
     result = validate_frame(frame, SCHEMA)
     assert len(result.issues) == MAX_ISSUES and result.problems == 500
-    with pytest.raises(protocols.InputError) as caught:
-        protocols.check_frame(frame, SimpleNamespace(schema=SCHEMA), "reject")
+    with pytest.raises(scoring.InputError) as caught:
+        scoring.check_frame(frame, SimpleNamespace(schema=SCHEMA), "reject")
     assert caught.value.issues[-1] == {"row": None, "field": None, "error": "400 more problems not listed"}
     assert len(caught.value.issues) == MAX_ISSUES + 1
 

@@ -1,5 +1,5 @@
 """The pandas-free request path: requests whose JSON values certainly fit the schema are scored
-from column lists (validation.columns_certainly_valid + CompiledPreprocessor.transform_columns).
+from column lists (data/validation/fast.py: columns_certainly_valid + CompiledPreprocessor.transform_columns).
 It must give exactly what the frame path gives, and hand everything doubtful to the frame path,
 which names each bad field."""
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_cli.serve import protocols, scoring
+from mlflow_cli.serve import requests, scoring
 from mlflow_cli.serve.model import load_served_model
 from mlflow_cli.core.store import Store
 from mlflow_cli.data.validation.fast import columns_certainly_valid
@@ -82,8 +82,8 @@ def served(tmp_path_factory):
     return model, new, config
 
 
-def _rows(records: list[dict]) -> protocols.Rows:
-    return protocols.parse_predict(json.dumps(records).encode())
+def _rows(records: list[dict]) -> requests.Rows:
+    return requests.parse_predict(json.dumps(records).encode())
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -102,14 +102,14 @@ def test_fast_path_scores_exactly_as_the_frame_path(served, monkeypatch):
         raise AssertionError("the frame path was taken")
 
     monkeypatch.setattr(scoring, "check_frame", no_frame)
-    got = protocols.score_rows(model, _rows(records), "allow")
+    got = scoring.score_rows(model, _rows(records), "allow")
     assert list(got.predictions) == list(expected.predictions)
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
     # Large requests predict on every core (a twin of the estimator); same numbers.
     many = _rows(records * 10)
     assert many.n > 2000 and model.parallel.estimator.n_jobs == -1
     assert model.pipeline.steps[-1][1].estimator.n_jobs == 1  # small requests stay single-threaded
-    np.testing.assert_allclose(protocols.score_rows(model, many, "allow").proba, np.tile(expected.proba, (10, 1)),
+    np.testing.assert_allclose(scoring.score_rows(model, many, "allow").proba, np.tile(expected.proba, (10, 1)),
                                rtol=1e-12)
 
 
@@ -118,14 +118,14 @@ def test_doubtful_requests_get_the_frame_paths_issues(served, monkeypatch):
     records = _records(new.drop(columns=["churned"], errors="ignore").head(3))
     records[1]["tenure_months"] = "eleven"
     records[2]["plan"] = "platinum"
-    with pytest.raises(protocols.InputError) as caught:
-        protocols.score_rows(model, _rows(records), "reject")
+    with pytest.raises(scoring.InputError) as caught:
+        scoring.score_rows(model, _rows(records), "reject")
     issues = {(issue["row"], issue["field"]) for issue in caught.value.issues}
     assert issues == {(1, "tenure_months"), (2, "plan")}
     # Unseen categories allowed: scored like the frame path scores them.
     records[1]["tenure_months"] = 11
     frame_scores = model.predict(_rows(records).frame)
-    fast = protocols.score_rows(model, _rows(records), "allow")
+    fast = scoring.score_rows(model, _rows(records), "allow")
     np.testing.assert_allclose(fast.proba, frame_scores.proba, rtol=1e-12)
 
 
@@ -140,7 +140,7 @@ def test_records_with_different_keys_take_the_frame_path(served):
 
 
 def test_csv_bodies_are_read_like_mlw_predict_reads_files():
-    rows = protocols.parse_csv(b"age,plan,member\n30,pro,true\n,basic,false\n")
+    rows = requests.parse_csv(b"age,plan,member\n30,pro,true\n,basic,false\n")
     assert rows.n == 2 and rows.columns is None
     assert rows.frame["age"].isna().tolist() == [False, True]
     assert rows.frame["plan"].tolist() == ["pro", "basic"]
@@ -148,8 +148,8 @@ def test_csv_bodies_are_read_like_mlw_predict_reads_files():
     for body, message in [(b"age,age\n1,2\n", "The CSV header names column 'age' twice"),
                           (b"a,b\n1,2,3\n", "Failed to parse input as a Pandas DataFrame"),
                           (b"   \n", "Failed to parse input as a Pandas DataFrame: the CSV body is empty")]:
-        with pytest.raises(protocols.RequestError) as caught:
-            protocols.parse_csv(body)
+        with pytest.raises(requests.RequestError) as caught:
+            requests.parse_csv(body)
         assert caught.value.message.startswith(message), caught.value.message
 
 
@@ -171,7 +171,7 @@ def test_the_server_takes_its_startup_heap_out_of_the_collectors_view(served):
 
 CHECK_MALLOC = """
 import ctypes
-from mlflow_cli.serve.app import keep_freed_memory
+from mlflow_cli.serve.memory import keep_freed_memory
 
 class Mallinfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
@@ -217,13 +217,13 @@ def test_the_server_keeps_freed_memory_from_its_start(served, monkeypatch):
 
 
 def test_records_become_columns_only_when_every_record_has_the_same_keys():
-    same = protocols.parse_predict(b'[{"a": 1, "b": "x"}, {"b": "y", "a": 2}]')
+    same = requests.parse_predict(b'[{"a": 1, "b": "x"}, {"b": "y", "a": 2}]')
     assert same.columns == {"a": [1, 2], "b": ["x", "y"]}
-    assert protocols.parse_predict(b'[{"a": 1}, {"a": 2}]').columns == {"a": [1, 2]}
-    other = protocols.parse_predict(b'[{"a": 1, "b": "x"}, {"a": 2, "c": "y"}]')  # as many keys, other ones
+    assert requests.parse_predict(b'[{"a": 1}, {"a": 2}]').columns == {"a": [1, 2]}
+    other = requests.parse_predict(b'[{"a": 1, "b": "x"}, {"a": 2, "c": "y"}]')  # as many keys, other ones
     assert other.columns is None and list(other.frame.columns) == ["a", "b", "c"]
-    with pytest.raises(protocols.RequestError, match="item 1 is a number"):
-        protocols.parse_predict(b'[{"a": 1}, 5]')
+    with pytest.raises(requests.RequestError, match="item 1 is a number"):
+        requests.parse_predict(b'[{"a": 1}, 5]')
 
 
 @pytest.mark.parametrize("change", [
@@ -235,16 +235,16 @@ def test_certainly_valid_refuses_numbers_a_float_cannot_hold(change):
 
 
 def test_bodies_only_the_standard_library_reads_take_the_frame_path():
-    assert protocols.parse_predict(b'[{"a": 1.5}]').columns == {"a": [1.5]}
+    assert requests.parse_predict(b'[{"a": 1.5}]').columns == {"a": [1.5]}
     for body in (b'[{"a": NaN}]', b'[{"a": "x\\ud800"}]', b'{"dataframe_records": [{"a": Infinity}]}'):
-        rows = protocols.parse_predict(body)
+        rows = requests.parse_predict(body)
         assert rows.columns is None and rows.n == 1, body
 
 
 def test_csv_bodies_keep_non_numeric_columns_as_text():
     schema = {"columns": {"age": {"kind": "numeric"}, "plan": {"kind": "categorical"},
                           "member": {"kind": "boolean"}, "since": {"kind": "datetime"}}}
-    rows = protocols.parse_csv(b"age,plan,member,since\n30,2020-01-01,1,2020-01-01T00:00:00+02:00\n"
+    rows = requests.parse_csv(b"age,plan,member,since\n30,2020-01-01,1,2020-01-01T00:00:00+02:00\n"
                                b"<NA>,None,true,2021-05-01\n", schema)
     frame = rows.frame
     assert frame["age"].isna().tolist() == [False, True]
@@ -267,11 +267,11 @@ def test_the_prediction_log_writes_what_orjson_cannot_and_never_drops_other_requ
 
     log = PredictionLog(tmp_path, max_mb=10)
     log.start()
-    odd = protocols.Rows(1, {"big": [10 ** 30], "nan": [float("nan")], "text": ["x\ud800"]})
-    log.submit(entry("first", protocols.Rows(1, {"a": [1]})))
+    odd = requests.Rows(1, {"big": [10 ** 30], "nan": [float("nan")], "text": ["x\ud800"]})
+    log.submit(entry("first", requests.Rows(1, {"a": [1]})))
     log.submit(entry("broken", Broken()))
     log.submit(entry("odd", odd))
-    log.submit(entry("last", protocols.Rows(2, {"a": [2, 3]}), n=2))
+    log.submit(entry("last", requests.Rows(2, {"a": [2, 3]}), n=2))
     log.close()
     lines = [json.loads(line) for path in tmp_path.glob("*.jsonl") for line in path.read_text().splitlines()]
     assert [line["request_id"] for line in lines] == ["first", "odd", "last", "last"]
@@ -282,7 +282,7 @@ def test_the_prediction_log_writes_what_orjson_cannot_and_never_drops_other_requ
 def test_spliced_log_lines_are_the_lines_of_one_dict_per_row():
     from mlflow_cli.serve.predlog import LogEntry, _line, entry_lines
 
-    rows = protocols.Rows(3, {"a": [1.5, None, 3.0], "plan": ["pro", "basic", None]})
+    rows = requests.Rows(3, {"a": [1.5, None, 3.0], "plan": ["pro", "basic", None]})
     entry = LogEntry(ts="2024-01-01T00:00:00+00:00", request_id="r1", model_version="v1", alias="production",
                      endpoint="/predict", latency_ms=1.23456, inputs=rows, predictions=["yes", "no", "yes"],
                      probabilities=np.array([[0.1, 0.9], [0.8, 0.2], [float("nan"), 0.5]]), classes=["no", "yes"])
@@ -315,7 +315,7 @@ def test_the_log_queue_is_bounded_by_rows_and_loses_no_line(tmp_path, monkeypatc
     log.start()
     seen = []
     for i in range(20):
-        rows = protocols.Rows(10, {"a": list(range(10))})
+        rows = requests.Rows(10, {"a": list(range(10))})
         log.submit(LogEntry(ts="t", request_id=f"r{i}", model_version="v", alias=None, endpoint="/predict",
                             latency_ms=1.0, inputs=rows, predictions=["yes"] * 10))
         seen.append(log.pending)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from mlflow_cli.data.validation.fast import matrix_certainly_valid, numeric_schema
-from mlflow_cli.serve import protocols, requests, scoring
+from mlflow_cli.serve import requests, responses, scoring
 from mlflow_cli.serve.matrix import JSON_MIN_BYTES, csv_matrix, json_matrix, table_matrix
 from mlflow_cli.serve.model import load_served_model
 from mlflow_cli.core.store import Store
@@ -51,8 +51,8 @@ def _split(features: pd.DataFrame, key: str | None = None) -> dict:
 
 def _general(model, body: bytes):
     """Scores of the general path (orjson -> columns or frame), whatever the body."""
-    rows = protocols._lenient(protocols._predict_rows(orjson.loads(body)), True)
-    return protocols.score_rows(model, rows, "reject")
+    rows = requests._lenient(requests._predict_rows(orjson.loads(body)), True)
+    return scoring.score_rows(model, rows, "reject")
 
 
 def test_a_numbers_only_split_body_is_read_into_one_matrix(numeric, monkeypatch):
@@ -60,7 +60,7 @@ def test_a_numbers_only_split_body_is_read_into_one_matrix(numeric, monkeypatch)
     body = json.dumps(_split(features)).encode()
     assert len(body) > JSON_MIN_BYTES
     expected = _general(model, body)
-    rows = protocols.parse_predict(body, model.schema)
+    rows = requests.parse_predict(body, model.schema)
     assert rows.matrix is not None and rows.names == list(features.columns)
     np.testing.assert_array_equal(rows.matrix, features.to_numpy(dtype=float))
 
@@ -69,13 +69,13 @@ def test_a_numbers_only_split_body_is_read_into_one_matrix(numeric, monkeypatch)
 
     monkeypatch.setattr(scoring, "check_frame", refuse)
     monkeypatch.setattr(type(model), "predict_columns", refuse)
-    got = protocols.score_rows(model, rows, "reject")
+    got = scoring.score_rows(model, rows, "reject")
     assert got.predictions.tolist() == expected.predictions.tolist()
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
     # MLflow's dataframe_split, on /predict and on /invocations
     wrapped = json.dumps(_split(features, "dataframe_split")).encode()
-    for parsed in (protocols.parse_predict(wrapped, model.schema),
-                   protocols.parse_invocations(wrapped, "application/json", model.schema)):
+    for parsed in (requests.parse_predict(wrapped, model.schema),
+                   requests.parse_invocations(wrapped, "application/json", model.schema)):
         np.testing.assert_array_equal(parsed.matrix, rows.matrix)
     # the log writes each record with its columns
     assert rows.records()[0] == dict(zip(features.columns, features.iloc[0].tolist()))
@@ -83,8 +83,8 @@ def test_a_numbers_only_split_body_is_read_into_one_matrix(numeric, monkeypatch)
 
 def test_invocations_still_needs_one_of_mlflows_keys(numeric):
     model, features, _ = numeric
-    with pytest.raises(protocols.RequestError, match="exactly one of the input fields"):
-        protocols.parse_invocations(json.dumps(_split(features)).encode(), "application/json", model.schema)
+    with pytest.raises(requests.RequestError, match="exactly one of the input fields"):
+        requests.parse_invocations(json.dumps(_split(features)).encode(), "application/json", model.schema)
 
 
 def _mutate(change):
@@ -116,13 +116,13 @@ def test_doubtful_bodies_take_the_general_path_and_get_its_answer(numeric, name)
     assert json_matrix(body, model.schema, bare=True) is None
     rows = outcome = None
     try:
-        rows = protocols.parse_predict(body, model.schema)
-        outcome = protocols.score_rows(model, rows, "reject").predictions.tolist()
-    except (protocols.RequestError, protocols.InputError) as exc:
+        rows = requests.parse_predict(body, model.schema)
+        outcome = scoring.score_rows(model, rows, "reject").predictions.tolist()
+    except (requests.RequestError, scoring.InputError) as exc:
         outcome = type(exc).__name__, str(exc)
     try:
         expected = _general(model, body).predictions.tolist()
-    except (protocols.RequestError, protocols.InputError) as exc:
+    except (requests.RequestError, scoring.InputError) as exc:
         expected = type(exc).__name__, str(exc)
     assert outcome == expected
     if name in ("a null", "a nested value"):
@@ -135,16 +135,16 @@ def test_parsed_records_and_rows_of_numbers_become_a_matrix(numeric, monkeypatch
     model, features, _ = numeric
     records = json.loads(features.head(100).to_json(orient="records"))
     expected = _general(model, json.dumps(records).encode())
-    rows = protocols.parse_predict(json.dumps(records).encode(), model.schema)
+    rows = requests.parse_predict(json.dumps(records).encode(), model.schema)
     assert rows.matrix is not None and rows.columns is None
     np.testing.assert_array_equal(rows.matrix, features.head(100).to_numpy(dtype=float))
     assert rows.records() == records  # the log writes them as sent
     monkeypatch.setattr(type(model), "predict_columns", lambda *a: (_ for _ in ()).throw(AssertionError("columns")))
-    got = protocols.score_rows(model, rows, "reject")
+    got = scoring.score_rows(model, rows, "reject")
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
     small = json.dumps(_split(features.head(100), "dataframe_split")).encode()  # under JSON_MIN_BYTES: orjson
     assert len(small) < JSON_MIN_BYTES
-    np.testing.assert_array_equal(protocols.parse_invocations(small, "application/json", model.schema).matrix,
+    np.testing.assert_array_equal(requests.parse_invocations(small, "application/json", model.schema).matrix,
                                   rows.matrix)
 
 
@@ -157,7 +157,7 @@ def test_only_bodies_that_open_an_object_are_read_by_simdjson(numeric, monkeypat
     records = json.dumps(json.loads(features.to_json(orient="records"))).encode()
     split = b"\n  " + json.dumps(_split(features)).encode()
     assert min(len(records), len(split)) > JSON_MIN_BYTES
-    assert protocols.parse_predict(split, model.schema).records()[0] == dict(zip(features.columns,
+    assert requests.parse_predict(split, model.schema).records()[0] == dict(zip(features.columns,
                                                                                   features.iloc[0].tolist()))
     class Read(Exception):
         pass
@@ -166,10 +166,10 @@ def test_only_bodies_that_open_an_object_are_read_by_simdjson(numeric, monkeypat
         raise Read
 
     monkeypatch.setattr(simdjson, "Parser", parser)
-    rows = protocols.parse_predict(records, model.schema)  # Read would escape: the parse does not catch it
+    rows = requests.parse_predict(records, model.schema)  # Read would escape: the parse does not catch it
     np.testing.assert_array_equal(rows.matrix, features.to_numpy(dtype=float))
     with pytest.raises(Read):  # simdjson does read the split body, even behind whitespace
-        protocols.parse_predict(split, model.schema)
+        requests.parse_predict(split, model.schema)
 
 
 @pytest.mark.parametrize("value", [True, None, "1.5", [1.5], 10 ** 400])
@@ -177,9 +177,9 @@ def test_records_with_anything_but_numbers_keep_the_column_path(numeric, value):
     model, features, _ = numeric
     records = json.loads(features.head(100).to_json(orient="records"))
     records[50]["mean_radius"] = value
-    rows = protocols.parse_predict(json.dumps(records).encode(), model.schema)
+    rows = requests.parse_predict(json.dumps(records).encode(), model.schema)
     assert rows.matrix is None
-    few = protocols.parse_predict(json.dumps(records[:10]).encode(), model.schema)  # small requests: columns
+    few = requests.parse_predict(json.dumps(records[:10]).encode(), model.schema)  # small requests: columns
     assert few.matrix is None and few.columns is not None
 
 
@@ -187,7 +187,7 @@ def test_probability_records_of_odd_shapes_are_what_dicts_would_give():
     proba = np.array([[0.25, 0.75], [0.5, 0.5]])
     for classes, expected in [([1, "1"], [{"1": 0.75}, {"1": 0.5}]),           # one key twice: the last wins
                               (["a", "b", "c"], [{"a": 0.25, "b": 0.75}, {"a": 0.5, "b": 0.5}])]:  # too few columns
-        assert orjson.loads(protocols.dumps({"p": protocols.probability_records(classes, proba)}))["p"] == expected
+        assert orjson.loads(responses.dumps({"p": responses.probability_records(classes, proba)}))["p"] == expected
 
 
 def test_a_key_given_twice_or_an_id_column_takes_the_general_path(numeric):
@@ -196,12 +196,12 @@ def test_a_key_given_twice_or_an_id_column_takes_the_general_path(numeric):
     for twice in (body[:-1] + b', "data": 7}', body[:-1] + b', "columns": "zz"}',
                   b'{"dataframe_split": ' + body + b', "dataframe_split": 5}'):
         assert json_matrix(twice, model.schema, bare=True) is None
-        with pytest.raises(protocols.RequestError):
-            protocols.parse_predict(twice, model.schema)
+        with pytest.raises(requests.RequestError):
+            requests.parse_predict(twice, model.schema)
     rows = [[1234567890123456789 + i, 1.5, 2] for i in range(4000)]
     with_ids = json.dumps({"columns": ["id", "a", "b"], "data": rows}).encode()
     assert len(with_ids) > JSON_MIN_BYTES and json_matrix(with_ids, SCHEMA, bare=True) is None
-    parsed = protocols.parse_predict(with_ids, SCHEMA)
+    parsed = requests.parse_predict(with_ids, SCHEMA)
     assert parsed.matrix is not None  # orjson's rows still become a matrix...
     assert parsed.records()[3] == {"id": 1234567890123456792, "a": 1.5, "b": 2}  # ...and the log keeps the id exact
 
@@ -210,7 +210,7 @@ def test_smaller_split_bodies_log_their_integers_as_integers(numeric):
     model, features, _ = numeric
     head = features.head(100).assign(mean_area=features["mean_area"].head(100).round().astype(int))
     body = json.dumps({k: v for k, v in json.loads(head.to_json(orient="split")).items() if k != "index"})
-    rows = protocols.parse_predict(body.encode(), model.schema)
+    rows = requests.parse_predict(body.encode(), model.schema)
     assert rows.matrix is not None
     first = rows.records()[0]
     assert type(first["mean_area"]) is int and first == json.loads(head.head(1).to_json(orient="records"))[0]
@@ -231,11 +231,11 @@ def test_csv_bodies_of_numbers_are_scored_from_the_matrix_and_logged_as_sent(num
     model, features, _ = numeric
     body = features.head(50).assign(mean_area=features["mean_area"].head(50).round().astype(int)).to_csv(
         index=False).encode()
-    expected = protocols.score_rows(model, protocols.Rows.of(pd.read_csv(pd.io.common.BytesIO(body))), "reject")
-    rows = protocols.parse_csv(body, model.schema)
+    expected = scoring.score_rows(model, requests.Rows.of(pd.read_csv(pd.io.common.BytesIO(body))), "reject")
+    rows = requests.parse_csv(body, model.schema)
     assert rows.matrix is not None
     monkeypatch.setattr(scoring, "check_frame", lambda *a: (_ for _ in ()).throw(AssertionError("general path")))
-    got = protocols.score_rows(model, rows, "reject")
+    got = scoring.score_rows(model, rows, "reject")
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
     first = rows.records()[0]
     assert type(first["mean_area"]) is int  # the log shows integers as the client sent them
@@ -262,11 +262,11 @@ def test_large_csv_bodies_of_plain_numbers_are_read_by_simdjson(numeric, monkeyp
     reference = pcsv.read_csv(pa.py_buffer(body))
     assert names == reference.column_names
     np.testing.assert_array_equal(matrix, np.column_stack([c.to_numpy() for c in reference.columns]).astype(float))
-    expected = protocols.score_rows(model, protocols.Rows.of(pd.read_csv(pd.io.common.BytesIO(body))), "reject")
+    expected = scoring.score_rows(model, requests.Rows.of(pd.read_csv(pd.io.common.BytesIO(body))), "reject")
     monkeypatch.setattr(requests, "table_matrix", lambda *a: pytest.fail("pyarrow read the request"))
-    rows = protocols.parse_csv(body, model.schema)
+    rows = requests.parse_csv(body, model.schema)
     monkeypatch.setattr(scoring, "check_frame", lambda *a: pytest.fail("the general path was taken"))
-    got = protocols.score_rows(model, rows, "reject")
+    got = scoring.score_rows(model, rows, "reject")
     assert got.predictions.tolist() == expected.predictions.tolist()
     np.testing.assert_allclose(got.proba, expected.proba, rtol=1e-12)
     records = rows.records()  # for the log: read as floats, like a large JSON body (predlog.py says so)
@@ -311,17 +311,17 @@ def test_doubtful_csv_bodies_are_left_to_pyarrow_and_get_its_answer(numeric, mon
         assert len(parses) == 1  # the first 64 KB said so: the whole body was not read
     monkeypatch.undo()
     try:
-        rows = protocols.parse_csv(body, model.schema)
-        got = protocols.score_rows(model, rows, "reject")
-    except (protocols.RequestError, protocols.InputError) as exc:
+        rows = requests.parse_csv(body, model.schema)
+        got = scoring.score_rows(model, rows, "reject")
+    except (requests.RequestError, scoring.InputError) as exc:
         assert name in REFUSED, exc  # told what is wrong, as a small body would be
         small = ("\n".join(CSV_DOUBTFUL[name](lines[:12])) + "\n").encode()
-        with pytest.raises((protocols.RequestError, protocols.InputError)):
-            protocols.score_rows(model, protocols.parse_csv(small, model.schema), "reject")
+        with pytest.raises((requests.RequestError, scoring.InputError)):
+            scoring.score_rows(model, requests.parse_csv(small, model.schema), "reject")
         return
     assert name not in REFUSED
-    general = protocols.Rows.of(pd.read_csv(pd.io.common.BytesIO(body)))
-    assert got.proba.tolist() == protocols.score_rows(model, general, "reject").proba.tolist()
+    general = requests.Rows.of(pd.read_csv(pd.io.common.BytesIO(body)))
+    assert got.proba.tolist() == scoring.score_rows(model, general, "reject").proba.tolist()
 
 
 def test_small_csv_bodies_and_other_schemas_skip_simdjson(numeric):
@@ -344,19 +344,19 @@ def test_csv_matrix_takes_ids_along_and_leaves_text_and_infinity_to_the_general_
     model = numeric[0]
     first = model.schema["columns"]
     body = ",".join(first) + "\n" + ",".join(["inf"] + ["1"] * (len(first) - 1)) + "\n"
-    rows = protocols.parse_csv(body.encode(), model.schema)
+    rows = requests.parse_csv(body.encode(), model.schema)
     assert rows.matrix is not None and model.predict_matrix(rows.names, rows.matrix) is None
-    general = protocols.Rows.of(pd.read_csv(pd.io.common.BytesIO(body.encode())))
-    assert protocols.score_rows(model, rows, "reject").proba.tolist() == \
-        protocols.score_rows(model, general, "reject").proba.tolist()
+    general = requests.Rows.of(pd.read_csv(pd.io.common.BytesIO(body.encode())))
+    assert scoring.score_rows(model, rows, "reject").proba.tolist() == \
+        scoring.score_rows(model, general, "reject").proba.tolist()
 
 
 def test_csv_values_may_hold_newlines_when_quoted():
-    rows = protocols.parse_csv(b'id,a,b\n"c\n1",1,2.5\nc2,3,4\n', SCHEMA)
+    rows = requests.parse_csv(b'id,a,b\n"c\n1",1,2.5\nc2,3,4\n', SCHEMA)
     assert rows.n == 2
     np.testing.assert_array_equal(rows.matrix, [[1.0, 2.5], [3.0, 4.0]])
     assert rows.records()[0] == {"id": "c\n1", "a": 1, "b": 2.5}
-    assert protocols.parse_csv(b"a,b\r\n1,2\r\n3,4\r\n", SCHEMA).matrix.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert requests.parse_csv(b"a,b\r\n1,2\r\n3,4\r\n", SCHEMA).matrix.tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
 @pytest.mark.parametrize("names, rows, ok", [
@@ -382,9 +382,9 @@ def test_probability_records_are_one_object_per_row(classes):
     rng = np.random.default_rng(3)
     proba = rng.random((6, len(classes)))
     proba[0, 0], proba[1, -1], proba[2, 0] = 1.0, 0.0, 1e-20
-    got = orjson.loads(protocols.dumps({"p": protocols.probability_records(classes, proba)}))["p"]
+    got = orjson.loads(responses.dumps({"p": responses.probability_records(classes, proba)}))["p"]
     assert got == [dict(zip(map(str, classes), row)) for row in proba.tolist()]
-    empty = protocols.dumps({"p": protocols.probability_records(classes, proba[:0])})
+    empty = responses.dumps({"p": responses.probability_records(classes, proba[:0])})
     assert orjson.loads(empty) == {"p": []}
 
 

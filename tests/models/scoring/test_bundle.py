@@ -1,4 +1,4 @@
-"""The scoring bundle (lean.py): `mlw train` writes it for XGBoost on numeric inputs, and
+"""The scoring bundle (models/scoring/bundle.py): `mlw train` writes it for XGBoost on numeric inputs, and
 `mlw predict` then scores without scikit-learn. Its output must be exactly the full path's,
 on real data (scikit-learn's bundled datasets), for binary, multiclass and regression models;
 anything the checks would question goes through the full path."""
