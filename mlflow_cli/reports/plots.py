@@ -17,7 +17,6 @@ from typing import Any
 
 from mlflow_cli.core.errors import did_you_mean
 
-TASKS = ("classification", "regression", "clustering", "recommendation")
 MAX_POINTS = 20_000          # scatter plots subsample above this many rows
 SAMPLE_SEED = 0              # fixed, so the same data always gives the same picture
 LABEL_WIDTH = 40             # class and feature names longer than this are truncated
@@ -395,3 +394,4 @@ def _feature_importance(fig, importances: dict[str, float], max_features: int):
 # Each task's drawings (models/tasks/<task>.py: Task.plots names the files they write).
 TASK_PLOTS = {"classification": _classification_plots, "regression": _regression_plots,
               "clustering": _clustering_plots, "recommendation": _no_plots}
+TASKS = tuple(TASK_PLOTS)  # the tasks make_plots draws for

@@ -73,7 +73,7 @@ class CompiledPreprocessor:
     def transform_columns(self, columns: Mapping[str, Sequence[Any]], n: int) -> Any:
         """Column lists of JSON values that already have their kind's type (numbers or booleans,
         strings for categories, None for missing), or float arrays: no pandas on the way.
-        `data.validation.columns_certainly_valid` says when a request qualifies."""
+        `data/validation/fast.py: columns_certainly_valid` says when a request qualifies."""
         return self._assemble(n, lambda c: _json_numbers(columns[c], self.kinds[c]), lambda c: columns[c])
 
     def _assemble(self, n: int, numbers: Callable[[str], np.ndarray], labels: Callable[[str], Any]) -> Any:

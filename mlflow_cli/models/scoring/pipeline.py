@@ -2,7 +2,8 @@
 it apart, and scoring with it so that the preprocessing runs once for labels and probabilities.
 
 The reference every faster path (compiled.py, bundle.py) must match bit for bit; model.py
-chooses among them. Imports numpy and pandas; scikit-learn only through the fitted objects.
+chooses among them. Imports numpy, pandas and models/features.py (the transformers pickled in
+every model, hence scikit-learn).
 """
 
 from __future__ import annotations
