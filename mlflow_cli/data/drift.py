@@ -1,0 +1,119 @@
+"""Drift statistics of one column: a reference summary (data/summary.py) against current values.
+
+Numbers:
+- KS: the largest gap between the two distribution functions. The reference's is its summary's
+  (exact up to EXACT_MAX values, else within 1/1000 of the mass), the current one is exact; the
+  gap is taken on both sides of every current value and every reference knot. The p-value is
+  the one `scipy.stats.ks_2samp(method="asymp")` gives (scipy's `kstwo` with the effective
+  sample size n*m/(n+m)), which ks_2samp itself uses above 10,000 rows; below, its exact
+  p-value differs a little and a summary cannot give it.
+- Wasserstein (earth mover's) distance: the area between the two distribution functions (the
+  reference's from its summary), normalised by the reference's standard deviation, so that it
+  does not grow with the sample (the effect size).
+- PSI over the reference's deciles.
+
+Categories: the chi-square test of homogeneity on the 2 x k table of reference and current
+counts (`scipy.stats.chi2_contingency`: both samples are samples, neither is taken as exact),
+the Jensen-Shannon distance of the two shares (`scipy.spatial.distance.jensenshannon`, base 2,
+0 to 1) and PSI over the categories. These are exact: category counts lose nothing.
+
+Depends on numpy and scipy (imported inside the functions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlflow_cli.data.summary import CategoricalSummary, NumericSummary
+
+PSI_FLOOR = 1e-4  # a bin's share is at least this in PSI (an empty bin would make it infinite)
+
+
+@dataclass(frozen=True)
+class NumericDrift:
+    reference_rows: int
+    current_rows: int
+    ks: float
+    p_value: float
+    wasserstein: float           # in the column's units
+    effect: float                # wasserstein / the reference's standard deviation
+    psi: float
+
+
+@dataclass(frozen=True)
+class CategoricalDrift:
+    reference_rows: int
+    current_rows: int
+    chi2: float
+    p_value: float
+    jensen_shannon: float        # the effect: 0 (same shares) to 1 (no category in common)
+    psi: float
+    new_categories: list[str]    # in the current data, never in the reference
+
+
+def numeric_drift(reference: NumericSummary, current: Any) -> NumericDrift:
+    from scipy.stats import kstwo
+
+    values = np.asarray(current, dtype=float)
+    values = np.sort(values[~np.isnan(values)])
+    n, m = reference.count, len(values)
+    if n == 0 or m == 0:
+        raise ValueError("drift needs values on both sides")
+    points = np.concatenate([values, reference.knots])
+    ref_cdf = reference.cdf(points)
+    after = np.searchsorted(values, points, side="right") / m    # current share at or below the point
+    before = np.searchsorted(values, points, side="left") / m    # just below it
+    ref_before = reference.cdf(np.nextafter(points, -np.inf))
+    ks = float(max(np.max(np.abs(ref_cdf - after)), np.max(np.abs(ref_before - before))))
+    p_value = float(np.clip(kstwo.sf(ks, np.round(n * m / (n + m))), 0.0, 1.0))
+    wasserstein = _area_between(reference, values)
+    effect = wasserstein / reference.std if reference.std > 0 else (0.0 if wasserstein == 0 else float("inf"))
+    edges = np.unique(reference.quantile(np.arange(1, 10) / 10))  # the reference's deciles
+    expected = np.diff(np.concatenate([[0.0], reference.cdf(edges), [1.0]]))
+    actual = np.diff(np.concatenate([[0], np.searchsorted(values, edges, side="right"), [m]])) / m
+    return NumericDrift(n, m, ks, p_value, wasserstein, effect, psi(expected, actual))
+
+
+def _area_between(reference: NumericSummary, values: np.ndarray) -> float:
+    """The Wasserstein distance: the area between the two distribution functions, exact for the
+    reference's piecewise-linear one and the current step one. Between two neighbouring points
+    (current values and reference knots) the current share is constant and the reference's
+    linear, so each piece's area |linear - constant| is integrated in closed form."""
+    x = np.unique(np.concatenate([values, reference.knots]))
+    width = np.diff(x)
+    share = np.searchsorted(values, x[:-1], side="right") / len(values)
+    d0 = reference.cdf(x[:-1]) - share                       # at the left end (after its step)
+    d1 = reference.cdf(np.nextafter(x[1:], -np.inf)) - share  # just before the right end
+    same = d0 * d1 >= 0
+    spread = np.where(same, 1.0, np.abs(d0 - d1))
+    area = np.where(same, (np.abs(d0) + np.abs(d1)) / 2, (d0 ** 2 + d1 ** 2) / (2 * spread))
+    return float(np.sum(area * width))
+
+
+def categorical_drift(reference: CategoricalSummary, current: Any) -> CategoricalDrift:
+    from scipy.spatial.distance import jensenshannon
+    from scipy.stats import chi2_contingency
+
+    now = CategoricalSummary.of(current)
+    if reference.count == 0 or now.count == 0:
+        raise ValueError("drift needs values on both sides")
+    names = list(reference.counts) + [c for c in now.counts if c not in reference.counts]
+    table = np.array([[reference.counts.get(c, 0) for c in names], [now.counts.get(c, 0) for c in names]])
+    if len(names) > 1:
+        chi2, p_value = (float(v) for v in chi2_contingency(table, correction=False)[:2])
+    else:
+        chi2, p_value = 0.0, 1.0  # one category on both sides: nothing can differ
+    shares = table / table.sum(axis=1, keepdims=True)
+    return CategoricalDrift(reference.count, now.count, chi2, p_value,
+                            float(jensenshannon(shares[0], shares[1], base=2)), psi(shares[0], shares[1]),
+                            [c for c in names if c not in reference.counts])
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index: sum of (actual - expected) * ln(actual / expected) over bins."""
+    e = np.maximum(np.asarray(expected, dtype=float), PSI_FLOOR)
+    a = np.maximum(np.asarray(actual, dtype=float), PSI_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
