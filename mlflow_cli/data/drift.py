@@ -62,14 +62,15 @@ def numeric_drift(reference: NumericSummary, current: Any) -> NumericDrift:
     n, m = reference.count, len(values)
     if n == 0 or m == 0:
         raise ValueError("drift needs values on both sides")
-    points = np.concatenate([values, reference.knots])
-    ref_cdf = reference.cdf(points)
-    after = np.searchsorted(values, points, side="right") / m    # current share at or below the point
-    before = np.searchsorted(values, points, side="left") / m    # just below it
-    ref_before = reference.cdf(np.nextafter(points, -np.inf))
-    ks = float(max(np.max(np.abs(ref_cdf - after)), np.max(np.abs(ref_before - before))))
+    # Every current value and reference knot, once: both distribution functions are read there,
+    # at the point and just below it, for KS and for the area between them (Wasserstein).
+    x = np.unique(np.concatenate([values, reference.knots]))
+    after = np.searchsorted(values, x, side="right") / m     # current share at or below the point
+    before = np.searchsorted(values, x, side="left") / m     # just below it
+    ref_at, ref_below = reference.cdf(x), reference.cdf(np.nextafter(x, -np.inf))
+    ks = float(max(np.max(np.abs(ref_at - after)), np.max(np.abs(ref_below - before))))
     p_value = float(np.clip(kstwo.sf(ks, np.round(n * m / (n + m))), 0.0, 1.0))
-    wasserstein = _area_between(reference, values)
+    wasserstein = _area_between(x, after, ref_at, ref_below)
     effect = wasserstein / reference.std if reference.std > 0 else (0.0 if wasserstein == 0 else float("inf"))
     edges = np.unique(reference.quantile(np.arange(1, 10) / 10))  # the reference's deciles
     expected = np.diff(np.concatenate([[0.0], reference.cdf(edges), [1.0]]))
@@ -77,16 +78,14 @@ def numeric_drift(reference: NumericSummary, current: Any) -> NumericDrift:
     return NumericDrift(n, m, ks, p_value, wasserstein, effect, psi(expected, actual))
 
 
-def _area_between(reference: NumericSummary, values: np.ndarray) -> float:
+def _area_between(x: np.ndarray, share: np.ndarray, ref_at: np.ndarray, ref_below: np.ndarray) -> float:
     """The Wasserstein distance: the area between the two distribution functions, exact for the
-    reference's piecewise-linear one and the current step one. Between two neighbouring points
-    (current values and reference knots) the current share is constant and the reference's
-    linear, so each piece's area |linear - constant| is integrated in closed form."""
-    x = np.unique(np.concatenate([values, reference.knots]))
+    reference's (linear between its knots, or steps) and the current step one. Between two
+    neighbouring points of `x` the current share is constant and the reference's linear, so each
+    piece's area |linear - constant| is integrated in closed form."""
     width = np.diff(x)
-    share = np.searchsorted(values, x[:-1], side="right") / len(values)
-    d0 = reference.cdf(x[:-1]) - share                       # at the left end (after its step)
-    d1 = reference.cdf(np.nextafter(x[1:], -np.inf)) - share  # just before the right end
+    d0 = ref_at[:-1] - share[:-1]       # at the left end (after its step)
+    d1 = ref_below[1:] - share[:-1]     # just before the right end
     same = d0 * d1 >= 0
     spread = np.where(same, 1.0, np.abs(d0 - d1))
     area = np.where(same, (np.abs(d0) + np.abs(d1)) / 2, (d0 ** 2 + d1 ** 2) / (2 * spread))
