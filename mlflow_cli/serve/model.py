@@ -47,7 +47,6 @@ class ServedModel:
     version: str
     alias: str | None
     scoring: ScoringModel
-    task: str
     target: str | None = None
     metric: str | None = None
     estimator_name: str | None = None
@@ -56,6 +55,10 @@ class ServedModel:
     evaluation: dict[str, Any] | None = None
     created: str | None = None
     loaded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def task(self) -> str:
+        return self.scoring.task
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -124,7 +127,7 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
         found = getattr(estimator, "classes_", None)
         classes = [plain(c) for c in (found if found is not None else info.classes or [])] or None
     served = ServedModel(
-        project=store.project, version=artifact.version, alias=alias, scoring=scoring, task=scoring.task,
+        project=store.project, version=artifact.version, alias=alias, scoring=scoring,
         target=info.target or (schema.get("target") or {}).get("name"), metric=info.metric,
         estimator_name=info.model, classes=classes, data_version=info.data or prepared.ref,
         evaluation=_evaluation(store, artifact.version), created=manifest.get("created"))

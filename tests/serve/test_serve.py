@@ -601,7 +601,7 @@ def _stub(schema: dict, task: str = "regression") -> ServedModel:
     from mlflow_cli.models.scoring.model import ScoringModel
 
     scoring = ScoringModel(SimpleNamespace(ref="train/v1"), schema, task)
-    return ServedModel(project="p", version="v1", alias=None, scoring=scoring, task=task)
+    return ServedModel(project="p", version="v1", alias=None, scoring=scoring)
 
 
 def test_serve_metrics_summarise_regression_values():

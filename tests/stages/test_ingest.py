@@ -95,9 +95,12 @@ def test_ingest_reads_and_writes_the_snapshot_through_the_engine(mlw, tmp_path, 
             seen["rows"] += part.table.num_rows
             yield part
 
+    def recording_writer(self, path, *args, **kwargs):
+        seen["written"].append(path.name)
+        return writer(self, path, *args, **kwargs)
+
     monkeypatch.setattr(LocalEngine, "read_parts", counting_read)
-    monkeypatch.setattr(LocalEngine, "writer", lambda self, path, *a, **k: seen["written"].append(path.name)
-                        or writer(self, path, *a, **k))
+    monkeypatch.setattr(LocalEngine, "writer", recording_writer)
     result = mlw("ingest", "-c", config, "--json")
     assert result.exit_code == 0, result.stderr
     assert seen == {"rows": 50_000, "written": ["data.parquet"]}

@@ -24,7 +24,8 @@ from mlflow_cli.core.errors import DataError, did_you_mean
 from mlflow_cli.core.stage import ProgressFactory
 from mlflow_cli.core.store import Artifact
 from mlflow_cli.data.sources import source_label, total_bytes
-from mlflow_cli.models.scoring.model import PREDICTION, PROBA_PREFIX
+from mlflow_cli.models.scoring.bundle import arrow_array
+from mlflow_cli.models.scoring.model import PREDICTION, PROBA_PREFIX, ScoringModel
 from mlflow_cli.models.train_info import TrainInfo
 
 ROW_COLUMN, ERRORS_COLUMN = "_row", "_errors"
@@ -38,8 +39,6 @@ class Scorer:
     def __init__(self, train: Artifact, schema: dict[str, Any], unseen: str) -> None:
         import pyarrow as pa
 
-        from mlflow_cli.models.scoring.bundle import arrow_array
-        from mlflow_cli.models.scoring.model import ScoringModel
         self.schema, self.ref, self.unseen = schema, train.ref, unseen
         self.model = ScoringModel.load(train, schema, TrainInfo.of(train.manifest).task)
         self.model.require_predict("cannot score a batch", hint="Score with a model whose estimator has a "
@@ -74,8 +73,6 @@ class Scorer:
         return None if scores is None else self._arrays(scores)
 
     def _arrays(self, scores: Any) -> list[Any]:
-        from mlflow_cli.models.scoring.bundle import arrow_array
-
         proba = scores.proba
         columns = [scores.predictions] + ([proba[:, i] for i in range(proba.shape[1])] if proba is not None else [])
         return [arrow_array(values).cast(f.type) for values, f in zip(columns, self.fields)]

@@ -39,7 +39,7 @@ def test_a_task_it_does_not_know_scores_as_before_the_task_seam():
     assert (model.task, model.prediction, model.predicts_labels, model.classes, model.has_proba) == \
         ("unknown", None, False, None, False)
     assert _model(None, schema={**SCHEMA, "task": "regression"}).prediction == "value"  # prepare's record
-    served = ServedModel(project="p", version="v1", alias=None, scoring=model, task=model.task)
+    served = ServedModel(project="p", version="v1", alias=None, scoring=model)
     assert v2_metadata(served)["outputs"] == [{"name": "predict", "datatype": "INT64", "shape": [-1]}]
 
 
