@@ -1,5 +1,5 @@
 """The workflow commands: `mlw init`, the stages (`ingest`, `prepare`, `train`, `evaluate`,
-`predict`), `serve`, `package` and `run`. Each parses, loads the config, calls one function and
+`predict`, `monitor`), `serve`, `package` and `run`. Each parses, loads the config, calls one function and
 renders its result."""
 
 from __future__ import annotations
@@ -169,6 +169,52 @@ def predict(
     cfg = load(config, set_)
     render_predict(run_predict(cfg, input_path=input_path, output=output, model_ref=model, rejects=rejects,
                                force=force, progress=console.progress))
+
+
+@app.command()
+@guarded
+def monitor(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of current data (default: "
+                                                                             "monitor.current).")] = None,
+    batch: Annotated[Optional[str], typer.Option("--batch", help="Ingest version whose new batch is the current "
+                                                                 "data (e.g. latest after `mlw ingest --append`).")] = None,
+    log: Annotated[bool, typer.Option("--log", help="Monitor what `mlw serve` logged: inputs, predictions, "
+                                                    "latency and errors.")] = False,
+    since: Annotated[Optional[str], typer.Option("--since", help="With --log: from this long ago (30m, 24h, 7d) "
+                                                                 "or this ISO date/time (UTC).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="With --log: up to (not including) this time.")] = None,
+    model_version: Annotated[Optional[str], typer.Option("--model-version", help="With --log: only rows this train "
+                                                                                 "version answered.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Alias or train version monitored (default: "
+                                                                 "monitor.model, production).")] = None,
+    json_out: JsonOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Detect drift and quality problems; exit 1 on a failed gate.
+
+    Data drift per column (KS + Wasserstein, chi-square + Jensen-Shannon, PSI) and for the
+    dataset, target and prediction drift, data quality against the schema, performance once
+    labels arrive (estimated from probabilities before), and with --log the service's health.
+    Writes monitor/<version> with monitor.json, metrics.json and report.html.
+
+    Example: `mlw monitor --input data/churn_drifted.csv` or `mlw monitor --log --since 24h`
+    """
+    from mlflow_cli.core.errors import GateError
+    from mlflow_cli.cli.render_monitor import render_monitor
+    from mlflow_cli.stages.monitor.stage import gate_failures, run_monitor
+
+    cfg = load(config, set_)
+    result = run_monitor(cfg, model_ref=model, input_path=input_path, batch=batch, log=log, since=since, until=until,
+                         model_version=model_version, force=force, progress=console.progress)
+    render_monitor(result)
+    failures = gate_failures(result)
+    if failures:
+        raise GateError(f"{len(failures)} monitor gate{'s' if len(failures) > 1 else ''} failed for "
+                        f"{result.stage}/{result.version}: " + "; ".join(failures) + ".",
+                        hint=f"See {result.details['report']}. Retrain on recent data (mlw retrain), or change "
+                             f"monitor.gates.")
 
 
 @app.command()

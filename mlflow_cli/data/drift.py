@@ -55,37 +55,51 @@ class CategoricalDrift:
 
 
 def numeric_drift(reference: NumericSummary, current: Any) -> NumericDrift:
+    """`current`: the current values, or their NumericSummary (a log read in parts): then both
+    distribution functions are a summary's, and the statistics carry both approximations."""
     from scipy.stats import kstwo
 
-    values = np.asarray(current, dtype=float)
-    values = np.sort(values[~np.isnan(values)])
-    n, m = reference.count, len(values)
+    if isinstance(current, NumericSummary):
+        m = current.count
+        x = np.unique(np.concatenate([current.knots, reference.knots]))
+        at, below = current.cdf(x), current.cdf(np.nextafter(x, -np.inf))
+        values = None
+    else:
+        values = np.asarray(current, dtype=float)
+        values = np.sort(values[~np.isnan(values)])
+        m = len(values)
+        # Every current value and reference knot, once: both distribution functions are read
+        # there, at the point and just below it, for KS and for the area between them.
+        x = np.unique(np.concatenate([values, reference.knots]))
+        at = np.searchsorted(values, x, side="right") / max(m, 1)     # current share at or below the point
+        below = np.searchsorted(values, x, side="left") / max(m, 1)   # just below it
+    n = reference.count
     if n == 0 or m == 0:
         raise ValueError("drift needs values on both sides")
-    # Every current value and reference knot, once: both distribution functions are read there,
-    # at the point and just below it, for KS and for the area between them (Wasserstein).
-    x = np.unique(np.concatenate([values, reference.knots]))
-    after = np.searchsorted(values, x, side="right") / m     # current share at or below the point
-    before = np.searchsorted(values, x, side="left") / m     # just below it
     ref_at, ref_below = reference.cdf(x), reference.cdf(np.nextafter(x, -np.inf))
-    ks = float(max(np.max(np.abs(ref_at - after)), np.max(np.abs(ref_below - before))))
+    ks = float(max(np.max(np.abs(ref_at - at)), np.max(np.abs(ref_below - below))))
     p_value = float(np.clip(kstwo.sf(ks, np.round(n * m / (n + m))), 0.0, 1.0))
-    wasserstein = _area_between(x, after, ref_at, ref_below)
+    wasserstein = _area_between(x, at, below, ref_at, ref_below)
     effect = wasserstein / reference.std if reference.std > 0 else (0.0 if wasserstein == 0 else float("inf"))
     edges = np.unique(reference.quantile(np.arange(1, 10) / 10))  # the reference's deciles
     expected = np.diff(np.concatenate([[0.0], reference.cdf(edges), [1.0]]))
-    actual = np.diff(np.concatenate([[0], np.searchsorted(values, edges, side="right"), [m]])) / m
+    if values is None:
+        actual = np.diff(np.concatenate([[0.0], current.cdf(edges), [1.0]]))
+    else:
+        actual = np.diff(np.concatenate([[0], np.searchsorted(values, edges, side="right"), [m]])) / m
     return NumericDrift(n, m, ks, p_value, wasserstein, effect, psi(expected, actual))
 
 
-def _area_between(x: np.ndarray, share: np.ndarray, ref_at: np.ndarray, ref_below: np.ndarray) -> float:
-    """The Wasserstein distance: the area between the two distribution functions, exact for the
-    reference's (linear between its knots, or steps) and the current step one. Between two
-    neighbouring points of `x` the current share is constant and the reference's linear, so each
-    piece's area |linear - constant| is integrated in closed form."""
+def _area_between(x: np.ndarray, at: np.ndarray, below: np.ndarray, ref_at: np.ndarray,
+                  ref_below: np.ndarray) -> float:
+    """The Wasserstein distance: the area between the two distribution functions. Between two
+    neighbouring points of `x` each function is linear (a summary's between its knots) or
+    constant (a step function's), so their difference is linear there: from its value at the
+    left point (after any step) to its value just below the right one. Each piece's area
+    |linear| is integrated in closed form."""
     width = np.diff(x)
-    d0 = ref_at[:-1] - share[:-1]       # at the left end (after its step)
-    d1 = ref_below[1:] - share[:-1]     # just before the right end
+    d0 = ref_at[:-1] - at[:-1]         # at the left end (after its step)
+    d1 = ref_below[1:] - below[1:]     # just before the right end
     same = d0 * d1 >= 0
     spread = np.where(same, 1.0, np.abs(d0 - d1))
     area = np.where(same, (np.abs(d0) + np.abs(d1)) / 2, (d0 ** 2 + d1 ** 2) / (2 * spread))
@@ -93,10 +107,11 @@ def _area_between(x: np.ndarray, share: np.ndarray, ref_at: np.ndarray, ref_belo
 
 
 def categorical_drift(reference: CategoricalSummary, current: Any) -> CategoricalDrift:
+    """`current`: the current values, or their CategoricalSummary (exact either way)."""
     from scipy.spatial.distance import jensenshannon
     from scipy.stats import chi2_contingency
 
-    now = CategoricalSummary.of(current)
+    now = current if isinstance(current, CategoricalSummary) else CategoricalSummary.of(current)
     if reference.count == 0 or now.count == 0:
         raise ValueError("drift needs values on both sides")
     names = list(reference.counts) + [c for c in now.counts if c not in reference.counts]

@@ -76,29 +76,31 @@ def append_snapshot(engine: Any, source: SourceConfig, previous: Artifact, id_co
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(f"The new batch's column types do not match {previous.ref} ({exc}).",
                         hint="Fix the types in the source, or take a fresh snapshot.") from None
-    replaced = 0
+    replaced, first_row = 0, old.num_rows
     if id_columns:
         for column in id_columns:
             if column not in combined.schema.names:
                 raise missing_column_error("data.id_columns", column, combined.schema.names)
-        combined, replaced = _keep_newest(combined, id_columns)
+        combined, replaced, first_row = _keep_newest(combined, id_columns, old.num_rows)
     pq.write_table(combined, out, row_group_size=max(block_size // 200, 100_000))
     profiler = Profiler()
     for batch in combined.to_batches(max_chunksize=max(block_size // 200, 100_000)):
         profiler.update(batch)
+    # The batch's rows are the last ones (from `first_row`, 0-based): `mlw monitor --batch` reads them.
     return profiler, retyped, {"rows": new.num_rows, "previous": previous.version,
-                               "previous_rows": old.num_rows, "replaced": replaced}
+                               "previous_rows": old.num_rows, "replaced": replaced, "first_row": first_row}
 
 
-def _keep_newest(table: pa.Table, id_columns: list[str]) -> tuple[pa.Table, int]:
-    """One row per id: the last one seen (batches are appended in arrival order)."""
+def _keep_newest(table: pa.Table, id_columns: list[str], old_rows: int) -> tuple[pa.Table, int, int]:
+    """One row per id: the last one seen (batches are appended in arrival order). Also how many
+    rows are kept of the first `old_rows` (the previous snapshot's), which come first."""
     import numpy as np
 
     row = "__mlw_row__"
     numbered = table.append_column(row, pa.array(np.arange(table.num_rows)))
     newest = numbered.group_by(id_columns, use_threads=False).aggregate([(row, "max")])
     keep = np.sort(newest.column(f"{row}_max").to_numpy())
-    return table.take(pa.array(keep)), table.num_rows - len(keep)
+    return table.take(pa.array(keep)), table.num_rows - len(keep), int(np.searchsorted(keep, old_rows))
 
 
 def _check_columns(names: list[str], source: SourceConfig) -> None:

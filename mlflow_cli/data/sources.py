@@ -65,3 +65,24 @@ def redact_url(url: str) -> str:
     """The URL with its password (user:password@ or ?password=) replaced by ***."""
     url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
     return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+
+
+def file_source(path: Path, base: SourceConfig, option: str) -> SourceConfig:
+    """A file named on the command line (`option`, e.g. --input) as a source: the reader picked by
+    its extension, the delimiter and encoding taken from `base` (data.source) when that is a file
+    of the same type."""
+    from mlflow_cli.core.config import FILE_TYPES
+    from mlflow_cli.core.errors import ConfigError, did_you_mean
+
+    kind = FILE_TYPES.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"{option} must be a {', '.join(sorted(FILE_TYPES))} file. Got '{path}'.",
+                          hint=f"Convert the file, or name it in the config and leave out {option}.")
+    if not path.is_file():
+        folder = path.parent if path.parent.is_dir() else None
+        near = did_you_mean(path.name, [p.name for p in folder.iterdir()]) if folder else ""
+        raise DataError(f"Input file '{path}' does not exist.{near}",
+                        hint=f"Check {option}; a relative path starts at the current folder.")
+    same = base.type == kind
+    return SourceConfig(type=kind, path=str(path.resolve()), encoding=base.encoding if same else "utf-8",
+                        delimiter=base.delimiter if same else None)

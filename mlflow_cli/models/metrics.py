@@ -215,6 +215,18 @@ def parse_gate(text: str, where: str) -> tuple[str, float]:
     return match.group(1), float(match.group(2))
 
 
+def check_gate(name: str, condition: str, value: float | None, where: str, unavailable: str) -> dict[str, Any]:
+    """One gate's result: {"gate", "condition", "value", "passed", "message"}. A value that could
+    not be computed (None) fails, with `unavailable` saying why. Shared by evaluate and monitor."""
+    op, threshold = parse_gate(condition, where)
+    if value is None:
+        return {"gate": name, "condition": f"{op} {threshold:g}", "value": None, "passed": False,
+                "message": f"{name} could not be computed ({unavailable})"}
+    passed = compare(value, op, threshold)
+    return {"gate": name, "condition": f"{op} {threshold:g}", "value": value, "passed": passed,
+            "message": f"{name} = {value:.4g}, required {op} {threshold:g}"}
+
+
 def compare(value: float, op: str, threshold: float) -> bool:
     """Whether `value op threshold` holds. '==' allows float rounding (rel 1e-9, abs 1e-12),
     so '== 1' passes an accuracy computed as 0.9999999999999999. NaN never passes."""

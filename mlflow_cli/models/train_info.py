@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 MODEL_FILE = "model.joblib"  # the fitted Pipeline a train version holds
+REFERENCE_FILE = "reference.json"  # its reference for `mlw monitor` (models/reference.py)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from mlflow_cli.serve.middleware import REQUEST_ID, BodyTooLarge, ServeMiddlewar
 from mlflow_cli.serve.model import ModelHolder, ServedModel, load_served_model
 from mlflow_cli.serve.openapi import openapi_schema
 from mlflow_cli.serve.page import render_page
-from mlflow_cli.serve.predlog import FOLDER, LogEntry, PredictionLog
+from mlflow_cli.serve.predlog import FOLDER, LogEntry, PredictionLog, Refusal
 from mlflow_cli.serve.requests import RequestError, short
 from mlflow_cli.serve.responses import dumps, jsonable, v2_metadata
 from mlflow_cli.serve.scoring import InputError, score_rows
@@ -118,6 +118,7 @@ class ServeState:
         started = time.perf_counter()
         model = self.holder.current  # this request uses this model to the end, even if the alias moves
         request_id = request.scope.get(REQUEST_ID) or uuid.uuid4().hex
+        rows = None
         try:
             body = await read_body(request, self.max_body)
             rows, context = protocol.parse(body, request.headers.get("content-type"), model.schema)
@@ -130,14 +131,18 @@ class ServeState:
         except ClientDisconnect:  # nobody is listening for an answer
             return Response(status_code=400)
         except BodyTooLarge:
+            self.refused(request_id, protocol.endpoint, 413, "body_too_large", started, model)
             return self._error(protocol, 413, f"The request body is larger than serve.max_body_mb "
                                               f"({self.settings.max_body_mb:g} MB). Send fewer rows per request.")
         except RequestError as exc:
+            self.refused(request_id, protocol.endpoint, exc.status, "bad_request", started, model)
             return self._error(protocol, exc.status, exc.message)
         except InputError as exc:
+            self.refused(request_id, protocol.endpoint, 422, "invalid_input", started, model, getattr(rows, "n", None))
             return self._error(protocol, 422, str(exc), exc.issues)
         except Exception as exc:  # a bug or a model that chokes on valid input: never a 500
             log.exception("Request %s to %s failed while scoring.", request_id, protocol.endpoint)
+            self.refused(request_id, protocol.endpoint, 422, "scoring_failed", started, model, getattr(rows, "n", None))
             return self._error(protocol, 422, f"The model could not score these records ({type(exc).__name__}: "
                                               f"{short(exc)}). Request id {request_id}; the server "
                                               f"log has the details.")
@@ -151,6 +156,18 @@ class ServeState:
         except Exception:  # bookkeeping must never cost the client its answer
             log.exception("Logging request %s failed.", request_id)
         return Response(content, media_type="application/json")
+
+    def refused(self, request_id: str, endpoint: str, status: int, reason: str, started: float, model: Any = None,
+                rows: int | None = None) -> None:
+        """Log a refused request (one line: serve/predlog.py), so monitoring sees the error rate."""
+        model = model or self.holder.current
+        try:
+            self.predlog.submit(Refusal(
+                ts=datetime.now(timezone.utc).isoformat(), request_id=request_id, model_version=model.version,
+                alias=model.alias, endpoint=endpoint, latency_ms=(time.perf_counter() - started) * 1000,
+                status=status, error=reason, rows=rows))
+        except Exception:  # bookkeeping must never cost the client its answer
+            log.exception("Logging refused request %s failed.", request_id)
 
     def _error(self, protocol: Protocol, status: int, message: str,
                issues: list[dict[str, Any]] | None = None) -> Response:

@@ -18,6 +18,9 @@ from mlflow_cli.serve.responses import invocations_response, predict_response, v
 _V2_MODEL = re.compile(r"^/v2/models/[^/]+(?:/versions/[^/]+)?(/infer|/ready)?$")
 KNOWN_ENDPOINTS = frozenset({"/", "/predict", "/invocations", "/health", "/ping", "/metadata", "/metrics", "/docs",
                              "/openapi.json", "/v2", "/v2/health/live", "/v2/health/ready"})
+# The endpoints that score (as endpoint_label names them): their refusals go to the prediction log.
+SCORING_ENDPOINTS = frozenset({"/predict", "/invocations", "/v2/models/{name}/infer",
+                               "/v2/models/{name}/versions/{version}/infer"})
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlflow_cli.core.errors import ConfigError
-from mlflow_cli.serve.endpoints import endpoint_label, error_for_path
+from mlflow_cli.serve.endpoints import SCORING_ENDPOINTS, endpoint_label, error_for_path
 from mlflow_cli.serve.responses import dumps
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ class ServeMiddleware:
         try:
             if self.expected is not None and path not in OPEN_PATHS:
                 if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+                    self._refused(path, request_id, 401, "unauthorized", started)
                     await _send_json(send_with_id, *error_for_path(
                         path, 401, "Missing or wrong bearer token. Send 'Authorization: Bearer <token>' with the "
                                    "token from the environment variable named by serve.token_env."),
@@ -115,6 +116,7 @@ class ServeMiddleware:
                     return
             length = headers.get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.state.max_body:
+                self._refused(path, request_id, 413, "body_too_large", started)
                 if int(length) <= DRAIN_LIMIT:
                     await _drain_receive(receive)
                 await _send_json(send_with_id, *error_for_path(
@@ -124,6 +126,13 @@ class ServeMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             self.state.metrics.observe_request(endpoint_label(path), status[0], time.perf_counter() - started)
+
+
+    def _refused(self, path: str, request_id: str, status: int, reason: str, started: float) -> None:
+        """A scoring request refused here is logged like one refused by the app (for monitoring)."""
+        endpoint = endpoint_label(path)
+        if endpoint in SCORING_ENDPOINTS:
+            self.state.refused(request_id, endpoint, status, reason, started)
 
 
 async def _drain_receive(receive: Receive) -> None:

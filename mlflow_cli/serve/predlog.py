@@ -20,6 +20,16 @@ Format: JSON Lines, one object per predicted row (a request of 10 rows writes 10
      "prediction": "yes",                        # the predicted class or value
      "probabilities": {"no": 0.2, "yes": 0.8}}   # per class for classifiers, else null
 
+A request refused with a 4xx status writes one line instead, without `row`, `inputs` or
+`prediction`:
+
+    {"ts": "...", "request_id": "...", "model_version": "...", "alias": "production",
+     "endpoint": "/predict", "latency_ms": 0.412,
+     "status": 422,                              # the status answered
+     "error": "invalid_input",                   # why: invalid_input, bad_request, body_too_large,
+                                                 # unauthorized or scoring_failed
+     "rows": 3}                                  # the records it held, when they could be read (else null)
+
 `inputs` holds the record's values as the client sent them, with one exception: a large
 all-numbers `{"columns", "data"}` or CSV body of the model's input columns is read straight
 into floats (serve/matrix.py), so its integers are written as floats (3 as 3.0; beyond 2**53,
@@ -73,6 +83,22 @@ class LogEntry:
     classes: list[Any] | None = None
 
 
+@dataclass
+class Refusal:
+    """One request refused with a 4xx status: one line, for the service's error rate."""
+
+    ts: str
+    request_id: str
+    model_version: str | None
+    alias: str | None
+    endpoint: str
+    latency_ms: float
+    status: int
+    error: str
+    rows: int | None = None
+    predictions: tuple = ()  # none: the queue counts a refusal as one row
+
+
 _STOP = object()
 
 
@@ -102,7 +128,7 @@ class PredictionLog:
         """O(1) on the request path (the JSON is built on the writer thread), unless the queue
         is full: then wait until the writer has made room. One request larger than the bound
         still goes in once the queue is empty."""
-        rows = len(entry.predictions)
+        rows = _rows(entry)
         with self._room:
             while self.pending and self.pending + rows > self.max_pending and self._writing():
                 self._room.wait(timeout=1.0)
@@ -150,7 +176,7 @@ class PredictionLog:
                 log.exception("Writing %d prediction log entries under %s failed.", len(batch), self.folder)
             finally:
                 with self._room:
-                    self.pending -= sum(len(entry.predictions) for entry in batch)
+                    self.pending -= sum(_rows(entry) for entry in batch)
                     self._room.notify_all()
         self._close_file()
 
@@ -169,7 +195,7 @@ class PredictionLog:
             assert self._file is not None
             self._file.write(data)
             self._size += len(data)
-            self.lines_written += len(entry.predictions)
+            self.lines_written += len(lines)
         if self._file is not None:
             self._file.flush()
 
@@ -191,12 +217,20 @@ class PredictionLog:
             self._file = None
 
 
-def entry_lines(entry: LogEntry) -> list[bytes]:
-    """The JSON lines for one request (one per row), without their newlines.
+def _rows(entry: LogEntry | Refusal) -> int:
+    return max(1, len(entry.predictions))
+
+
+def entry_lines(entry: LogEntry | Refusal) -> list[bytes]:
+    """The JSON lines for one request (one per row; a refusal's one), without their newlines.
 
     The fields every row shares are encoded once and each row's line is spliced from encoded
     parts (predicted labels encoded once per distinct label): half the work of encoding one
     dict per row, which matters because this thread shares the interpreter with the requests."""
+    if isinstance(entry, Refusal):
+        return [_line({"ts": entry.ts, "request_id": entry.request_id, "model_version": entry.model_version,
+                       "alias": entry.alias, "endpoint": entry.endpoint, "latency_ms": round(entry.latency_ms, 3),
+                       "status": entry.status, "error": entry.error, "rows": entry.rows})]
     inputs = entry.inputs.records()
     if entry.probabilities is not None and entry.classes is not None:
         keys = [str(c) for c in entry.classes]

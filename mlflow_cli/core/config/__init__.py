@@ -8,10 +8,11 @@ template, never with what it expanded to.
 
 from mlflow_cli.core.config.loader import Config, KeyPath, json_schema, load_config
 from mlflow_cli.core.config.sections import (
-    DEFAULT_CONFIG, FILE_TYPES, DataConfig, EvaluateConfig, IngestConfig, MlwConfig, PredictConfig, PrepareConfig,
+    DEFAULT_CONFIG, FILE_TYPES, DataConfig, DriftConfig, EvaluateConfig, IngestConfig, MlwConfig, MonitorConfig,
+    PredictConfig, PrepareConfig,
     ServeConfig, SourceConfig, SplitConfig, TrainConfig,
 )
 
 __all__ = ["Config", "KeyPath", "json_schema", "load_config", "DEFAULT_CONFIG", "FILE_TYPES", "DataConfig",
-           "EvaluateConfig", "IngestConfig", "MlwConfig", "PredictConfig", "PrepareConfig", "ServeConfig",
+           "DriftConfig", "EvaluateConfig", "IngestConfig", "MlwConfig", "MonitorConfig", "PredictConfig", "PrepareConfig", "ServeConfig",
            "SourceConfig", "SplitConfig", "TrainConfig"]

@@ -207,7 +207,13 @@ def _expand_env(value: Any, key_path: KeyPath, templates: dict[KeyPath, str], wh
 
 
 def _resolve_paths(config: Config) -> None:
-    source = config.model.data.source
+    monitor = config.model.monitor
+    for source in (config.model.data.source, monitor.current, monitor.labels):
+        if source is not None:
+            _resolve_source(config, source)
+
+
+def _resolve_source(config: Config, source: Any) -> None:
     if source.path:
         source.path = str(config.resolve(source.path))
     if source.url and source.url.startswith("sqlite:///") and not source.url.startswith("sqlite:////"):

@@ -262,6 +262,41 @@ class PredictConfig(_Section):
     unseen_categories: Literal["reject", "allow"] = "reject"
 
 
+class DriftConfig(_Section):
+    """When a column, and the dataset, count as drifted (`mlw monitor`)."""
+
+    p_value: float = Field(0.05, gt=0, lt=1, description="Significance over all the columns compared together: "
+                                                         "each column's test must beat p_value / columns "
+                                                         "(Bonferroni), so the share of false alarms stays put.")
+    numeric_effect: float = Field(0.1, ge=0, description="A numeric column drifts when also its Wasserstein "
+                                                         "distance / the reference's standard deviation reaches "
+                                                         "this (significant but smaller: minor).")
+    categorical_effect: float = Field(0.1, ge=0, le=1, description="A categorical column drifts when also its "
+                                                                    "Jensen-Shannon distance (0-1) reaches this.")
+    dataset_share: float = Field(0.5, gt=0, le=1, description="The dataset drifts when this share of its columns "
+                                                              "drift, or this share of the model's importance.")
+
+
+class MonitorConfig(_Section):
+    """`mlw monitor`: current data against the model's reference (its training rows)."""
+
+    model: str = Field("production", description="Alias or train version monitored; its training rows are the "
+                                                 "reference.")
+    current: SourceConfig | None = Field(None, description="The current data (or --input FILE, --batch VERSION, "
+                                                           "--log).")
+    labels: SourceConfig | None = Field(None, description="True outcomes arriving later, joined on data.id_columns "
+                                                          "(or request_id and row for the prediction log).")
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    gates: dict[str, str] = Field(default_factory=dict, description="measure -> condition, e.g. drift_share: "
+                                                                    "'<= 0.3', f1: '>= 0.75', latency_p99_ms: "
+                                                                    "'<= 50'; any failure exits 1.")
+    score_rows: int = Field(100_000, ge=1, description="Rows the model scores for prediction drift and "
+                                                       "performance (a uniform sample of larger data).")
+    null_rate_increase: float = Field(0.05, ge=0, le=1, description="Report a column whose share of missing "
+                                                                    "values grew by more than this.")
+    seed: int = 42
+
+
 class MlwConfig(_Section):
     """An mlw project: one file, a section per stage."""
 
@@ -274,6 +309,7 @@ class MlwConfig(_Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     predict: PredictConfig = Field(default_factory=PredictConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     pipeline: list[Literal["ingest", "prepare", "train", "evaluate"]] = Field(
         default_factory=lambda: ["ingest", "prepare", "train", "evaluate"],
         description="The stages `mlw run` chains, in order.")

@@ -19,7 +19,7 @@ from mlflow_cli.core.config import EvaluateConfig
 from mlflow_cli.core.errors import DataError
 from mlflow_cli.models.scoring.model import PREDICTION, PROBA_PREFIX, ScoringModel
 from mlflow_cli.models.tasks import task_named
-from mlflow_cli.models.metrics import GREATER_IS_BETTER, TASK_METRICS, compare, compute_metrics, confusion, parse_gate, \
+from mlflow_cli.models.metrics import GREATER_IS_BETTER, TASK_METRICS, check_gate, compute_metrics, confusion, \
     per_class_report, scorer_sign
 
 TRAIN_SAMPLE = 20_000
@@ -118,14 +118,8 @@ def _overfit(metric: str, test: dict[str, float], train: dict[str, float], toler
 
 
 def _gate(name: str, condition: str, metrics: dict[str, float]) -> dict[str, Any]:
-    op, threshold = parse_gate(condition, f"`evaluate.gates.{name}`")
-    value = metrics.get(name)
-    if value is None:
-        return {"gate": name, "condition": f"{op} {threshold:g}", "value": None, "passed": False,
-                "message": f"{name} could not be computed on the test split (e.g. no probabilities, or one class)"}
-    passed = compare(value, op, threshold)
-    return {"gate": name, "condition": f"{op} {threshold:g}", "value": value, "passed": passed,
-            "message": f"{name} = {value:.4g}, required {op} {threshold:g}"}
+    return check_gate(name, condition, metrics.get(name), f"`evaluate.gates.{name}`",
+                      unavailable="on the test split: e.g. no probabilities, or one class")
 
 
 def _champion(champion: tuple[str, ScoringModel], test: pd.DataFrame, task: str, target: str | None, metric: str,

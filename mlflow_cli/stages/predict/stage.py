@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_cli.models.train_info import TrainInfo
-from mlflow_cli.core.config import FILE_TYPES, Config, SourceConfig
+from mlflow_cli.core.config import Config, SourceConfig
 from mlflow_cli.core.lineage import prepare_of
-from mlflow_cli.core.errors import ConfigError, DataError, did_you_mean
+from mlflow_cli.core.errors import ConfigError
 from mlflow_cli.core.registry import resolve_model
-from mlflow_cli.data.sources import describe, source_label
+from mlflow_cli.data.sources import describe, file_source, source_label
 from mlflow_cli.core.store import Artifact, Store, open_store, sha256_file
 from mlflow_cli.core.stage import Plan, ProgressFactory, StageResult, no_progress
 
@@ -67,23 +67,8 @@ def plan_predict(config: Config, store: Store, *, input_path: Path | None = None
 
 
 def _input_source(config: Config, input_path: Path | None) -> SourceConfig:
-    """--input as a source (reader picked by extension, delimiter and encoding taken from
-    data.source when that is a file of the same type), or data.source itself."""
-    if input_path is None:
-        return config.model.data.source
-    kind = FILE_TYPES.get(input_path.suffix.lower())
-    if kind is None:
-        raise ConfigError(f"--input must be a {', '.join(sorted(FILE_TYPES))} file. Got '{input_path}'.",
-                          hint="Convert the file, or point data.source at it and leave out --input.")
-    if not input_path.is_file():
-        folder = input_path.parent if input_path.parent.is_dir() else None
-        near = did_you_mean(input_path.name, [p.name for p in folder.iterdir()]) if folder else ""
-        raise DataError(f"Input file '{input_path}' does not exist.{near}",
-                        hint="Check --input; a relative path starts at the current folder.")
-    base = config.model.data.source
-    same = base.type == kind
-    return SourceConfig(type=kind, path=str(input_path.resolve()), encoding=base.encoding if same else "utf-8",
-                        delimiter=base.delimiter if same else None)
+    return config.model.data.source if input_path is None else file_source(input_path, config.model.data.source,
+                                                                           "--input")
 
 
 def _write_type(path: Path, option: str) -> str:

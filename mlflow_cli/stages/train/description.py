@@ -20,9 +20,11 @@ PERMUTATION_ROWS = 2000
 
 
 def importances_of(model: Pipeline, task: Task, rows: pd.DataFrame, target: str | None, metric: str,
-                   seed: int) -> tuple[dict[str, float] | None, str | None]:
+                   seed: int) -> tuple[dict[str, float] | None, str | None, dict[str, float] | None]:
     """The model's feature importances, top 50: its own (trees, coefficients) as "native", else for
-    supervised tasks by permutation on (a sample of) `rows` as "permutation"."""
+    supervised tasks by permutation on (a sample of) `rows` as "permutation"; and each input
+    column's share of the importance (every column, summing to 1: `column_shares`), by which
+    `mlw monitor` weighs drifted columns."""
     fitted = model.named_steps["model"]
     names = feature_names(model)
     native = getattr(fitted, "feature_importances_", None)
@@ -30,16 +32,57 @@ def importances_of(model: Pipeline, task: Task, rows: pd.DataFrame, target: str 
         coef = np.atleast_2d(np.asarray(fitted.coef_, dtype=float))
         native = np.abs(coef).mean(axis=0)
     if native is not None and len(names) == len(native):
-        return _top(dict(zip(names, map(float, native)))), "native"
+        values = [float(v) for v in native]
+        return _top(dict(zip(names, values))), "native", column_shares(model, values)
     if not task.supervised:
-        return None, None
+        return None, None, None
     from sklearn.inspection import permutation_importance
 
     rows = rows.sample(min(len(rows), PERMUTATION_ROWS), random_state=seed)
     columns = list(model.named_steps["preprocess"].named_steps["coerce"].kinds)
     result = permutation_importance(model, rows[columns], rows[target], n_repeats=3,
                                     random_state=seed, scoring=make_scorer_for(metric))
-    return _top({c: float(v) for c, v in zip(columns, result.importances_mean)}), "permutation"
+    values = {c: float(v) for c, v in zip(columns, result.importances_mean)}
+    return _top(values), "permutation", _normalised(values)
+
+
+def column_shares(model: Pipeline, importances: list[float]) -> dict[str, float] | None:
+    """Each input column's share of the summed |importance| of the features made from it.
+
+    The preprocessing's ColumnTransformer says which output features each branch made
+    (`output_indices_`); a branch of one column (a text column's words, a date's parts) gives
+    that column all of them, and in a branch of several columns a feature belongs to the
+    column it is named after (`plan_basic` -> plan, `missingindicator_monthly_charges` ->
+    monthly_charges; the longest matching name wins)."""
+    features = model.named_steps["preprocess"].named_steps.get("features")
+    indices = getattr(features, "output_indices_", None)
+    if indices is None:
+        return None
+    names = feature_names(model)
+    totals: dict[str, float] = {}
+    for name, _, columns in features.transformers_:
+        block = indices.get(name)
+        if block is None or isinstance(columns, str) and columns == "drop":
+            continue
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        for position in range(block.start, block.stop):
+            owner = columns[0] if len(columns) == 1 else _owner(names[position] if position < len(names) else "",
+                                                                 columns)
+            if owner is not None:
+                totals[owner] = totals.get(owner, 0.0) + abs(importances[position])
+    return _normalised(totals)
+
+
+def _owner(feature: str, columns: list[str]) -> str | None:
+    matches = [c for c in columns if feature == c or feature.startswith(c + "_") or feature.endswith("_" + c)]
+    return max(matches, key=len) if matches else None
+
+
+def _normalised(values: dict[str, float]) -> dict[str, float] | None:
+    total = sum(abs(v) for v in values.values())
+    if not values or total <= 0 or not np.isfinite(total):
+        return None
+    return {c: abs(v) / total for c, v in sorted(values.items(), key=lambda kv: -abs(kv[1]))}
 
 
 def feature_names(model: Pipeline) -> list[str]:

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from mlflow_cli.core.config import Config
-from mlflow_cli.models.train_info import MODEL_FILE, TrainInfo
+from mlflow_cli.models.train_info import MODEL_FILE, REFERENCE_FILE, TrainInfo
 from mlflow_cli.core.store import Store, open_store
 from mlflow_cli.core.stage import Plan, ProgressFactory, StageResult, no_progress
 
@@ -61,6 +61,7 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
         for name, content in (bundle or {}).items():
             (writer.path / name).write_bytes(content)
         (writer.path / "features.json").write_text(json.dumps(outcome.feature_names, indent=2))
+        (writer.path / REFERENCE_FILE).write_text(_reference(schema, train, prepare, outcome), encoding="utf-8")
         if outcome.importances:
             (writer.path / "importances.json").write_text(json.dumps(
                 {"kind": outcome.importance_kind, "values": outcome.importances}, indent=2))
@@ -78,6 +79,23 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
         writer.metrics = _cv_metrics(outcome.cv)
     return StageResult.from_artifact(writer.artifact, cached=False,
                                      warnings=outcome.warnings)
+
+
+def _reference(schema: dict[str, Any], train: Any, prepare: Any, outcome: Any) -> str:
+    """reference.json (models/reference.py): what `mlw monitor` compares new data with."""
+    import pandas as pd
+
+    from mlflow_cli.models.reference import build_reference
+    from mlflow_cli.models.tasks import task_named
+
+    kind = task_named(schema["task"])
+    predictions = None
+    if "test.parquet" in prepare.manifest["outputs"] and hasattr(outcome.model, "predict"):
+        test = pd.read_parquet(prepare.file("test.parquet"))
+        if len(test):
+            predictions = outcome.model.predict(test)
+    reference = build_reference(schema, train, predictions, kind.prediction != "value", outcome.column_importances)
+    return json.dumps(reference.to_json(), separators=(",", ":"))
 
 
 def _cv_metrics(cv: dict[str, dict[str, float]] | None) -> dict[str, Any]:

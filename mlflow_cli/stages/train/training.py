@@ -45,6 +45,7 @@ class TrainOutcome:
     search: dict[str, Any] | None = None
     importances: dict[str, float] | None = None
     importance_kind: str | None = None
+    column_importances: dict[str, float] | None = None  # input column -> share of the importance (sums to 1)
     best_iteration: int | None = None
     fit_seconds: float = 0.0
     device: str | None = None  # where XGBoost trained, when train.params.device asked for one
@@ -108,7 +109,7 @@ class Trainer:
         started = time.perf_counter()
         model, best_iteration = self._fit_final(estimator)
         fit_seconds = time.perf_counter() - started
-        importances, kind = importances_of(model, self.kind, self._importance_rows(), self.target, self.metric,
+        importances, kind, column_importances = importances_of(model, self.kind, self._importance_rows(), self.target, self.metric,
                                            self.cfg.seed)
         fitted = model.named_steps["model"]
         inner = fitted.estimator if isinstance(fitted, LabelEncodedClassifier) else fitted
@@ -119,7 +120,8 @@ class Trainer:
             params=params, metric=self.metric, device=device,
             classes=[plain(c) for c in getattr(fitted, "classes_", [])] or None,
             feature_names=feature_names(model), cv=cv, leaderboard=leaderboard, search=search,
-            importances=importances, importance_kind=kind, best_iteration=best_iteration,
+            importances=importances, importance_kind=kind, column_importances=column_importances,
+            best_iteration=best_iteration,
             fit_seconds=round(fit_seconds, 3), warnings=self.warnings)
 
     # ----------------------------------------------------------------- choosing

@@ -1,0 +1,87 @@
+"""How `mlw monitor`'s result looks to a person: the verdict line, one row per drifted or suspect
+column, then target and prediction drift, data quality, performance, service health and gates
+(stdout), warnings and the report's path (stderr). `--json` prints the whole result instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlflow_cli.cli import console
+from mlflow_cli.cli.formatting import fmt
+from mlflow_cli.core.stage import StageResult
+from mlflow_cli.stages.monitor.report import drift_rows, quality_rows
+
+
+def render_monitor(result: StageResult) -> None:
+    full = result.details["result"]
+
+    def human() -> None:
+        for warning in result.warnings:
+            console.warn(warning)
+        ref = f"{result.stage}/{result.version}"
+        if result.cached:
+            console.status(f"cached: {ref} already holds this result (same model, data and config; --force "
+                           f"recomputes)")
+        drift = full["drift"]
+        weighted = drift["weighted_drift_share"]
+        model = full["model"] + (f" ({full['alias']})" if full.get("alias") else "")
+        console.print_text(
+            f"Monitored {model} on {full['current']}: {full['rows']:,} rows against {full['reference_rows']:,} "
+            f"training rows. {len(drift['drifted'])} of {drift['compared']} columns drift ({drift['drift_share']:.0%}"
+            + (f", {weighted:.0%} of the model's importance" if weighted is not None else "")
+            + f"), {len(drift['minor'])} minor. Verdict: {full['verdict'].upper()}.")
+        shown = [(n, e) for n, e in drift_rows(drift["columns"]) if e["verdict"] != "none"]
+        if shown:
+            console.print_table(f"{ref}: columns that changed", [
+                "column", "kind", "test", "statistic", "p-value", "effect", "size", "importance", "verdict"],
+                [[name, e["kind"], e["test"], fmt(e["statistic"]), _p(e["p_value"]), e["effect_name"],
+                  fmt(e["effect"], 3), fmt(e.get("importance"), 2), e["verdict"]] for name, e in shown])
+        outputs = [[what, e["test"], fmt(e["statistic"]), _p(e["p_value"]), e["effect_name"], fmt(e["effect"], 3),
+                    e["verdict"]] for what, e in (("target", full["target_drift"]),
+                                                  ("prediction", full["prediction_drift"])) if e is not None]
+        if outputs:
+            console.print_table("target and predictions", ["", "test", "statistic", "p-value", "effect", "size",
+                                                           "verdict"], outputs)
+        problems = quality_rows(full["quality"])
+        if problems:
+            console.print_table("data quality", ["column", "problem"], problems)
+        _performance(full["performance"])
+        _health(full["health"])
+        if full["gates"]:
+            console.print_table("gates", ["gate", "condition", "value", "result"],
+                                [[g["gate"], g["condition"], fmt(g["value"]), "pass" if g["passed"] else "FAIL"]
+                                 for g in full["gates"]])
+        for note in full["notes"]:
+            console.status(note)
+        console.status(f"report: {result.details['report']}")
+
+    console.emit({**result.to_json(), "result": full}, human)
+
+
+def _p(value: float) -> str:
+    return "<1e-300" if value == 0 else f"{value:.2g}"
+
+
+def _performance(performance: dict[str, Any] | None) -> None:
+    if not performance:
+        return
+    rows = [[name, fmt(r["current"]), fmt(r["evaluation"]), fmt(r["drop"]), "labels"]
+            for name, r in (performance.get("metrics") or {}).items()]
+    rows += [[name, fmt(r["current"]), fmt(r["evaluation"]), fmt(r["drop"]), "estimate (CBPE)"]
+             for name, r in (performance.get("estimated") or {}).items()]
+    if rows:
+        title = f"performance ({performance['labelled_rows']:,} labelled rows)" if performance["labelled_rows"] \
+            else "performance (no labels: estimated from the model's probabilities)"
+        console.print_table(title, ["metric", "current", "at evaluation", "drop", "from"], rows)
+
+
+def _health(health: dict[str, Any] | None) -> None:
+    if not health:
+        return
+    rows = [["requests", fmt(health["requests"])], ["refused (4xx)", fmt(health["refused"])],
+            ["error rate", f"{health['error_rate']:.2%}" if health["error_rate"] is not None else ""],
+            ["latency p50 / p95 / p99", " / ".join(fmt(health[f"latency_p{p}_ms"], 3) for p in (50, 95, 99)) + " ms"],
+            ["rows per request", f"{fmt(health['rows_per_request'], 3)} (max {fmt(health['max_rows_per_request'])})"]]
+    rows += [[f"refused: {reason}", fmt(n)] for reason, n in health["errors"].items()]
+    rows += [[f"model {version}", f"{n:,} rows"] for version, n in health["model_versions"].items()]
+    console.print_table("service health", ["measure", "value"], rows)

@@ -1,0 +1,138 @@
+"""Monitoring plots (PNG), drawn like the evaluation plots (plots.py: Agg figures, house style):
+a column's reference and current distributions side by side, and the service's traffic and
+latency from the prediction log.
+
+A distribution is a summary (data/summary.py) or the current values themselves; numbers are
+drawn as the share of rows in each of up to 40 equal bins over the central 99 % of both sides,
+categories as the share of each of the most common ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlflow_cli.reports.plots import _BLUE, _GREY, _ORANGE, _render, short_label
+
+BINS = 40
+TOP_CATEGORIES = 12
+
+
+def distribution_plot(path: Path, name: str, reference: Any, current: Any, verdict: str) -> None:
+    """Reference vs current for one column, titled with its verdict."""
+    from mlflow_cli.data.summary import CategoricalSummary
+
+    if isinstance(reference, CategoricalSummary):
+        _render(path, _categories, name, reference, current, verdict)
+    else:
+        _render(path, _numbers, name, reference, current, verdict)
+
+
+def _cdf(side: Any, x: Any) -> Any:
+    import numpy as np
+
+    from mlflow_cli.data.summary import NumericSummary
+
+    if isinstance(side, NumericSummary):
+        return side.cdf(x)
+    values = np.sort(np.asarray(side, dtype=float))
+    return np.searchsorted(values, x, side="right") / max(len(values), 1)
+
+
+def _quantiles(side: Any, levels: Any) -> Any:
+    import numpy as np
+
+    from mlflow_cli.data.summary import NumericSummary
+
+    if isinstance(side, NumericSummary):
+        return side.quantile(levels)
+    return np.quantile(np.asarray(side, dtype=float), levels)
+
+
+def _numbers(fig, name: str, reference: Any, current: Any, verdict: str) -> None:
+    import numpy as np
+
+    ends = np.concatenate([_quantiles(reference, [0.005, 0.995]), _quantiles(current, [0.005, 0.995])])
+    low, high = float(np.min(ends)), float(np.max(ends))
+    if high <= low:
+        high = low + 1.0
+    edges = np.linspace(low, high, BINS + 1)
+    ax = fig.subplots()
+    width = edges[1] - edges[0]
+    ax.bar(edges[:-1], np.diff(_cdf(reference, edges)), width=width, align="edge", color=_GREY, alpha=0.5,
+           edgecolor="none", label="reference (training rows)")
+    ax.stairs(np.diff(_cdf(current, edges)), edges, color=_ORANGE, linewidth=1.8, label="current")
+    ax.set_xlabel(short_label(name))
+    ax.set_ylabel("Share of rows")
+    ax.set_title(f"{short_label(name, 30)}: {verdict}")
+    ax.legend()
+
+
+def _categories(fig, name: str, reference: Any, current: Any, verdict: str) -> None:
+    import numpy as np
+
+    from mlflow_cli.data.summary import CategoricalSummary
+
+    now = current if isinstance(current, CategoricalSummary) else CategoricalSummary.of(current)
+    names = list(dict.fromkeys(list(reference.counts)[:TOP_CATEGORIES] + list(now.counts)[:TOP_CATEGORIES]))
+    names = names[:TOP_CATEGORIES * 2]
+    ref_total, now_total = max(reference.count, 1), max(now.count, 1)
+    ref_shares = np.array([reference.counts.get(c, 0) / ref_total for c in names])
+    now_shares = np.array([now.counts.get(c, 0) / now_total for c in names])
+    ax = fig.subplots()
+    ax.grid(axis="x", visible=False)
+    at = np.arange(len(names))
+    ax.bar(at - 0.2, ref_shares, width=0.4, color=_GREY, label="reference (training rows)")
+    ax.bar(at + 0.2, now_shares, width=0.4, color=_ORANGE, label="current")
+    labels = [short_label(c, 18) for c in names]
+    rotate = sum(len(label) + 2 for label in labels) > 60
+    ax.set_xticks(at, labels, rotation=45 if rotate else 0, ha="right" if rotate else "center",
+                  rotation_mode="anchor")
+    ax.set_ylabel("Share of rows")
+    ax.set_title(f"{short_label(name, 30)}: {verdict}")
+    ax.legend()
+
+
+def traffic_plot(path: Path, traffic: list[dict[str, Any]]) -> None:
+    _render(path, _traffic, traffic)
+
+
+def _traffic(fig, traffic: list[dict[str, Any]]) -> None:
+    import numpy as np
+
+    hours = [row["hour"] for row in traffic]
+    answered = np.array([row["requests"] - row["refused"] for row in traffic])
+    refused = np.array([row["refused"] for row in traffic])
+    ax = fig.subplots()
+    ax.grid(axis="x", visible=False)
+    at = np.arange(len(hours))
+    ax.bar(at, answered, color=_BLUE, label="answered")
+    ax.bar(at, refused, bottom=answered, color=_ORANGE, label="refused (4xx)")
+    step = max(1, -(-len(hours) // 12))
+    ax.set_xticks(at[::step], [h[5:16].replace("T", " ") for h in hours[::step]], rotation=45, ha="right",
+                  rotation_mode="anchor")
+    ax.set_ylabel("Requests per hour")
+    ax.set_title(f"Traffic ({int(answered.sum() + refused.sum()):,} requests)")
+    ax.legend()
+
+
+def latency_plot(path: Path, latency: Any, percentiles: dict[str, float | None]) -> None:
+    _render(path, _latency, latency, percentiles)
+
+
+def _latency(fig, latency: Any, percentiles: dict[str, float | None]) -> None:
+    import numpy as np
+
+    high = float(_quantiles(latency, [0.995])[0])
+    low = float(_quantiles(latency, [0.0])[0])
+    edges = np.linspace(low, max(high, low + 1e-3), BINS + 1)
+    ax = fig.subplots()
+    ax.bar(edges[:-1], np.diff(_cdf(latency, edges)), width=edges[1] - edges[0], align="edge", color=_BLUE,
+           edgecolor="none")
+    for (label, value), style in zip(percentiles.items(), ("-", "--", ":")):
+        if value is not None:
+            ax.axvline(value, color=_ORANGE, linestyle=style, label=f"{label.split('_')[1]} {value:.3g} ms")
+    ax.set_xlabel("Latency per request (ms)")
+    ax.set_ylabel("Share of requests")
+    ax.set_title("Latency")
+    ax.legend()
