@@ -48,6 +48,12 @@ churn_new.csv
     and 400 new customers continuing the id numbering (C01991..). Slight
     distribution shift: per-plan charges +5% and a more premium plan mix,
     together ~10% higher monthly charges. No duplicates, no missing target.
+churn_drift.csv
+    A batch a year later (snapshot 2026-01-01), 1,000 new customers (C02391..) after the world
+    changed: prices up 25 %, a competitor's launch (half a support call more on average, 1.5x the
+    cancellation and billing complaints), mostly recent
+    basic-plan sign-ups (churn about 55 % instead of 27 %), and a new region 'online' (12 %)
+    never seen in training. What `mlw monitor` is shown catching in README.
 churn.db
     SQLite database with one table ``customers`` holding exactly the rows of
     churn.csv (missing values stored as NULL).
@@ -270,8 +276,10 @@ def _draw_charges(rng, plans: np.ndarray, mult: float) -> np.ndarray:
     return np.round(np.clip(rng.normal(mean, sd), 15.0, None), 2)
 
 
-def _draw_activity(rng, df: pd.DataFrame, charge_mult: float) -> pd.DataFrame:
-    """Draw charges, calls, autopay, ticket and churn given plan and tenure."""
+def _draw_activity(rng, df: pd.DataFrame, charge_mult: float, extra_calls: float = 0.0,
+                   complaint_mult: float = 1.0) -> pd.DataFrame:
+    """Draw charges, calls, autopay, ticket and churn given plan and tenure. `extra_calls` and
+    `complaint_mult` (cancellation and billing tickets) change the world for churn_drift.csv."""
     n = len(df)
     plans = df["plan"].to_numpy()
     tenure = df["tenure_months"].to_numpy()
@@ -279,12 +287,13 @@ def _draw_activity(rng, df: pd.DataFrame, charge_mult: float) -> pd.DataFrame:
     noise = rng.normal(1.0, 0.04, n)
     total = np.round(tenure * monthly * noise, 2)
     basic = plans == "basic"
-    calls = rng.poisson(1.2 + 0.6 * basic, n).astype(np.int64)
+    calls = rng.poisson(1.2 + 0.6 * basic + extra_calls, n).astype(np.int64)
     p_autopay = np.clip(0.45 + 0.006 * tenure, 0, 0.85)
     autopay = np.where(rng.random(n) < p_autopay, "yes", "no")
 
     kinds = np.array(list(TICKET_KINDS))
     base_p = np.array([v[0] for v in TICKET_KINDS.values()])
+    base_p[:2] *= complaint_mult
     kind = []
     for c in calls:
         # more support calls -> more complaints / cancellations
@@ -320,7 +329,8 @@ def _draw_activity(rng, df: pd.DataFrame, charge_mult: float) -> pd.DataFrame:
     return out
 
 
-def _new_customers(rng, first_id, n, snapshot, start, end, plan_p, charge_mult):
+def _new_customers(rng, first_id, n, snapshot, start, end, plan_p, charge_mult, region_p=REGION_P,
+                   regions=REGIONS, **world):
     ids = [f"C{i:05d}" for i in range(first_id, first_id + n)]
     days = (pd.Timestamp(end) - pd.Timestamp(start)).days
     signup = pd.Timestamp(start) + pd.to_timedelta(rng.integers(0, days + 1, n), unit="D")
@@ -330,11 +340,11 @@ def _new_customers(rng, first_id, n, snapshot, start, end, plan_p, charge_mult):
             "customer_id": ids,
             "signup_date": signup.dt.strftime("%Y-%m-%d"),
             "plan": PLANS[rng.choice(3, size=n, p=plan_p)],
-            "region": REGIONS[rng.choice(len(REGIONS), size=n, p=REGION_P)],
+            "region": regions[rng.choice(len(regions), size=n, p=region_p)],
             "tenure_months": _tenure_months(signup, snapshot),
         }
     )
-    return _draw_activity(rng, df, charge_mult)
+    return _draw_activity(rng, df, charge_mult, **world)
 
 
 def _add_missing(rng, df: pd.DataFrame) -> pd.DataFrame:
@@ -394,6 +404,22 @@ def make_churn_new(rng: np.random.Generator, clean: pd.DataFrame) -> pd.DataFram
     return batch[CHURN_COLUMNS]
 
 
+def make_churn_drift(rng: np.random.Generator, first_id: int) -> pd.DataFrame:
+    """A batch a year on (snapshot 2026-01-01) after the world changed: a price rise (+25 %), a
+    competitor's launch (more support calls, more cancellation and billing complaints, so churn
+    jumps), mostly recent basic-plan sign-ups, and a new sign-up channel, region 'online', that
+    training never saw."""
+    snapshot = pd.Timestamp("2026-01-01")
+    regions = np.append(REGIONS, "online")
+    region_p = np.append(REGION_P * 0.88, 0.12)
+    batch = _new_customers(
+        rng, first_id, 1000, snapshot, "2024-07-01", "2025-12-31",
+        plan_p=[0.58, 0.30, 0.12], charge_mult=1.25, region_p=region_p / region_p.sum(), regions=regions,
+        extra_calls=0.5, complaint_mult=1.5,
+    )
+    return _add_missing(rng, batch)[CHURN_COLUMNS]
+
+
 def write_sqlite(df: pd.DataFrame, name: str) -> None:
     path = OUT_DIR / name
     for p in (path, path.with_name(path.name + "-journal")):
@@ -430,7 +456,10 @@ def main() -> None:
     churn, clean = make_churn(rng)
     _write_csv(churn, "churn.csv")
     write_sqlite(churn, "churn.db")
-    _write_csv(make_churn_new(rng, clean), "churn_new.csv")
+    new = make_churn_new(rng, clean)
+    _write_csv(new, "churn_new.csv")
+    first_id = int(new["customer_id"].str[1:].astype(int).max()) + 1
+    _write_csv(make_churn_drift(np.random.default_rng(SEED + 1), first_id), "churn_drift.csv")
 
     for name in sorted(p.name for p in OUT_DIR.iterdir() if p.suffix in {".csv", ".db"}):
         print(f"wrote {OUT_DIR / name}")

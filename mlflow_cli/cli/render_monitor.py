@@ -62,17 +62,26 @@ def _p(value: float) -> str:
     return "<1e-300" if value == 0 else f"{value:.2g}"
 
 
+SHOWN = ("roc_auc", "log_loss", "rmse", "mae", "r2")  # beside those estimated; --json and the report have all
+
+
 def _performance(performance: dict[str, Any] | None) -> None:
+    """One row per metric: on the labelled rows, estimated (CBPE), at evaluation time, and the drop."""
     if not performance:
         return
-    rows = [[name, fmt(r["current"]), fmt(r["evaluation"]), fmt(r["drop"]), "labels"]
-            for name, r in (performance.get("metrics") or {}).items()]
-    rows += [[name, fmt(r["current"]), fmt(r["evaluation"]), fmt(r["drop"]), "estimate (CBPE)"]
-             for name, r in (performance.get("estimated") or {}).items()]
+    labelled = performance.get("metrics") or {}
+    estimated = performance.get("estimated") or {}
+    names = [n for n in labelled if n in estimated or n in SHOWN] or list(labelled)[:6]
+    names += [n for n in estimated if n not in names]
+    rows = []
+    for name in names:
+        row = labelled.get(name) or estimated[name]
+        rows.append([name, fmt((labelled.get(name) or {}).get("current")),
+                     fmt((estimated.get(name) or {}).get("current")), fmt(row["evaluation"]), fmt(row["drop"])])
     if rows:
         title = f"performance ({performance['labelled_rows']:,} labelled rows)" if performance["labelled_rows"] \
             else "performance (no labels: estimated from the model's probabilities)"
-        console.print_table(title, ["metric", "current", "at evaluation", "drop", "from"], rows)
+        console.print_table(title, ["metric", "labels", "estimated", "at evaluation", "drop"], rows)
 
 
 def _health(health: dict[str, Any] | None) -> None:

@@ -1,0 +1,298 @@
+"""`mlw monitor` end to end, through the real command on the shipped churn data: the drifted batch
+is caught (columns, target, predictions, the new category), undrifted rows are not; statistics
+equal scipy's on the raw rows; gates and every bad input's exit code and message; ingest batches;
+labels joined later; a model trained before references existed; the artifacts monitor writes.
+
+The model is trained once per module; each test works in its own copy of the project.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mlflow_cli.models.reference import column_values
+
+from ..conftest import DATA, promoted_churn_project
+from .conftest import built_once, private_copies, run_cli
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    def build(name: str, folder: Path) -> None:
+        promoted_churn_project(folder)
+        for file in ("churn_new.csv", "churn_drift.csv"):
+            shutil.copy(DATA / file, folder / "data" / file)
+
+    return built_once(tmp_path_factory, build)
+
+
+@pytest.fixture
+def project(trained, tmp_path):
+    return private_copies(trained, tmp_path)("churn")
+
+
+def monitor(config: Path, *args: str) -> tuple[int, dict | None, str]:
+    code, out, err = run_cli("monitor", "-c", config, "--json", *args)
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def store(config: Path) -> Path:
+    return config.parent / "artifacts" / "churn"
+
+
+def production(config: Path) -> Path:
+    registry = json.loads((store(config) / "registry.json").read_text())
+    return store(config) / "train" / registry["aliases"]["production"]["version"]
+
+
+def training_rows(config: Path) -> pd.DataFrame:
+    train = json.loads((production(config) / "manifest.json").read_text())
+    prepare = next(i["version"] for i in train["inputs"] if i.get("stage") == "prepare")
+    return pd.read_parquet(store(config) / "prepare" / prepare / "train.parquet")
+
+
+# --------------------------------------------------------------------------- the shipped drifted batch
+
+
+def test_monitor_catches_the_shipped_drifted_batch(project):
+    code, out, err = monitor(project, "--input", project.parent / "data" / "churn_drift.csv")
+    assert code == 0, err
+    result = out["result"]
+    assert result["verdict"] == "drift" and result["rows"] == 1000
+    drift = result["drift"]
+    assert {"tenure_months", "monthly_charges", "plan", "region", "signup_date"} <= set(drift["drifted"])
+    assert drift["drift_share"] == pytest.approx(len(drift["drifted"]) / drift["compared"])
+    assert drift["compared"] == 9 and drift["dataset_drift"] is True
+    assert 0 <= drift["weighted_drift_share"] <= 1
+    assert result["target_drift"]["verdict"] == "drift" and result["prediction_drift"]["verdict"] == "drift"
+    # the new sign-up channel: counted and named
+    raw = pd.read_csv(project.parent / "data" / "churn_drift.csv")
+    region = result["quality"]["columns"]["region"]
+    assert region["new_categories"] == {"online": int((raw["region"] == "online").sum())}
+    assert result["quality"]["new_category_rows"] == int((raw["region"] == "online").sum())
+    assert result["quality"]["missing_columns"] == 0 and result["quality"]["duplicate_ids"] == 0
+    # labelled: the current rows hold the target; metrics equal scikit-learn's on the model's predictions
+    import joblib
+    from sklearn.metrics import accuracy_score, f1_score
+
+    model = joblib.load(production(project) / "model.joblib")
+    predicted = model.predict(raw.drop(columns=["churned"]))
+    performance = result["performance"]
+    assert performance["labelled_rows"] == 1000
+    assert performance["metrics"]["accuracy"]["current"] == pytest.approx(accuracy_score(raw["churned"], predicted))
+    assert performance["metrics"]["f1"]["current"] == pytest.approx(f1_score(raw["churned"], predicted,
+                                                                              pos_label="yes"))
+    evaluated = json.loads(next((store(project) / "evaluate").glob("*/metrics.json")).read_text())["test"]
+    assert performance["metrics"]["accuracy"]["evaluation"] == pytest.approx(evaluated["accuracy"])
+    assert performance["metrics"]["accuracy"]["drop"] == pytest.approx(evaluated["accuracy"] -
+                                                                       accuracy_score(raw["churned"], predicted))
+    assert set(performance["estimated"]) == {"accuracy", "precision", "recall", "f1"}
+    # the human table names the drifted columns and the verdict
+    code, text, _ = run_cli("monitor", "-c", project, "--input", project.parent / "data" / "churn_drift.csv")
+    assert code == 0 and "Verdict: DRIFT" in text and "region" in text and "online" in text
+
+
+def test_monitor_writes_a_versioned_artifact(project):
+    before = {p.name: p.read_bytes() for p in production(project).iterdir()}
+    code, out, err = monitor(project, "--input", project.parent / "data" / "churn_drift.csv")
+    assert code == 0, err
+    folder = Path(out["path"])
+    assert folder.parent == store(project) / "monitor"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {"monitor.json", "metrics.json", "report.html"} <= set(manifest["outputs"])
+    assert {i["stage"] for i in manifest["inputs"] if "stage" in i} == {"train", "prepare"}
+    source = next(i["source"] for i in manifest["inputs"] if i.get("external"))
+    from mlflow_cli.core.store import sha256_file
+
+    assert source["files"][0]["sha256"] == sha256_file(project.parent / "data" / "churn_drift.csv")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["drift_share"] == out["result"]["drift"]["drift_share"]
+    assert metrics["new_category_rows"] > 0 and "estimated_f1" in metrics and "accuracy" in metrics
+    html = (folder / "report.html").read_text()
+    assert "Data drift" in html and "Data quality" in html and "data:image/png;base64," in html
+    assert len([n for n in manifest["outputs"] if n.startswith("drift_")]) == len(out["result"]["drift"]["drifted"]) + \
+        len(out["result"]["drift"]["minor"])
+    # the same data again: the version is reused; the model's own files were never touched
+    code, again, _ = monitor(project, "--input", project.parent / "data" / "churn_drift.csv")
+    assert code == 0 and again["cached"] and again["version"] == out["version"]
+    assert {p.name: p.read_bytes() for p in production(project).iterdir()} == before
+
+
+def test_monitor_statistics_equal_scipy_on_the_raw_rows(project):
+    code, out, err = monitor(project, "--input", project.parent / "data" / "churn_drift.csv")
+    assert code == 0, err
+    reference = training_rows(project)
+    current = pd.read_csv(project.parent / "data" / "churn_drift.csv")
+    schema = json.loads((production(project).parent.parent / "prepare").glob("*/schema.json").__next__().read_text())
+    checked = 0
+    for name, entry in out["result"]["drift"]["columns"].items():
+        kind = schema["columns"][name]["kind"]
+        ref, now = column_values(reference[name], kind), column_values(current[name], kind)
+        if entry["type"] == "numeric":
+            ref, now = ref[~np.isnan(ref)], now[~np.isnan(now)]
+            assert entry["statistic"] == pytest.approx(stats.ks_2samp(ref, now).statistic, abs=0.005), name
+            w = stats.wasserstein_distance(ref, now) / ref.std()
+            assert entry["effect"] == pytest.approx(w, rel=0.01), name
+        else:
+            ref_s, now_s = pd.Series(ref).dropna(), pd.Series(now).dropna()
+            names = sorted(set(ref_s) | set(now_s))
+            table = np.array([[int((ref_s == c).sum()) for c in names], [int((now_s == c).sum()) for c in names]])
+            chi2, p = stats.chi2_contingency(table, correction=False)[:2]
+            assert entry["statistic"] == pytest.approx(chi2, rel=1e-9) and entry["p_value"] == pytest.approx(p)
+            from scipy.spatial.distance import jensenshannon
+
+            shares = table / table.sum(axis=1, keepdims=True)
+            assert entry["effect"] == pytest.approx(jensenshannon(shares[0], shares[1], base=2), rel=1e-9)
+        checked += 1
+    assert checked == 9
+
+
+def test_monitor_raises_no_alarm_on_rows_like_the_training_rows(project, tmp_path):
+    # the held-out test split: the same distribution as the training rows, never seen by the model
+    train = json.loads((production(project) / "manifest.json").read_text())
+    prepare = next(i["version"] for i in train["inputs"] if i.get("stage") == "prepare")
+    test_rows = store(project) / "prepare" / prepare / "test.parquet"
+    code, out, err = monitor(project, "--input", test_rows,
+                             "--set", 'monitor.gates={drift_share: "<= 0.3", missing_columns: "== 0"}')
+    assert code == 0, err
+    result = out["result"]
+    assert result["verdict"] == "no drift" and result["drift"]["drifted"] == []
+    assert result["prediction_drift"]["verdict"] != "drift" and result["target_drift"]["verdict"] != "drift"
+    assert all(g["passed"] for g in result["gates"])
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def test_monitor_gates_fail_with_exit_1_naming_gate_threshold_and_value(project):
+    code, out, err = run_cli("monitor", "-c", project)  # configs' monitor section: none here; set it
+    assert code == 2 and "Nothing to monitor" in err
+    code, _, err = run_cli("monitor", "-c", project, "--input", project.parent / "data" / "churn_drift.csv",
+                           "--set", 'monitor.gates={drift_share: "<= 0.3", missing_columns: "== 0", '
+                                    'f1: ">= 0.9", error_rate: "<= 0.01"}')
+    assert code == 1
+    assert "3 monitor gates failed" in err and "[drift_share]" in err and "required <= 0.3" in err
+    assert "f1 = " in err and "error_rate could not be computed (it comes from the prediction log" in err
+    assert "missing_columns" not in err.split("failed")[1]
+
+
+def test_monitor_gate_errors_are_usage_errors(project):
+    drifted = project.parent / "data" / "churn_drift.csv"
+    code, _, err = run_cli("monitor", "-c", project, "--input", drifted, "--set",
+                           'monitor.gates={drift_shar: "<= 0.3"}')
+    assert code == 2 and "'drift_shar'" in err and "Did you mean 'drift_share'" in err
+    code, _, err = run_cli("monitor", "-c", project, "--input", drifted, "--set", 'monitor.gates={f1: "high"}')
+    assert code == 2 and "`monitor.gates.f1` must look like '>= 0.8'" in err
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_monitor_reports_a_missing_column_and_compares_the_rest(project, tmp_path):
+    frame = pd.read_csv(project.parent / "data" / "churn_drift.csv").drop(columns=["plan"])
+    frame["note"] = "x"
+    frame.to_csv(tmp_path / "no_plan.csv", index=False)
+    code, out, err = monitor(project, "--input", tmp_path / "no_plan.csv")
+    assert code == 0, err
+    quality = out["result"]["quality"]
+    assert quality["missing"] == ["plan"] and quality["extra"] == ["note"]
+    assert "plan" not in out["result"]["drift"]["columns"] and out["result"]["drift"]["compared"] == 8
+    assert any("lacks 1 column(s) the model takes: plan" in w for w in out["warnings"])
+    assert out["result"]["prediction_drift"] is None
+    assert any("they lack plan" in n for n in out["result"]["notes"])
+    code, _, err = run_cli("monitor", "-c", project, "--input", tmp_path / "no_plan.csv", "--set",
+                           'monitor.gates={missing_columns: "== 0"}')
+    assert code == 1 and "missing_columns = 1, required == 0" in err
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("a,b\n1,2\n", "holds none of the columns"),
+    ("customer_id,plan,region\n", "has no data rows"),
+])
+def test_monitor_exits_3_when_nothing_can_be_compared(project, tmp_path, content, message):
+    (tmp_path / "odd.csv").write_text(content)
+    code, _, err = run_cli("monitor", "-c", project, "--input", tmp_path / "odd.csv")
+    assert code == 3 and message in err and "Traceback" not in err
+
+
+def test_monitor_model_and_input_errors(project, tmp_path):
+    drifted = project.parent / "data" / "churn_drift.csv"
+    code, _, err = run_cli("monitor", "-c", project, "--input", drifted, "--model", "staging")
+    assert code == 4 and "No model holds the alias 'staging'" in err
+    code, _, err = run_cli("monitor", "-c", project, "--input", tmp_path / "nope.csv")
+    assert code == 3 and "does not exist" in err
+    code, _, err = run_cli("monitor", "-c", project, "--input", drifted, "--since", "24h")
+    assert code == 2 and "add --log" in err
+    code, _, err = run_cli("monitor", "-c", project, "--input", drifted, "--log")
+    assert code == 2 and "--log and --input both name the current data" in err
+    code, _, err = run_cli("monitor", "-c", project, "--log", "--since", "yesterday")
+    assert code == 2 and "--since must be a duration such as 30m" in err
+
+
+def test_monitor_refuses_a_tampered_reference(project):
+    reference = production(project) / "reference.json"
+    data = json.loads(reference.read_text())
+    data["columns"]["tenure_months"]["mean"] = 99.0
+    reference.write_text(json.dumps(data))
+    code, _, err = run_cli("monitor", "-c", project, "--input", project.parent / "data" / "churn_drift.csv")
+    assert code == 4 and "failed its integrity check" in err and "reference.json" in err
+
+
+def test_monitor_of_a_model_without_a_reference_computes_it_from_the_training_rows(project):
+    folder = production(project)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["outputs"]["reference.json"]
+    (folder / "reference.json").unlink()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    code, out, err = monitor(project, "--input", project.parent / "data" / "churn_drift.csv")
+    assert code == 0, err
+    assert out["result"]["verdict"] == "drift" and out["result"]["prediction_drift"] is None
+    assert any("trained before mlw kept a reference" in w for w in out["warnings"])
+    assert not (folder / "reference.json").exists()  # nothing written into the model's version
+
+
+# --------------------------------------------------------------------------- batches and labels
+
+
+def test_monitor_batch_reads_only_the_rows_an_append_added(project):
+    code, _, err = run_cli("ingest", "-c", project, "--append", "--set", "data.source.path=data/churn_drift.csv")
+    assert code == 0, err
+    code, out, err = monitor(project, "--batch", "latest")
+    assert code == 0, err
+    result = out["result"]
+    assert result["rows"] == 1000 and result["current"].endswith("(batch)")
+    assert result["verdict"] == "drift"
+    manifest = json.loads((Path(out["path"]) / "manifest.json").read_text())
+    assert "ingest" in {i.get("stage") for i in manifest["inputs"]}
+
+
+def test_monitor_joins_labels_that_arrive_later(project, tmp_path):
+    raw = pd.read_csv(project.parent / "data" / "churn_drift.csv")
+    raw.drop(columns=["churned"]).to_csv(tmp_path / "current.csv", index=False)
+    labels = raw[["customer_id", "churned"]].iloc[:300]
+    bogus = pd.DataFrame({"customer_id": [f"X{i}" for i in range(50)], "churned": "yes"})
+    pd.concat([labels, bogus]).to_csv(tmp_path / "labels.csv", index=False)
+    code, out, err = monitor(project, "--input", tmp_path / "current.csv",
+                             "--set", f"monitor.labels={{path: {tmp_path / 'labels.csv'}}}")
+    assert code == 0, err
+    performance = out["result"]["performance"]
+    assert performance["labelled_rows"] == 300
+    assert performance["join"] == {"keys": ["customer_id"], "label_rows": 350, "joined": 300}
+    assert out["result"]["target_drift"] is None
+    # without labels: only the estimate, marked as such
+    code, out, err = monitor(project, "--input", tmp_path / "current.csv")
+    assert code == 0, err
+    assert out["result"]["performance"]["metrics"] is None and out["result"]["performance"]["estimated"]
+    # labels that join nothing say so
+    labels.assign(customer_id="Z" + labels["customer_id"]).to_csv(tmp_path / "wrong.csv", index=False)
+    code, out, err = monitor(project, "--input", tmp_path / "current.csv",
+                             "--set", f"monitor.labels={{path: {tmp_path / 'wrong.csv'}}}")
+    assert code == 0, err
+    assert any("0 of 300 rows of monitor.labels matched on customer_id" in w for w in out["warnings"])
