@@ -20,7 +20,7 @@ from mlflow_cli.core.config import DriftConfig
 from mlflow_cli.data.drift import categorical_drift, numeric_drift
 from mlflow_cli.data.summary import CategoricalSummary, NumericSummary
 from mlflow_cli.models.metrics import check_gate
-from mlflow_cli.models.reference import Reference, drift_kind
+from mlflow_cli.models.reference import Reference
 
 VERDICTS = ("drift", "minor", "none")
 
@@ -118,7 +118,7 @@ def data_quality(reference: Reference, schema: dict[str, Any], tally: Any, *, ta
         entry["problems"] = problems
         columns[name] = entry
     duplicates = tally.duplicated_ids()
-    numeric_rows = sum(c["rows"] - c["missing"] for c in columns.values() if drift_kind(c["kind"]) == "numeric")
+    numeric_rows = sum(c["rows"] - c["missing"] for c in columns.values() if c["kind"] in ("numeric", "datetime"))
     out_of_range = sum(c["out_of_range"] for c in columns.values())
     totals = {
         "rows": tally.rows, "missing_columns": len(missing_columns), "extra_columns": len(extra_columns),
