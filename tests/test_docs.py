@@ -7,7 +7,7 @@ import typing
 
 from pydantic import BaseModel
 
-from mlflow_cli.core.config import MlwConfig
+from mlflow_cli.core.config import MlwConfig, SourceConfig
 
 from .conftest import REPO
 from .test_cli import LEAVES
@@ -30,7 +30,9 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
             value = typing.get_args(annotation)[1]
             keys.append(f"{path}.<name>" if _model(value) else path)
             continue
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation is SourceConfig and path != "data.source":
+            keys.append(path)  # another source (monitor.current, monitor.labels) takes data.source's keys
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys.extend(_keys(annotation, path + "."))
         else:
             keys.append(path)

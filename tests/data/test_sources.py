@@ -517,7 +517,10 @@ def test_ingest_append_keeps_newest_row_per_id(mlw, append_project: Path) -> Non
     expected["signup_at"] = pd.to_datetime(expected["signup_at"])
     assert_same_data(stored(second), expected)
     assert second["info"]["mode"] == "append"
-    assert second["info"]["batch"] == {"rows": 4, "previous": first["version"], "previous_rows": 5, "replaced": 2}
+    assert second["info"]["batch"] == {"rows": 4, "previous": first["version"], "previous_rows": 5, "replaced": 2,
+                                       "first_row": 3}
+    # the batch's rows come last, from first_row on (what `mlw monitor --batch` reads)
+    assert stored(second).iloc[3:]["customer_id"].tolist() == new["customer_id"].tolist()
     assert_profile_matches(second["profile"], expected)
 
     manifest = json.loads((Path(second["path"]) / "manifest.json").read_text())

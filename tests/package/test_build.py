@@ -74,6 +74,7 @@ def test_package_writes_a_minimal_servable_project(project, package):
         "artifacts/churn/registry.json",
         f"artifacts/churn/train/{v['train']}/manifest.json", f"artifacts/churn/train/{v['train']}/model.joblib",
         f"artifacts/churn/train/{v['train']}/features.json", f"artifacts/churn/train/{v['train']}/importances.json",
+        f"artifacts/churn/train/{v['train']}/reference.json",  # so the deployed model can be monitored
         "artifacts/churn/train/latest",
         f"artifacts/churn/prepare/{v['prepare']}/manifest.json", f"artifacts/churn/prepare/{v['prepare']}/schema.json",
         "artifacts/churn/prepare/latest",

@@ -121,8 +121,8 @@ class PartFacts:
 def part_facts(frame: pd.DataFrame, schema: dict[str, Any], *, target: str | None, categorical_target: bool,
                id_columns: list[str], sample_columns: list[str], seed: int, first_row: int) -> PartFacts:
     """The per-part work: coerce each column as its kind reads it, count what is wrong with it,
-    hash the ids, and draw each row's sample key (seeded by the part's first row, so the sample
-    does not depend on how the source is cut... only on where each part starts)."""
+    hash the ids, and draw each row's sample key (from the seed and the part's first row: the
+    same source read the same way gives the same sample)."""
     values: dict[str, Any] = {}
     quality: dict[str, ColumnQuality] = {}
     for name, spec in schema["columns"].items():
