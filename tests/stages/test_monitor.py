@@ -117,8 +117,12 @@ def test_monitor_writes_a_versioned_artifact(project):
     assert metrics["new_category_rows"] > 0 and "estimated_f1" in metrics and "accuracy" in metrics
     html = (folder / "report.html").read_text()
     assert "Data drift" in html and "Data quality" in html and "data:image/png;base64," in html
-    assert len([n for n in manifest["outputs"] if n.startswith("drift_")]) == len(out["result"]["drift"]["drifted"]) + \
-        len(out["result"]["drift"]["minor"])
+    # one panel per changed column and one for the predictions, three to a row (3.3 inches at 100 dpi each)
+    panels = len(out["result"]["drift"]["drifted"]) + len(out["result"]["drift"]["minor"]) + 1
+    import struct
+
+    width, height = struct.unpack(">II", (folder / "drift.png").read_bytes()[16:24])
+    assert (width, height) == (1260, 330 * -(-panels // 3))
     # the same data again: the version is reused; the model's own files were never touched
     code, again, _ = monitor(project, "--input", project.parent / "data" / "churn_drift.csv")
     assert code == 0 and again["cached"] and again["version"] == out["version"]

@@ -18,7 +18,7 @@ def drift_rows(columns: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def report_sections(result: dict[str, Any], reference: Any, current: dict[str, Any], predictions: Any,
                     latency: Any, out_dir: Path) -> list[dict[str, Any]]:
-    from mlflow_cli.reports.monitor_plots import distribution_plot, latency_plot, traffic_plot
+    from mlflow_cli.reports.monitor_plots import distribution_plots, latency_plot, traffic_plot
 
     drift, quality = result["drift"], result["quality"]
     failed = [g for g in result["gates"] if not g["passed"]]
@@ -40,30 +40,26 @@ def report_sections(result: dict[str, Any], reference: Any, current: dict[str, A
                              f"column drifts when its effect also reaches the threshold.",
                      "table": {"columns": ["column", "kind", "test", "statistic", "p-value", "effect", "size",
                                            "threshold", "PSI", "importance", "verdict"], "rows": rows}})
-    images = []
-    for name, entry in drift_rows(drift["columns"])[:MAX_PLOTS]:
-        if entry["verdict"] == "none" or name not in current or name not in reference.columns:
-            continue
-        path = out_dir / f"drift_{len(images):02d}.png"
-        distribution_plot(path, name, reference.columns[name][1], current[name], entry["verdict"])
-        images.append(path)
-    if images:
-        sections.append({"heading": "Drifted columns", "images": images})
+    panels = [(name, entry["kind"], reference.columns[name][1], current[name], entry["verdict"])
+              for name, entry in drift_rows(drift["columns"])[:MAX_PLOTS]
+              if entry["verdict"] != "none" and name in current and name in reference.columns]
+    if predictions is not None and reference.prediction is not None and result["prediction_drift"] is not None:
+        panels.append(("prediction", "prediction", reference.prediction, predictions,
+                       result["prediction_drift"]["verdict"]))
+    if panels:
+        distribution_plots(out_dir / "drift.png", panels)
+        sections.append({"heading": "Drifted columns", "text": "Reference (training rows; for the prediction: "
+                                                               "the test split) against the current rows.",
+                         "images": [out_dir / "drift.png"]})
     outputs = []
     for what, entry in (("target", result["target_drift"]), ("prediction", result["prediction_drift"])):
         if entry is not None:
             outputs.append([what, entry["test"], entry["statistic"], entry["p_value"], entry["effect_name"],
                             entry["effect"], entry["verdict"]])
     if outputs:
-        section: dict[str, Any] = {"heading": "Target and predictions",
-                                   "table": {"columns": ["", "test", "statistic", "p-value", "effect", "size",
-                                                         "verdict"], "rows": outputs}}
-        if predictions is not None and reference.prediction is not None:
-            path = out_dir / "prediction_drift.png"
-            distribution_plot(path, "prediction", reference.prediction, predictions,
-                              result["prediction_drift"]["verdict"])
-            section["images"] = [path]
-        sections.append(section)
+        sections.append({"heading": "Target and predictions",
+                         "table": {"columns": ["", "test", "statistic", "p-value", "effect", "size", "verdict"],
+                                   "rows": outputs}})
     sections.append(_quality_section(quality))
     performance = result["performance"]
     if performance is not None:
