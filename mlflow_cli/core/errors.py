@@ -30,6 +30,10 @@ class MlwError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} {self.hint}"
 
+    def __reduce__(self) -> tuple:
+        # pickled whole (message and hint): raised in a worker process, re-raised in the caller
+        return type(self), (self.message, self.hint)
+
 
 class GateError(MlwError):
     """A quality gate failed (metric below threshold, drift, worse challenger)."""

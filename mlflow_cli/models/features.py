@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mlflow_cli.core.config import PrepareConfig
 from mlflow_cli.core.errors import ConfigError
-from mlflow_cli.data.tokens import BOOLEAN_TOKENS, NA_TOKENS  # noqa: F401 (imported from here too)
+from mlflow_cli.data.coerce import already_coerced, coerce_column
 
 DATE_COMPONENT_FNS = {
     "year": lambda s: s.dt.year, "month": lambda s: s.dt.month, "day": lambda s: s.dt.day,
@@ -37,62 +37,6 @@ KIND_OPTIONS = {
 
 
 # --------------------------------------------------------------------------- transformers
-
-
-def coerce_column(values: pd.Series, kind: str) -> pd.Series:
-    """One column to the representation its kind needs downstream (row-wise, no state).
-
-    Value-by-value work runs once per distinct value (`_map_distinct`), not once per row:
-    a million-row column of a few categories costs a few Python calls."""
-    if kind == "numeric":
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            return values.astype("float64")
-        return pd.to_numeric(_map_distinct(values, _null_token), errors="coerce").astype("float64")
-    if kind == "boolean":
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            return values.astype("float64")
-        return _map_distinct(values, lambda v: BOOLEAN_TOKENS.get(str(v).strip().lower(), np.nan)).astype("float64")
-    if kind == "datetime":
-        if pd.api.types.is_datetime64_any_dtype(values):
-            return values
-        return pd.to_datetime(values, errors="coerce", format="ISO8601" if values.dtype != object else None)
-    if kind == "categorical":
-        if pd.api.types.is_string_dtype(values):
-            return values
-        return _map_distinct(values, _label)
-    if kind == "text":
-        return values.fillna("").astype(str)
-    raise ValueError(f"unknown column kind {kind!r}")
-
-
-def _already_coerced(values: pd.Series, kind: str) -> bool:
-    """True when `coerce_column` would return the column unchanged."""
-    if kind in ("numeric", "boolean"):
-        return values.dtype == np.float64
-    if kind == "datetime":
-        return pd.api.types.is_datetime64_any_dtype(values)
-    return kind == "categorical" and pd.api.types.is_string_dtype(values)
-
-
-def _map_distinct(values: pd.Series, fn: Any) -> pd.Series:
-    """Apply fn to each distinct non-missing value and spread the results back; missing stays NaN."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.empty(len(uniques) + 1, dtype=object)
-    mapped[:-1] = [fn(u) for u in uniques]
-    mapped[-1] = np.nan
-    return pd.Series(mapped[codes], index=values.index, name=values.name)
-
-
-def _label(value: Any) -> str:
-    """Categories are strings; 3.0 and 3 name the same category '3'."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _null_token(value: Any) -> Any:
-    """Common spellings of 'no value' ('n/a', '?', '-') become NaN before parsing numbers."""
-    return np.nan if str(value).strip().lower() in NA_TOKENS else value
 
 
 class TypeCoercer(TransformerMixin, BaseEstimator):
@@ -112,7 +56,7 @@ class TypeCoercer(TransformerMixin, BaseEstimator):
         if missing:
             raise ValueError(f"input is missing columns: {', '.join(missing)}")
         kinds = self.kinds or {}
-        if all(_already_coerced(X[c], k) for c, k in kinds.items()):
+        if all(already_coerced(X[c], k) for c, k in kinds.items()):
             # Selecting is a lazy copy-on-write view; building a new frame would copy every column.
             return X[list(kinds)]
         return pd.DataFrame({c: coerce_column(X[c], k) for c, k in kinds.items()}, index=X.index)

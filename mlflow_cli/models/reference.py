@@ -36,7 +36,7 @@ def column_values(values: pd.Series, kind: str) -> np.ndarray:
     1970) and texts (characters; an empty text counts as missing); for categories and booleans
     text labels with missing values as None. The same coercion the model's own preprocessing
     applies (models/features.py), so '3' and 3, 'yes' and True read alike."""
-    from mlflow_cli.models.features import coerce_column
+    from mlflow_cli.data.coerce import coerce_column
 
     if kind == "text":
         text = values.astype("string")

@@ -10,7 +10,7 @@ categories as the share of each of the most common ones.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mlflow_cli.reports.plots import _BLUE, _GREY, _ORANGE, _render, short_label
 
@@ -19,12 +19,16 @@ TOP_CATEGORIES = 12
 
 
 PANELS_PER_ROW = 3
+PANEL_SIZE = (4.2, 3.3)  # inches
+LEGEND_AT = "upper right"  # fixed: "best" tests every artist for the emptiest corner, a third of the drawing
+# the legend's name of the reference: the training rows; the test split for the predictions
+REFERENCE_LABEL = {None: "reference (training rows)", "prediction": "reference (test split)"}
 
 
-def distribution_plots(path: Path, panels: list[tuple[str, str, Any, Any, str]]) -> None:
+def distribution_plots(path: Path | BinaryIO, panels: list[tuple[str, str, Any, Any, str]]) -> None:
     """Reference vs current for each (name, kind, reference, current, verdict): one panel per column,
     titled with its verdict, PANELS_PER_ROW to a row, in one PNG (one render instead of one per
-    column: drawing is most of a plot's cost)."""
+    column: drawing is most of a plot's cost), written to a file or into a binary stream."""
     _render(path, _grid, panels)
 
 
@@ -34,14 +38,19 @@ def _grid(fig, panels: list[tuple[str, str, Any, Any, str]]) -> None:
 
     columns = min(PANELS_PER_ROW, len(panels))
     rows = -(-len(panels) // columns)
-    fig.set_size_inches(4.2 * columns, 3.3 * rows)
+    width, height = PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows
+    fig.set_size_inches(width, height)
     fig.set_dpi(DPI)
+    # Panels of one shape need no layout engine: fixed margins (in inches) draw in half the time.
+    fig.set_layout_engine(None)
+    fig.subplots_adjust(left=0.7 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.35 / height,
+                        wspace=0.72 / (PANEL_SIZE[0] - 0.77), hspace=0.95 / (PANEL_SIZE[1] - 0.85))
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, (name, kind, reference, current, verdict) in zip(axes, panels):
         if isinstance(reference, CategoricalSummary):
-            _categories(ax, name, reference, current, verdict)
+            _categories(ax, name, kind, reference, current, verdict)
         else:
-            _numbers(ax, name, reference, current, verdict)
+            _numbers(ax, name, kind, reference, current, verdict)
             _units(ax, kind)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
@@ -68,7 +77,7 @@ def _quantiles(side: Any, levels: Any) -> Any:
     return np.quantile(np.asarray(side, dtype=float), levels)
 
 
-def _numbers(ax, name: str, reference: Any, current: Any, verdict: str) -> None:
+def _numbers(ax, name: str, kind: str, reference: Any, current: Any, verdict: str) -> None:
     import numpy as np
 
     ends = np.concatenate([_quantiles(reference, [0.005, 0.995]), _quantiles(current, [0.005, 0.995])])
@@ -76,13 +85,18 @@ def _numbers(ax, name: str, reference: Any, current: Any, verdict: str) -> None:
     if high <= low:
         high = low + 1.0
     edges = np.linspace(low, high, BINS + 1)
-    width = edges[1] - edges[0]
-    ax.bar(edges[:-1], np.diff(_cdf(reference, edges)), width=width, align="edge", color=_GREY, alpha=0.5,
-           edgecolor="none", label="reference (training rows)")
-    ax.stairs(np.diff(_cdf(current, edges)), edges, color=_ORANGE, linewidth=1.8, label="current")
+    ref_shares, now_shares = np.diff(_cdf(reference, edges)), np.diff(_cdf(current, edges))
+    ax.stairs(ref_shares, edges, fill=True, color=_GREY, alpha=0.5, label=REFERENCE_LABEL.get(kind, REFERENCE_LABEL[None]))
+    ax.stairs(now_shares, edges, color=_ORANGE, linewidth=1.8, label="current")
+    _headroom(ax, max(ref_shares.max(), now_shares.max()))
     ax.set_ylabel("Share of rows")
     ax.set_title(f"{short_label(name, 30)}: {verdict}")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc=LEGEND_AT)
+
+
+def _headroom(ax, top: float) -> None:
+    """Room above the tallest bar for the legend (LEGEND_AT)."""
+    ax.set_ylim(0, max(top, 1e-9) * 1.3)
 
 
 def _units(ax, kind: str) -> None:
@@ -102,7 +116,7 @@ def _units(ax, kind: str) -> None:
         ax.set_xlabel("length (characters)")
 
 
-def _categories(ax, name: str, reference: Any, current: Any, verdict: str) -> None:
+def _categories(ax, name: str, kind: str, reference: Any, current: Any, verdict: str) -> None:
     import numpy as np
 
     from mlflow_cli.data.summary import CategoricalSummary
@@ -115,15 +129,16 @@ def _categories(ax, name: str, reference: Any, current: Any, verdict: str) -> No
     now_shares = np.array([now.counts.get(c, 0) / now_total for c in names])
     ax.grid(axis="x", visible=False)
     at = np.arange(len(names))
-    ax.bar(at - 0.2, ref_shares, width=0.4, color=_GREY, label="reference (training rows)")
+    ax.bar(at - 0.2, ref_shares, width=0.4, color=_GREY, label=REFERENCE_LABEL.get(kind, REFERENCE_LABEL[None]))
     ax.bar(at + 0.2, now_shares, width=0.4, color=_ORANGE, label="current")
+    _headroom(ax, max(ref_shares.max(initial=0), now_shares.max(initial=0)))
     labels = [short_label(c, 18) for c in names]
     rotate = sum(len(label) + 2 for label in labels) > 60
     ax.set_xticks(at, labels, rotation=45 if rotate else 0, ha="right" if rotate else "center",
                   rotation_mode="anchor")
     ax.set_ylabel("Share of rows")
     ax.set_title(f"{short_label(name, 30)}: {verdict}")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc=LEGEND_AT)
 
 
 def traffic_plot(path: Path, traffic: list[dict[str, Any]]) -> None:

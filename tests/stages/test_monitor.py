@@ -117,12 +117,14 @@ def test_monitor_writes_a_versioned_artifact(project):
     assert metrics["new_category_rows"] > 0 and "estimated_f1" in metrics and "accuracy" in metrics
     html = (folder / "report.html").read_text()
     assert "Data drift" in html and "Data quality" in html and "data:image/png;base64," in html
-    # one panel per changed column and one for the predictions, three to a row (3.3 inches at 100 dpi each)
-    panels = len(out["result"]["drift"]["drifted"]) + len(out["result"]["drift"]["minor"]) + 1
+    # one panel per changed column, three to a row (4.2 x 3.3 inches at 100 dpi each); the predictions apart
+    panels = len(out["result"]["drift"]["drifted"]) + len(out["result"]["drift"]["minor"])
     import struct
 
     width, height = struct.unpack(">II", (folder / "drift.png").read_bytes()[16:24])
     assert (width, height) == (1260, 330 * -(-panels // 3))
+    assert struct.unpack(">II", (folder / "predictions.png").read_bytes()[16:24]) == (420, 330)
+    assert html.count("data:image/png;base64,") == 2
     # the same data again: the version is reused; the model's own files were never touched
     code, again, _ = monitor(project, "--input", project.parent / "data" / "churn_drift.csv")
     assert code == 0 and again["cached"] and again["version"] == out["version"]
@@ -300,3 +302,74 @@ def test_monitor_joins_labels_that_arrive_later(project, tmp_path):
                              "--set", f"monitor.labels={{path: {tmp_path / 'wrong.csv'}}}")
     assert code == 0, err
     assert any("0 of 300 rows of monitor.labels matched on customer_id" in w for w in out["warnings"])
+
+
+# --------------------------------------------------------------------------- the model in a second process
+
+
+def _model_of(config: Path):
+    from mlflow_cli.core.config import load_config
+    from mlflow_cli.core.store import open_store
+    from mlflow_cli.models.scoring.model import read_schema
+
+    project_store = open_store(load_config(config))
+    train = project_store.load("train", production(config).name)
+    prepare = project_store.load("prepare", next(i["version"] for i in train.manifest["inputs"]
+                                                 if i.get("stage") == "prepare"))
+    return train, read_schema(prepare), train.manifest.get("task")
+
+
+def _scored(model, frame, background: bool):
+    from mlflow_cli.models.scoring.background import start_scorer
+
+    scorer = start_scorer(background=background)
+    try:
+        scorer.load(*model)
+        scorer.submit(frame)
+        return scorer.result()
+    finally:
+        scorer.close()
+
+
+def test_the_scoring_process_gives_the_scores_of_the_model_in_this_process(project):
+    model = _model_of(project)
+    frame = pd.read_csv(project.parent / "data" / "churn_drift.csv")[list(model[1]["columns"])]
+    here, there = _scored(model, frame, background=False), _scored(model, frame, background=True)
+    assert there.classes == here.classes == ["no", "yes"]
+    assert there.predictions == here.predictions and len(there.predictions) == 1000
+    assert np.array_equal(there.proba, here.proba)
+
+
+def test_the_scoring_process_raises_the_models_own_errors(project):
+    from mlflow_cli.core.errors import ArtifactError
+    from mlflow_cli.models.scoring.background import ScoringFailed, start_scorer
+
+    model = _model_of(project)
+    frame = pd.read_csv(project.parent / "data" / "churn_drift.csv")[list(model[1]["columns"])]
+    with pytest.raises(ScoringFailed, match="KeyError|ValueError"):  # rows without the model's columns
+        _scored(model, frame.drop(columns=["plan"]), background=True)
+    path = production(project) / "model.joblib"
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    for background in (False, True):
+        with pytest.raises(ArtifactError, match="model.joblib") as raised:
+            _scored(model, frame, background)
+        assert raised.value.hint  # the hint survives the trip between processes
+    scorer = start_scorer(background=True)  # never used (a cached result): stopped at once, not left running
+    scorer.close()
+    assert scorer._process.returncode is not None
+
+
+def test_monitor_run_as_a_command_scores_in_a_second_process(project):
+    """A fresh `mlw` has not imported scikit-learn, so the model loads in the scoring process: the
+    same result as the in-process run of the tests above."""
+    from ..conftest import run_mlw
+
+    code, here, err = monitor(project, "--input", project.parent / "data" / "churn_drift.csv")
+    assert code == 0, err
+    run = run_mlw("monitor", "-c", project, "--input", project.parent / "data" / "churn_drift.csv", "--json",
+                  "--force")
+    assert run.exit_code == 0, run.stderr
+    there = run.json()["result"]
+    assert there["scored_rows"] == here["result"]["scored_rows"] == 1000
+    assert there["prediction_drift"] == here["result"]["prediction_drift"]
+    assert there["performance"] == here["result"]["performance"]

@@ -132,7 +132,7 @@ def _check_column(values: pd.Series, spec: dict[str, Any], unseen: str) -> tuple
                 bad |= wrong
                 message = _either(message, missing, lambda v, _: f"expected a date or time (ISO 8601), got {v!r}")
     elif kind == "categorical" and unseen == "reject" and spec.get("categories"):
-        from mlflow_cli.models.features import coerce_column
+        from mlflow_cli.data.coerce import coerce_column
 
         labels = coerce_column(values, "categorical")
         wrong = present & ~labels.isin(spec["categories"]).to_numpy()

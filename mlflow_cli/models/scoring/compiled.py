@@ -65,7 +65,7 @@ class CompiledPreprocessor:
 
     def transform(self, frame: Any) -> Any:
         """Raw records in a pandas frame (strings are coerced as TypeCoercer does)."""
-        from mlflow_cli.models.features import coerce_column
+        from mlflow_cli.data.coerce import coerce_column
 
         return self._assemble(len(frame), lambda c: _frame_numbers(frame[c], self.kinds[c]),
                               lambda c: coerce_column(frame[c], "categorical"))
@@ -109,7 +109,7 @@ def _json_numbers(values: Sequence[Any], kind: str) -> np.ndarray:
 def _frame_numbers(values: Any, kind: str) -> np.ndarray:
     import pandas as pd
 
-    from mlflow_cli.models.features import coerce_column
+    from mlflow_cli.data.coerce import coerce_column
 
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float, na_value=np.nan)

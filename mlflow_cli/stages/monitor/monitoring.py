@@ -27,6 +27,7 @@ from mlflow_cli.stages.monitor.checks import (data_drift, data_quality, drift_of
                                               gate_results, metrics_from_confusion, performance_drop)
 from mlflow_cli.stages.monitor.current import NumericValues, Tally, as_summary, counts_of, part_facts
 from mlflow_cli.stages.monitor.health import Health
+from mlflow_cli.stages.monitor.report import drift_figure, report_sections
 
 BLOCK_SIZE = 16 << 20
 LOG_KEYS = ["request_id", "row"]
@@ -60,16 +61,18 @@ class Monitoring:
         self.scored_rows = 0
         self.labelled: list[pd.DataFrame] = []  # y_true, y_pred and proba_* of rows with labels
         self.join: dict[str, Any] | None = None   # how monitor.labels joined: keys, label rows, rows joined
-        self.current_values: dict[str, Any] = {}  # column -> current values or summary (for the plots)
         self.health: Health | None = None
+        self.drift_png: bytes | None = None       # the report's figure of the changed columns
 
     # ----------------------------------------------------------------- the run
 
-    def run(self) -> Outcome:
+    def run(self, scorer: Any) -> Outcome:
+        """`scorer` (models/scoring/background.py) scores a sample of the current rows; None for a log,
+        which holds the served model's own predictions."""
         tally = Tally(self.schema, self.cfg.score_rows)
         health = self.health = None
         log_files: list[dict[str, Any]] = []
-        if self.current.kind == "log":
+        if scorer is None:
             health, log_files = self._read_log(tally)
             self.health = health
         else:
@@ -78,19 +81,25 @@ class Monitoring:
             raise DataError(self._empty_message(log_files),
                             hint="Point monitor at data with rows (for --log: widen --since/--until, or check that "
                                  "`mlw serve` has answered requests).")
-        current = self.current_values = {name: as_summary(acc) for name, acc in tally.values.items()}
+        current = {name: as_summary(acc) for name, acc in tally.values.items()}
         if not current:
             raise DataError(f"{self.current.label} holds none of the columns {self.train.ref} takes "
                             f"({', '.join(list(self.schema['columns'])[:8])}...), so nothing can be compared.",
                             hint="Monitor data of the same table the model was trained on.")
-        if self.current.kind != "log":
-            self._score_sample(tally)
+        sample = None
+        if scorer is not None:
+            sample = self._sample(tally)
+            if sample is not None:
+                scorer.submit(sample[list(self.schema["columns"])])  # scored while drift is measured
         quality = data_quality(self.reference, self.schema, tally, target=self.target, id_columns=self.id_columns,
                                null_rate_increase=self.cfg.null_rate_increase)
         if quality["missing"]:
             self.warnings.append(f"{self.current.label} lacks {len(quality['missing'])} column(s) the model takes: "
                                  f"{', '.join(quality['missing'])}; they are reported, not compared.")
         drift = data_drift(self.reference, current, self.cfg.drift)
+        self.drift_png = drift_figure(drift, self.reference, current)  # drawn while the model scores
+        if sample is not None:
+            self._score_sample(tally, sample, scorer)
         target = None
         if self.reference.target is not None and tally.target is not None:
             target = drift_of(self.reference.target[1], as_summary(tally.target), self.cfg.drift.p_value,
@@ -208,34 +217,37 @@ class Monitoring:
 
     # ----------------------------------------------------------------- scoring and labels
 
-    def _score_sample(self, tally: Tally) -> None:
+    def _sample(self, tally: Tally) -> pd.DataFrame | None:
+        """The rows to score, or None (none; or they lack a column the model takes, noted)."""
         sample = tally.sampled()
         if sample is None or not len(sample):
-            return
+            return None
         missing = [c for c in self.schema["columns"] if c not in sample.columns]
         if missing:
             self.notes.append(f"The model was not run on the current rows: they lack {', '.join(missing)}; "
                               f"prediction drift and performance are left out.")
-            return
-        from mlflow_cli.models.scoring.model import ScoringModel
+            return None
+        return sample
 
-        model = ScoringModel(self.train, self.schema, self.info.task)
-        if not model.can_predict:
-            return
+    def _score_sample(self, tally: Tally, sample: pd.DataFrame, scorer: Any) -> None:
+        from mlflow_cli.models.scoring.background import ScoringFailed
+
         try:
-            scores = model.score(sample[list(self.schema["columns"])])
-        except Exception as exc:  # the data quality section says what is wrong with these rows
-            self.notes.append(f"The model could not score the current rows ({type(exc).__name__}: {exc}); "
-                              f"prediction drift and performance are left out.")
+            scores = scorer.result()
+        except ScoringFailed as exc:  # the data quality section says what is wrong with these rows
+            self.notes.append(f"The model could not score the current rows ({exc}); prediction drift and "
+                              f"performance are left out.")
+            return
+        if scores is None:  # a model that cannot predict new rows
             return
         if len(sample) < tally.rows:
             self.notes.append(f"Predictions and performance are measured on a uniform sample of {len(sample):,} of "
                               f"the {tally.rows:,} rows (monitor.score_rows).")
         predicted = list(scores.predictions)
         self._add_predictions(predicted)
-        classes = [str(c) for c in (model.classes if model.classes is not None else [])]
+        classes = scores.classes
         if scores.proba is not None and classes:
-            self._add_confusion(np.asarray(scores.proba, dtype=float), predicted, classes)
+            self._add_confusion(scores.proba, predicted, classes)
         frame = pd.DataFrame({"y_pred": scores.predictions}, index=sample.index)
         if scores.proba is not None:
             for i, c in enumerate(classes):
@@ -361,10 +373,9 @@ class Monitoring:
 
     def write_report(self, out_dir: Path, result: dict[str, Any], title: str) -> None:
         from mlflow_cli.reports.html import write_report
-        from mlflow_cli.stages.monitor.report import report_sections
 
         write_report(out_dir / "report.html", title=title,
-                     sections=report_sections(result, self.reference, self.current_values,
+                     sections=report_sections(result, self.reference, self.drift_png,
                                               None if self.predictions is None else as_summary(self.predictions),
                                               None if self.health is None else self.health.latency.result(), out_dir))
 

@@ -16,8 +16,27 @@ def drift_rows(columns: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return sorted(columns.items(), key=lambda kv: (ORDER[kv[1]["verdict"]], -kv[1]["effect"]))
 
 
-def report_sections(result: dict[str, Any], reference: Any, current: dict[str, Any], predictions: Any,
+def drift_figure(drift: dict[str, Any], reference: Any, current: dict[str, Any]) -> bytes | None:
+    """The PNG of the changed columns' distributions, reference against current (up to MAX_PLOTS,
+    drift first), or None when no column changed. Drawn apart from the report (into memory) so
+    that the monitor can draw it while the model scores."""
+    import io
+
+    from mlflow_cli.reports.monitor_plots import distribution_plots
+
+    panels = [(name, entry["kind"], reference.columns[name][1], current[name], entry["verdict"])
+              for name, entry in drift_rows(drift["columns"])[:MAX_PLOTS]
+              if entry["verdict"] != "none" and name in current and name in reference.columns]
+    if not panels:
+        return None
+    png = io.BytesIO()
+    distribution_plots(png, panels)
+    return png.getvalue()
+
+
+def report_sections(result: dict[str, Any], reference: Any, drift_png: bytes | None, predictions: Any,
                     latency: Any, out_dir: Path) -> list[dict[str, Any]]:
+    """`drift_png`: drift_figure's; `predictions`: the current predictions (a summary) or None."""
     from mlflow_cli.reports.monitor_plots import distribution_plots, latency_plot, traffic_plot
 
     drift, quality = result["drift"], result["quality"]
@@ -40,16 +59,11 @@ def report_sections(result: dict[str, Any], reference: Any, current: dict[str, A
                              f"column drifts when its effect also reaches the threshold.",
                      "table": {"columns": ["column", "kind", "test", "statistic", "p-value", "effect", "size",
                                            "threshold", "PSI", "importance", "verdict"], "rows": rows}})
-    panels = [(name, entry["kind"], reference.columns[name][1], current[name], entry["verdict"])
-              for name, entry in drift_rows(drift["columns"])[:MAX_PLOTS]
-              if entry["verdict"] != "none" and name in current and name in reference.columns]
-    if predictions is not None and reference.prediction is not None and result["prediction_drift"] is not None:
-        panels.append(("prediction", "prediction", reference.prediction, predictions,
-                       result["prediction_drift"]["verdict"]))
-    if panels:
-        distribution_plots(out_dir / "drift.png", panels)
-        sections.append({"heading": "Drifted columns", "text": "Reference (training rows; for the prediction: "
-                                                               "the test split) against the current rows.",
+    if drift_png is not None:
+        (out_dir / "drift.png").write_bytes(drift_png)
+        sections.append({"heading": "Changed columns", "text": "Reference (the training rows) against the current "
+                                                               "rows, for every column that drifts or changes a "
+                                                               "little.",
                          "images": [out_dir / "drift.png"]})
     outputs = []
     for what, entry in (("target", result["target_drift"]), ("prediction", result["prediction_drift"])):
@@ -57,9 +71,15 @@ def report_sections(result: dict[str, Any], reference: Any, current: dict[str, A
             outputs.append([what, entry["test"], entry["statistic"], entry["p_value"], entry["effect_name"],
                             entry["effect"], entry["verdict"]])
     if outputs:
-        sections.append({"heading": "Target and predictions",
-                         "table": {"columns": ["", "test", "statistic", "p-value", "effect", "size", "verdict"],
-                                   "rows": outputs}})
+        section = {"heading": "Target and predictions",
+                   "table": {"columns": ["", "test", "statistic", "p-value", "effect", "size", "verdict"],
+                             "rows": outputs}}
+        if predictions is not None and reference.prediction is not None and result["prediction_drift"] is not None:
+            distribution_plots(out_dir / "predictions.png", [("prediction", "prediction", reference.prediction,
+                                                              predictions, result["prediction_drift"]["verdict"])])
+            section.update(text="The model's predictions: on its test split (the reference) and on the current rows.",
+                           images=[out_dir / "predictions.png"])
+        sections.append(section)
     sections.append(_quality_section(quality))
     performance = result["performance"]
     if performance is not None:

@@ -158,20 +158,23 @@ def run_monitor(config: Config, *, model_ref: str | None = None, input_path: Pat
                 model_version: str | None = None, force: bool = False, progress: ProgressFactory = no_progress,
                 plan: Plan | None = None) -> StageResult:
     """`plan`: the plan_monitor result for these arguments, when the caller already made it."""
-    started = time.perf_counter()
-    store = open_store(config)
-    plan = plan or plan_monitor(config, store, model_ref=model_ref, input_path=input_path, batch=batch, log=log,
-                                since=since, until=until, model_version=model_version, force=force)
-    if plan.cached is not None:
-        return _result(plan.cached, cached=True)
-    from mlflow_cli.stages.monitor.monitoring import Monitoring
+    from mlflow_cli.models.scoring.background import start_scorer
 
-    train, prepare, current = plan.extra["train"], plan.extra["prepare"], plan.extra["current"]
-    evaluation = newest_evaluation_of(store, train.version)
-    reference, warnings = _reference(train, prepare, plan.extra["task"])
-    job = Monitoring(config, train, prepare, reference, plan.extra["task"], current,
-                     evaluated=(evaluation[1].get("metrics") if evaluation else None), progress=progress)
-    outcome = job.run()
+    started = time.perf_counter()
+    # The model scores a sample of the current rows (not a log's: it holds the served predictions).
+    # Where it can, a second process imports the model's libraries from now on (see background.py).
+    scorer = None if log else start_scorer()
+    try:
+        store = open_store(config)
+        plan = plan or plan_monitor(config, store, model_ref=model_ref, input_path=input_path, batch=batch, log=log,
+                                    since=since, until=until, model_version=model_version, force=force)
+        if plan.cached is not None:
+            return _result(plan.cached, cached=True)
+        job, outcome, evaluation, warnings = _monitor(config, store, plan, progress, scorer)
+    finally:
+        if scorer is not None:
+            scorer.close()
+    train, current = plan.extra["train"], plan.extra["current"]
     with store.writer(STAGE, started=started) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key
         for artifact in plan.inputs:
@@ -196,6 +199,21 @@ def run_monitor(config: Config, *, model_ref: str | None = None, input_path: Pat
                        "drifted": result["drift"]["drifted"], "gates": result["gates"],
                        "passed": all(g["passed"] for g in result["gates"]), "warnings": result["warnings"]}
     return _result(writer.artifact, cached=False)
+
+
+def _monitor(config: Config, store: Store, plan: Plan, progress: ProgressFactory, scorer: Any) -> tuple:
+    """Read and judge the current data (Monitoring); (the job, its Outcome, the newest evaluation, warnings)."""
+    from mlflow_cli.models.scoring.model import read_schema
+    from mlflow_cli.stages.monitor.monitoring import Monitoring
+
+    train, prepare = plan.extra["train"], plan.extra["prepare"]
+    if scorer is not None:
+        scorer.load(train, read_schema(prepare), plan.extra["task"])  # unpickled while the rows are read
+    evaluation = newest_evaluation_of(store, train.version)
+    reference, warnings = _reference(train, prepare, plan.extra["task"])
+    job = Monitoring(config, train, prepare, reference, plan.extra["task"], plan.extra["current"],
+                     evaluated=(evaluation[1].get("metrics") if evaluation else None), progress=progress)
+    return job, job.run(scorer), evaluation, warnings
 
 
 def _reference(train: Artifact, prepare: Artifact, task: str | None) -> tuple[Any, list[str]]:

@@ -13,7 +13,8 @@ from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import ConfigError, DataError, missing_column_error
 from mlflow_cli.models.tasks import task_named
 from mlflow_cli.data.tokens import BOOLEAN_TOKENS, NA_TOKENS
-from mlflow_cli.models.features import FeaturePlan, build_preprocessor, coerce_column, effective_options
+from mlflow_cli.data.coerce import coerce_column
+from mlflow_cli.models.features import FeaturePlan, build_preprocessor, effective_options
 from mlflow_cli.core.store import Artifact
 
 MAX_SCHEMA_CATEGORIES = 1000
