@@ -22,6 +22,13 @@ def render_monitor(result: StageResult) -> None:
         if result.cached:
             console.status(f"cached: {ref} already holds this result (same model, data and config; --force "
                            f"recomputes)")
+        if full.get("windows"):
+            console.print_table(f"{ref}: one verdict per window (the rest is the newest window's)", [
+                "from", "to", "rows", "drift share", "drifted", "new-category rows", "out of range", "verdict"],
+                [[w["start"][:16].replace("T", " "), w["end"][:16].replace("T", " "), f"{w['rows']:,}",
+                  fmt(w.get("drift_share"), 2), ", ".join(w.get("drifted") or []) or "-",
+                  fmt(w.get("new_category_rows")), fmt(w.get("out_of_range_share"), 3), w["verdict"]]
+                 for w in full["windows"]])
         drift = full["drift"]
         weighted = drift["weighted_drift_share"]
         model = full["model"] + (f" ({full['alias']})" if full.get("alias") else "")

@@ -189,6 +189,10 @@ def monitor(
                                                                                  "version answered.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Alias or train version monitored (default: "
                                                                  "monitor.model, production).")] = None,
+    window: Annotated[Optional[str], typer.Option("--window", help="One verdict per time window this long (7d): "
+                                                                   "over the log, or by data.time_column.")] = None,
+    every: Annotated[Optional[str], typer.Option("--every", help="With --window: a window every this long (1d; "
+                                                                 "default: the window's length).")] = None,
     json_out: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
@@ -199,7 +203,8 @@ def monitor(
     labels arrive (estimated from probabilities before), and with --log the service's health.
     Writes monitor/<version> with monitor.json, metrics.json and report.html.
 
-    Example: `mlw monitor --input data/churn_drifted.csv` or `mlw monitor --log --since 24h`
+    Example: `mlw monitor --input data/churn_drift.csv`, `mlw monitor --log --since 24h` or
+    `mlw monitor --log --window 7d --every 1d`
     """
     from mlflow_cli.core.errors import GateError
     from mlflow_cli.cli.render_monitor import render_monitor
@@ -207,7 +212,8 @@ def monitor(
 
     cfg = load(config, set_)
     result = run_monitor(cfg, model_ref=model, input_path=input_path, batch=batch, log=log, since=since, until=until,
-                         model_version=model_version, force=force, progress=console.progress)
+                         model_version=model_version, force=force, progress=console.progress, window=window,
+                         every=every)
     render_monitor(result)
     failures = gate_failures(result)
     if failures:

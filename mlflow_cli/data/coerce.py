@@ -70,3 +70,12 @@ def _label(value: Any) -> str:
 def _null_token(value: Any) -> Any:
     """Common spellings of 'no value' ('n/a', '?', '-') become NaN before parsing numbers."""
     return np.nan if str(value).strip().lower() in NA_TOKENS else value
+
+
+def time_values(values: pd.Series) -> pd.Series:
+    """A column of times as UTC timestamps (times without a zone are taken as UTC; unreadable ones
+    missing): what a time window compares."""
+    stamps = coerce_column(values, "datetime")
+    stamps = pd.to_datetime(stamps, errors="coerce", utc=True) if not isinstance(
+        getattr(stamps, "dtype", None), pd.DatetimeTZDtype) else stamps.dt.tz_convert("UTC")
+    return stamps

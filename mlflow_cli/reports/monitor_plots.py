@@ -184,3 +184,37 @@ def _latency(fig, latency: Any, percentiles: dict[str, float | None]) -> None:
     ax.set_ylabel("Share of requests")
     ax.set_title("Latency")
     ax.legend()
+
+
+def windows_plot(path: Path, windows: list[dict[str, Any]]) -> None:
+    """Drift share (and its importance-weighted share) and data quality per window, by window end."""
+    _render(path, _windows, windows)
+
+
+def _windows(fig, windows: list[dict[str, Any]]) -> None:
+    from datetime import datetime
+
+    fig.set_size_inches(8.0, 5.2)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    ends = [datetime.fromisoformat(w["end"]) for w in windows]
+    def series(name: str) -> list[float]:
+        return [float("nan") if w.get(name) is None else float(w[name]) for w in windows]
+    top.plot(ends, series("drift_share"), marker="o", color=_ORANGE, label="drift share")
+    if any(w.get("weighted_drift_share") is not None for w in windows):
+        top.plot(ends, series("weighted_drift_share"), marker="s", color=_BLUE, label="weighted by importance")
+    top.set_ylim(0, 1.05)
+    top.set_ylabel("Share of columns")
+    top.set_title("Drift per window")
+    top.legend(fontsize=7, loc="upper left")
+    rows = [max(w["rows"], 1) for w in windows]
+    bottom.plot(ends, [n / r for n, r in zip(series("new_category_rows"), rows)], marker="o", color=_ORANGE,
+                label="rows with a new category")
+    bottom.plot(ends, series("out_of_range_share"), marker="s", color=_GREY, label="values out of training range")
+    if any(w.get("error_rate") is not None for w in windows):
+        bottom.plot(ends, series("error_rate"), marker="^", color=_BLUE, label="refused requests")
+    bottom.set_ylabel("Share")
+    bottom.set_title("Data quality per window")
+    bottom.legend(fontsize=7, loc="upper left")
+    for label in bottom.get_xticklabels():
+        label.set_rotation(30)
+        label.set_ha("right")

@@ -141,3 +141,16 @@ def test_monitor_log_joins_labels_on_request_id_and_row(served, tmp_path):
                               [predicted[(r, i)] for r, i in zip(labels["request_id"].iloc[:500],
                                                                  labels["row"].iloc[:500])])
     assert performance["metrics"]["accuracy"]["current"] == pytest.approx(expected)
+
+
+def test_monitor_log_window_every_gives_one_verdict_per_window(served):
+    """Over the served log: hourly windows over the last three hours; the served rows all fall in the
+    newest one, whose health and rows the result carries."""
+    project, frame, _ = served
+    code, out, err = _monitor(project, "--log", "--since", "3h", "--window", "1h", "--every", "1h")
+    assert code == 0, err
+    windows = out["result"]["windows"]
+    assert len(windows) == 3 and [w["verdict"] for w in windows[:2]] == ["no rows", "no rows"]
+    assert windows[-1]["rows"] == out["result"]["rows"] == len(frame)
+    assert windows[-1]["error_rate"] == out["result"]["health"]["error_rate"]
+    assert out["result"]["health"]["requests"] > 0

@@ -373,3 +373,45 @@ def test_monitor_run_as_a_command_scores_in_a_second_process(project):
     assert there["scored_rows"] == here["result"]["scored_rows"] == 1000
     assert there["prediction_drift"] == here["result"]["prediction_drift"]
     assert there["performance"] == here["result"]["performance"]
+
+
+# --------------------------------------------------------------------------- windows over time
+
+
+def test_monitor_window_gives_one_verdict_per_window(project, tmp_path):
+    """The undrifted new customers, then the drifted batch three months later: the windows over the drifted
+    rows say drift, the earlier ones do not."""
+    calm = pd.read_csv(project.parent / "data" / "churn_new.csv").assign(signup_date="2025-01-15")
+    drifted = pd.read_csv(project.parent / "data" / "churn_drift.csv").assign(signup_date="2025-04-15")
+    pd.concat([calm, drifted]).to_csv(tmp_path / "both.csv", index=False)
+    args = ("--input", tmp_path / "both.csv", "--window", "30d", "--every", "30d",
+            "--set", "data.time_column=signup_date")
+    code, out, err = monitor(project, *args)
+    assert code == 0, err
+    windows = out["result"]["windows"]
+    assert [w["rows"] for w in windows] == [len(calm), 0, 0, len(drifted)]
+    assert [w["verdict"] for w in windows] == ["no drift", "no rows", "no rows", "drift"]
+    assert windows[-1]["drift_share"] == out["result"]["drift"]["drift_share"] > windows[0]["drift_share"]
+    assert out["result"]["rows"] == len(drifted)  # the rest of the result is the newest window's
+    metrics = json.loads((Path(out["path"]) / "metrics.json").read_text())
+    assert metrics["windows"] == 4 and metrics["drifted_windows"] == 1
+    assert (Path(out["path"]) / "windows.png").stat().st_size > 1000
+    assert "Over time" in (Path(out["path"]) / "report.html").read_text()
+    code, _, err = run_cli("monitor", "-c", project, *args)
+    assert code == 0 and "one verdict per window" in _plain(err + _)
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_monitor_window_errors(project):
+    code, _, err = run_cli("monitor", "-c", project, "--input", project.parent / "data" / "churn_drift.csv",
+                           "--window", "7d")
+    assert code == 2 and "--window needs times" in err and "data.time_column" in err
+    code, _, err = run_cli("monitor", "-c", project, "--log", "--window", "soon")
+    assert code == 2 and "--window must be a duration such as 30m" in err
+    code, _, err = run_cli("monitor", "-c", project, "--log", "--every", "1d")
+    assert code == 2 and "--every steps --window" in err
+    code, _, err = run_cli("monitor", "-c", project, "--log", "--window", "1m", "--every", "1s", "--since", "30d")
+    assert code == 2 and "more than 400 windows" in err

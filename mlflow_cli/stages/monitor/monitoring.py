@@ -18,6 +18,7 @@ import pandas as pd
 from mlflow_cli.core.config import Config, SourceConfig
 from mlflow_cli.core.errors import DataError
 from mlflow_cli.core.store import Artifact
+from mlflow_cli.data.coerce import time_values
 from mlflow_cli.data.sources import source_label, total_bytes
 from mlflow_cli.models.reference import Reference, target_values
 from mlflow_cli.models.scoring.model import read_schema
@@ -28,6 +29,7 @@ from mlflow_cli.stages.monitor.checks import (data_drift, data_quality, drift_of
 from mlflow_cli.stages.monitor.current import NumericValues, Tally, as_summary, counts_of, part_facts
 from mlflow_cli.stages.monitor.health import Health
 from mlflow_cli.stages.monitor.report import drift_figure, report_sections
+from mlflow_cli.stages.monitor.windows import NoRows
 
 BLOCK_SIZE = 16 << 20
 LOG_KEYS = ["request_id", "row"]
@@ -78,7 +80,7 @@ class Monitoring:
         else:
             self._read_parts(tally)
         if tally.rows == 0:
-            raise DataError(self._empty_message(log_files),
+            raise NoRows(self._empty_message(log_files),
                             hint="Point monitor at data with rows (for --log: widen --since/--until, or check that "
                                  "`mlw serve` has answered requests).")
         current = {name: as_summary(acc) for name, acc in tally.values.items()}
@@ -151,10 +153,26 @@ class Monitoring:
                 table = part.table
                 if part.first_row <= skip:  # a batch starts inside this part
                     table = table.slice(skip - part.first_row + 1)
-                return self._facts(table.to_pandas(), part.first_row, sample=True)
+                return self._facts(self._in_window(table.to_pandas()), part.first_row, sample=True)
 
             for found in engine.map_parts(facts, kept):
                 tally.add(found)
+
+    def _in_window(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows whose time column lies in [since, until) (a --window run over a source), else all."""
+        column = self.current.time_column
+        if column is None:
+            return frame
+        if column not in frame.columns:
+            raise DataError(f"{self.current.label} has no column '{column}' (data.time_column), so it cannot be "
+                            f"cut into windows.", hint="Monitor data with that column, or leave out --window.")
+        stamps = time_values(frame[column])
+        keep = stamps.notna()
+        if self.current.since is not None:
+            keep &= stamps >= self.current.since
+        if self.current.until is not None:
+            keep &= stamps < self.current.until
+        return frame[keep.to_numpy()]
 
     def _source(self) -> tuple[SourceConfig, int]:
         """The source to read, and how many of its first rows to pass over (a batch's)."""

@@ -50,6 +50,8 @@ def report_sections(result: dict[str, Any], reference: Any, drift_png: bytes | N
                f"), {len(drift['minor'])} show a minor change. Verdict: {result['verdict']}.")
     sections: list[dict[str, Any]] = [{"heading": "Verdict", "status": status,
                                        "text": "\n\n".join([summary] + result["warnings"] + result["notes"])}]
+    if result.get("windows"):
+        sections.append(_windows_section(result["windows"], out_dir))
     rows = [[name, entry["kind"], entry["test"], entry["statistic"], entry["p_value"], entry["effect_name"],
              entry["effect"], entry["threshold"], entry["psi"], entry.get("importance"), entry["verdict"]]
             for name, entry in drift_rows(drift["columns"])]
@@ -145,3 +147,17 @@ def _performance_section(performance: dict[str, Any]) -> dict[str, Any]:
     return {"heading": "Performance", "text": text,
             **({"table": {"columns": ["metric", "current", "at evaluation", "drop", "from"], "rows": rows}}
                if rows else {})}
+
+
+def _windows_section(windows: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
+    from mlflow_cli.reports.monitor_plots import windows_plot
+
+    windows_plot(out_dir / "windows.png", windows)
+    return {"heading": "Over time", "text": "One verdict per window; the sections below are the newest window's.",
+            "images": [out_dir / "windows.png"],
+            "table": {"columns": ["from", "to", "rows", "drift share", "weighted", "drifted", "new-category rows",
+                                  "out of range", "error rate", "verdict"],
+                      "rows": [[w["start"][:16], w["end"][:16], w["rows"], w.get("drift_share"),
+                                w.get("weighted_drift_share"), ", ".join(w.get("drifted") or []),
+                                w.get("new_category_rows"), w.get("out_of_range_share"), w.get("error_rate"),
+                                w["verdict"]] for w in windows]}}

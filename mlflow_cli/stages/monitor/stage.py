@@ -17,7 +17,6 @@ prediction drift and performance. A monitor run reads the model's artifacts and 
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -33,6 +32,7 @@ from mlflow_cli.core.store import Artifact, Store, open_store
 from mlflow_cli.data.sources import describe, file_source, source_label
 from mlflow_cli.models.metrics import parse_gate
 from mlflow_cli.models.train_info import REFERENCE_FILE, TrainInfo
+from mlflow_cli.stages.monitor.windows import DURATION, UNITS, duration
 
 STAGE = "monitor"
 RESULT_FILE = "monitor.json"
@@ -57,11 +57,14 @@ class Current:
     since: datetime | None = None
     until: datetime | None = None
     model_version: str | None = None
+    time_column: str | None = None       # a source's or batch's rows in [since, until) of this column (--window)
+    asked_at: datetime | None = None     # the log: when the run began (--since 24h counts back from it)
 
 
 def plan_monitor(config: Config, store: Store, *, model_ref: str | None = None, input_path: Path | None = None,
                  batch: str | None = None, log: bool = False, since: str | None = None, until: str | None = None,
-                 model_version: str | None = None, force: bool = False) -> Plan:
+                 model_version: str | None = None, force: bool = False, window: str | None = None,
+                 every: str | None = None) -> Plan:
     settings = config.model.monitor
     ref = model_ref or settings.model
     train, alias = resolve_model(store, ref)
@@ -70,9 +73,11 @@ def plan_monitor(config: Config, store: Store, *, model_ref: str | None = None, 
     _check_gates(settings.gates, task)
     current = _current(config, store, input_path=input_path, batch=batch, log=log, since=since, until=until,
                        model_version=model_version)
-    used = {"monitor": {**config.section("monitor")["monitor"], "model": ref}}
+    spec = _window_spec(config, current, window, every)
+    used = {"monitor": {**config.section("monitor")["monitor"], "model": ref,
+                        **({"window": window, "every": every or window} if spec else {})}}
     inputs = [train, prepare] + ([current.batch] if current.batch is not None else [])
-    extra = {"train": train, "prepare": prepare, "alias": alias, "current": current, "task": task}
+    extra = {"train": train, "prepare": prepare, "alias": alias, "current": current, "task": task, "window": spec}
     plan = Plan(STAGE, None, used, inputs, extra=extra)
     if current.kind == "log":
         plan.reason = "the prediction log is read again on every run"
@@ -84,6 +89,23 @@ def plan_monitor(config: Config, store: Store, *, model_ref: str | None = None, 
         [{k: f[k] for k in ("size", "sha256")} for f in describe(current.source)["files"]]  # type: ignore[arg-type]
     labels = describe(settings.labels) if settings.labels is not None else None
     return plan.keyed(store, force, model=train.version, current=facts, labels=labels)
+
+
+def _window_spec(config: Config, current: Current, window: str | None,
+                 every: str | None) -> tuple[timedelta, timedelta] | None:
+    """(window, every) for a --window run, after checking it can be cut by time; None without --window."""
+    if window is None:
+        if every is not None:
+            raise ConfigError("--every steps --window; give both.", hint="Example: mlw monitor --log --window 7d --every 1d")
+        return None
+    spec = duration(window, "--window"), duration(every or window, "--every")
+    if current.kind != "log":
+        column = config.model.data.time_column
+        if not column:
+            raise ConfigError("--window needs times: the prediction log (--log), or data.time_column for a file "
+                              "or batch.", hint="Set data.time_column to the column holding each row's time.")
+        current.time_column = column
+    return spec
 
 
 def _check_gates(gates: dict[str, str], task: str | None) -> None:
@@ -117,7 +139,7 @@ def _current(config: Config, store: Store, *, input_path: Path | None, batch: st
         window = (f"from {start:%Y-%m-%d %H:%M} UTC" if start else "") + (f" until {end:%Y-%m-%d %H:%M} UTC" if end else "")
         window = window.strip() or "all of it"
         return Current("log", f"prediction log ({window})", folder=store.log_dir("predictions"), since=start,
-                       until=end, model_version=model_version)
+                       until=end, model_version=model_version, asked_at=now)
     if batch:
         artifact = store.load("ingest", batch)
         first = int(((artifact.manifest.get("info") or {}).get("batch") or {}).get("first_row") or 0)
@@ -134,17 +156,15 @@ def _current(config: Config, store: Store, *, input_path: Path | None, batch: st
     return Current("source", source_label(source), source=source)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def _when(text: str | None, now: datetime, option: str) -> datetime | None:
     """'24h' (that long before now), or an ISO 8601 date or time (UTC unless it says)."""
     if not text:
         return None
-    match = _DURATION.match(text)
+    match = DURATION.match(text)
     if match:
-        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        return now - timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -156,21 +176,25 @@ def _when(text: str | None, now: datetime, option: str) -> datetime | None:
 def run_monitor(config: Config, *, model_ref: str | None = None, input_path: Path | None = None,
                 batch: str | None = None, log: bool = False, since: str | None = None, until: str | None = None,
                 model_version: str | None = None, force: bool = False, progress: ProgressFactory = no_progress,
-                plan: Plan | None = None) -> StageResult:
+                plan: Plan | None = None, window: str | None = None, every: str | None = None) -> StageResult:
     """`plan`: the plan_monitor result for these arguments, when the caller already made it."""
     from mlflow_cli.models.scoring.background import start_scorer
 
     started = time.perf_counter()
     # The model scores a sample of the current rows (not a log's: it holds the served predictions).
     # Where it can, a second process imports the model's libraries from now on (see background.py).
-    scorer = None if log else start_scorer()
+    scorer = None if log or window else start_scorer()
     try:
         store = open_store(config)
         plan = plan or plan_monitor(config, store, model_ref=model_ref, input_path=input_path, batch=batch, log=log,
-                                    since=since, until=until, model_version=model_version, force=force)
+                                    since=since, until=until, model_version=model_version, force=force,
+                                    window=window, every=every)
         if plan.cached is not None:
             return _result(plan.cached, cached=True)
-        job, outcome, evaluation, warnings = _monitor(config, store, plan, progress, scorer)
+        if plan.extra["window"]:
+            job, outcome, evaluation, warnings = _monitor_windows(config, store, plan, progress)
+        else:
+            job, outcome, evaluation, warnings = _monitor(config, store, plan, progress, scorer)
     finally:
         if scorer is not None:
             scorer.close()
@@ -201,7 +225,61 @@ def run_monitor(config: Config, *, model_ref: str | None = None, input_path: Pat
     return _result(writer.artifact, cached=False)
 
 
-def _monitor(config: Config, store: Store, plan: Plan, progress: ProgressFactory, scorer: Any) -> tuple:
+def _monitor_windows(config: Config, store: Store, plan: Plan, progress: ProgressFactory) -> tuple:
+    """One Monitoring per window (windows.py); the newest window with rows gives the result, plus the rows over time."""
+    import dataclasses
+
+    from mlflow_cli.models.scoring.background import start_scorer
+    from mlflow_cli.stages.monitor.windows import NoRows, log_range, spans, window_row
+
+    length, every = plan.extra["window"]
+    current: Current = plan.extra["current"]
+    if current.kind == "log":
+        start, end = log_range(current.folder, current.since, current.until or current.asked_at)
+    else:
+        start, end = _source_range(current)
+    rows, newest = [], None
+    for begin, finish in spans(start, end, length, every):
+        part = dataclasses.replace(current, since=begin, until=finish,
+                                   label=f"{current.label.split(' (')[0] if current.kind == 'log' else current.label} "
+                                         f"{begin:%Y-%m-%d %H:%M} to {finish:%Y-%m-%d %H:%M} UTC")
+        scorer = None if current.kind == "log" else start_scorer(background=False)
+        try:
+            found = _monitor(config, store, plan, progress, scorer, current=part)
+        except NoRows:
+            rows.append(window_row(begin, finish, None, None))
+            continue
+        finally:
+            if scorer is not None:
+                scorer.close()
+        rows.append(window_row(begin, finish, found[1].measures, found[1].result))
+        newest = found
+    if newest is None:
+        raise NoRows(f"No window of {current.label} has rows.", hint="Widen --since/--until, or check the times.")
+    outcome = newest[1]
+    outcome.result["windows"] = rows
+    outcome.result["window"] = {"length": length.total_seconds(), "every": every.total_seconds()}
+    outcome.measures["windows"] = len(rows)
+    outcome.measures["drifted_windows"] = sum(r["verdict"] == "drift" for r in rows)
+    return newest
+
+
+def _source_range(current: Current) -> tuple[datetime, datetime]:
+    from mlflow_cli.engine import engine_named
+    from mlflow_cli.stages.monitor.windows import source_range
+
+    if current.kind == "batch":
+        source, skip = SourceConfig(type="parquet", path=str(current.batch.file("data.parquet"))), current.first_row
+    else:
+        source, skip = current.source, 0
+    parts = engine_named("local").read_parts(source, rows=None, block_size=16 << 20, whole_file_bytes=0)
+    frames = (part.table.slice(max(0, skip - part.first_row + 1)).to_pandas() for part in parts
+              if part.first_row + part.table.num_rows - 1 > skip)
+    return source_range(frames, current.time_column, current.label)
+
+
+def _monitor(config: Config, store: Store, plan: Plan, progress: ProgressFactory, scorer: Any,
+             current: Current | None = None) -> tuple:
     """Read and judge the current data (Monitoring); (the job, its Outcome, the newest evaluation, warnings)."""
     from mlflow_cli.models.scoring.model import read_schema
     from mlflow_cli.stages.monitor.monitoring import Monitoring
@@ -211,7 +289,7 @@ def _monitor(config: Config, store: Store, plan: Plan, progress: ProgressFactory
         scorer.load(train, read_schema(prepare), plan.extra["task"])  # unpickled while the rows are read
     evaluation = newest_evaluation_of(store, train.version)
     reference, warnings = _reference(train, prepare, plan.extra["task"])
-    job = Monitoring(config, train, prepare, reference, plan.extra["task"], plan.extra["current"],
+    job = Monitoring(config, train, prepare, reference, plan.extra["task"], current or plan.extra["current"],
                      evaluated=(evaluation[1].get("metrics") if evaluation else None), progress=progress)
     return job, job.run(scorer), evaluation, warnings
 
