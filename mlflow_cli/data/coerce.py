@@ -75,7 +75,4 @@ def _null_token(value: Any) -> Any:
 def time_values(values: pd.Series) -> pd.Series:
     """A column of times as UTC timestamps (times without a zone are taken as UTC; unreadable ones
     missing): what a time window compares."""
-    stamps = coerce_column(values, "datetime")
-    stamps = pd.to_datetime(stamps, errors="coerce", utc=True) if not isinstance(
-        getattr(stamps, "dtype", None), pd.DatetimeTZDtype) else stamps.dt.tz_convert("UTC")
-    return stamps
+    return pd.to_datetime(coerce_column(values, "datetime"), errors="coerce", utc=True)

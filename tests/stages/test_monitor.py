@@ -397,12 +397,8 @@ def test_monitor_window_gives_one_verdict_per_window(project, tmp_path):
     assert metrics["windows"] == 4 and metrics["drifted_windows"] == 1
     assert (Path(out["path"]) / "windows.png").stat().st_size > 1000
     assert "Over time" in (Path(out["path"]) / "report.html").read_text()
-    code, _, err = run_cli("monitor", "-c", project, *args)
-    assert code == 0 and "one verdict per window" in _plain(err + _)
-
-
-def _plain(text: str) -> str:
-    return " ".join(text.split())
+    code, shown, err = run_cli("monitor", "-c", project, *args)
+    assert code == 0 and "one verdict per window" in " ".join((shown + err).split())
 
 
 def test_monitor_window_errors(project):

@@ -71,14 +71,17 @@ def _score(model: Any, frame: Any) -> Sampled | None:
 
 
 class LocalScorer:
-    """Loads and scores in this process, when the result is asked for."""
+    """Loads in this process when a result is first asked for, and keeps the model for the next
+    sample (a --window run scores one per window)."""
 
     def __init__(self) -> None:
         self._model: tuple[Any, dict[str, Any], str | None] | None = None
+        self._loaded: Any = None
         self._frame: Any = None
 
     def load(self, train: Any, schema: dict[str, Any], task: str | None) -> None:
-        self._model = (train, schema, task)
+        if self._model is None or self._model[0].ref != train.ref:
+            self._model, self._loaded = (train, schema, task), None
 
     def submit(self, frame: Any) -> None:
         self._frame = frame
@@ -86,7 +89,10 @@ class LocalScorer:
     def result(self) -> Sampled | None:
         from mlflow_cli.models.scoring.model import ScoringModel
 
-        return _score(ScoringModel(*self._model), self._frame)
+        if self._loaded is None:
+            self._loaded = ScoringModel(*self._model)
+        frame, self._frame = self._frame, None
+        return _score(self._loaded, frame)
 
     def close(self) -> None:
         self._frame = None

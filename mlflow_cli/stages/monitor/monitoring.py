@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlflow_cli.core.config import Config, SourceConfig
+from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import DataError
 from mlflow_cli.core.store import Artifact
 from mlflow_cli.data.coerce import time_values
@@ -29,9 +29,9 @@ from mlflow_cli.stages.monitor.checks import (data_drift, data_quality, drift_of
 from mlflow_cli.stages.monitor.current import NumericValues, Tally, as_summary, counts_of, part_facts
 from mlflow_cli.stages.monitor.health import Health
 from mlflow_cli.stages.monitor.report import drift_figure, report_sections
-from mlflow_cli.stages.monitor.windows import NoRows
+from mlflow_cli.stages.monitor.stage import PART_BYTES
+from mlflow_cli.stages.monitor.windows import NoRows, require_time_column
 
-BLOCK_SIZE = 16 << 20
 LOG_KEYS = ["request_id", "row"]
 
 
@@ -141,21 +141,13 @@ class Monitoring:
     def _read_parts(self, tally: Tally) -> None:
         from mlflow_cli.engine import engine_named
 
-        engine = engine_named("local")
-        source, skip = self._source()
+        source = self.current.readable()
         size = total_bytes(source) if source.type != "sql" else None
         with self.progress(f"Reading {self.current.label}", size, unit="bytes") as bar:
-            parts = engine.read_parts(source, rows=None, block_size=BLOCK_SIZE, whole_file_bytes=0,
-                                      advance=bar.advance)
-            kept = (part for part in parts if part.first_row + part.table.num_rows - 1 > skip)
-
             def facts(part: Any) -> Any:  # one part alone (the engine's rule)
-                table = part.table
-                if part.first_row <= skip:  # a batch starts inside this part
-                    table = table.slice(skip - part.first_row + 1)
-                return self._facts(self._in_window(table.to_pandas()), part.first_row, sample=True)
+                return self._facts(self._in_window(part.table.to_pandas()), part.first_row, sample=True)
 
-            for found in engine.map_parts(facts, kept):
+            for found in engine_named("local").map_parts(facts, self.current.parts(advance=bar.advance)):
                 tally.add(found)
 
     def _in_window(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -163,23 +155,13 @@ class Monitoring:
         column = self.current.time_column
         if column is None:
             return frame
-        if column not in frame.columns:
-            raise DataError(f"{self.current.label} has no column '{column}' (data.time_column), so it cannot be "
-                            f"cut into windows.", hint="Monitor data with that column, or leave out --window.")
-        stamps = time_values(frame[column])
+        stamps = time_values(require_time_column(frame, column, self.current.label))
         keep = stamps.notna()
         if self.current.since is not None:
             keep &= stamps >= self.current.since
         if self.current.until is not None:
             keep &= stamps < self.current.until
         return frame[keep.to_numpy()]
-
-    def _source(self) -> tuple[SourceConfig, int]:
-        """The source to read, and how many of its first rows to pass over (a batch's)."""
-        if self.current.kind == "batch":
-            path = self.current.batch.file("data.parquet")
-            return SourceConfig(type="parquet", path=str(path)), self.current.first_row
-        return self.current.source, 0
 
     def _read_log(self, tally: Tally) -> tuple[Health, list[dict[str, Any]]]:
         from mlflow_cli.data.prediction_log import LogScan, log_files, read_log
@@ -291,7 +273,7 @@ class Monitoring:
         from mlflow_cli.engine import engine_named
 
         tables = [part.table for part in engine_named("local").read_parts(
-            source, rows=None, block_size=BLOCK_SIZE, whole_file_bytes=0)]
+            source, rows=None, block_size=PART_BYTES, whole_file_bytes=0)]
         import pyarrow as pa
 
         frame = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame()

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from mlflow_cli.core.config import Config, SourceConfig
@@ -32,10 +33,11 @@ from mlflow_cli.core.store import Artifact, Store, open_store
 from mlflow_cli.data.sources import describe, file_source, source_label
 from mlflow_cli.models.metrics import parse_gate
 from mlflow_cli.models.train_info import REFERENCE_FILE, TrainInfo
-from mlflow_cli.stages.monitor.windows import DURATION, UNITS, duration
+from mlflow_cli.stages.monitor.windows import DURATION, duration
 
 STAGE = "monitor"
 RESULT_FILE = "monitor.json"
+PART_BYTES = 16 << 20  # current data is read in parts of about this many bytes
 # What monitor.gates can name besides the task's metrics (and `estimated_<metric>`).
 MEASURES = ("drift_share", "weighted_drift_share", "drifted_columns", "prediction_drift", "target_drift",
             "missing_columns", "extra_columns", "unreadable_values", "new_category_rows", "out_of_range_share",
@@ -59,6 +61,28 @@ class Current:
     model_version: str | None = None
     time_column: str | None = None       # a source's or batch's rows in [since, until) of this column (--window)
     asked_at: datetime | None = None     # the log: when the run began (--since 24h counts back from it)
+
+    def readable(self) -> SourceConfig:
+        """What a source or batch reads (a batch: its snapshot; `parts` passes over the earlier rows)."""
+        if self.kind == "batch":
+            return SourceConfig(type="parquet", path=str(self.batch.file("data.parquet")))  # type: ignore[union-attr]
+        return self.source  # type: ignore[return-value]
+
+    def parts(self, advance: Any = None) -> Iterator[Any]:
+        """A source's or batch's rows as engine parts of about PART_BYTES (a batch's: only the rows it
+        added, each part's `first_row` kept)."""
+        import dataclasses
+
+        from mlflow_cli.engine import engine_named
+
+        skip = self.first_row if self.kind == "batch" else 0
+        for part in engine_named("local").read_parts(self.readable(), rows=None, block_size=PART_BYTES,
+                                                     whole_file_bytes=0, advance=advance):
+            if part.first_row + part.table.num_rows - 1 <= skip:
+                continue
+            if part.first_row <= skip:  # a batch starts inside this part
+                part = dataclasses.replace(part, table=part.table.slice(skip - part.first_row + 1))
+            yield part
 
 
 def plan_monitor(config: Config, store: Store, *, model_ref: str | None = None, input_path: Path | None = None,
@@ -162,9 +186,8 @@ def _when(text: str | None, now: datetime, option: str) -> datetime | None:
     """'24h' (that long before now), or an ISO 8601 date or time (UTC unless it says)."""
     if not text:
         return None
-    match = DURATION.match(text)
-    if match:
-        return now - timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
+    if DURATION.match(text):
+        return now - duration(text, option)
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -239,19 +262,16 @@ def _monitor_windows(config: Config, store: Store, plan: Plan, progress: Progres
     else:
         start, end = _source_range(current)
     rows, newest = [], None
+    name = "prediction log" if current.kind == "log" else current.label  # the log's label names its window
+    scorer = None if current.kind == "log" else start_scorer(background=False)  # one model for every window
     for begin, finish in spans(start, end, length, every):
         part = dataclasses.replace(current, since=begin, until=finish,
-                                   label=f"{current.label.split(' (')[0] if current.kind == 'log' else current.label} "
-                                         f"{begin:%Y-%m-%d %H:%M} to {finish:%Y-%m-%d %H:%M} UTC")
-        scorer = None if current.kind == "log" else start_scorer(background=False)
+                                   label=f"{name} {begin:%Y-%m-%d %H:%M} to {finish:%Y-%m-%d %H:%M} UTC")
         try:
             found = _monitor(config, store, plan, progress, scorer, current=part)
         except NoRows:
             rows.append(window_row(begin, finish, None, None))
             continue
-        finally:
-            if scorer is not None:
-                scorer.close()
         rows.append(window_row(begin, finish, found[1].measures, found[1].result))
         newest = found
     if newest is None:
@@ -265,17 +285,9 @@ def _monitor_windows(config: Config, store: Store, plan: Plan, progress: Progres
 
 
 def _source_range(current: Current) -> tuple[datetime, datetime]:
-    from mlflow_cli.engine import engine_named
     from mlflow_cli.stages.monitor.windows import source_range
 
-    if current.kind == "batch":
-        source, skip = SourceConfig(type="parquet", path=str(current.batch.file("data.parquet"))), current.first_row
-    else:
-        source, skip = current.source, 0
-    parts = engine_named("local").read_parts(source, rows=None, block_size=16 << 20, whole_file_bytes=0)
-    frames = (part.table.slice(max(0, skip - part.first_row + 1)).to_pandas() for part in parts
-              if part.first_row + part.table.num_rows - 1 > skip)
-    return source_range(frames, current.time_column, current.label)
+    return source_range((part.table.to_pandas() for part in current.parts()), current.time_column, current.label)
 
 
 def _monitor(config: Config, store: Store, plan: Plan, progress: ProgressFactory, scorer: Any,

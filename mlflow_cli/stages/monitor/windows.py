@@ -64,10 +64,7 @@ def source_range(frames: Any, column: str, label: str) -> tuple[datetime, dateti
 
     low = high = None
     for frame in frames:
-        if column not in frame.columns:
-            raise DataError(f"{label} has no column '{column}' (data.time_column), so it cannot be cut into "
-                            f"windows.", hint="Monitor data with that column, or leave out --window.")
-        stamps = time_values(frame[column]).dropna()
+        stamps = time_values(require_time_column(frame, column, label)).dropna()
         if len(stamps):
             low = stamps.min() if low is None else min(low, stamps.min())
             high = stamps.max() if high is None else max(high, stamps.max())
@@ -75,6 +72,14 @@ def source_range(frames: Any, column: str, label: str) -> tuple[datetime, dateti
         raise NoRows(f"{label} has no readable times in '{column}' (data.time_column).",
                      hint="Check the column's values, or leave out --window.")
     return low.to_pydatetime(), (high + timedelta(microseconds=1)).to_pydatetime()
+
+
+def require_time_column(frame: Any, column: str, label: str) -> Any:
+    """frame[column], or DataError when the data lacks its time column."""
+    if column not in frame.columns:
+        raise DataError(f"{label} has no column '{column}' (data.time_column), so it cannot be cut into windows.",
+                        hint="Monitor data with that column, or leave out --window.")
+    return frame[column]
 
 
 def window_row(start: datetime, end: datetime, measures: dict[str, Any] | None,
