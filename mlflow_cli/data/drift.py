@@ -2,7 +2,7 @@
 
 Numbers:
 - KS: the largest gap between the two distribution functions. The reference's is its summary's
-  (exact up to EXACT_MAX values, else within 1/1000 of the mass), the current one is exact; the
+  (exact for a column of up to EXACT_MAX distinct values, else within 1/1000 of the mass), the current one is exact; the
   gap is taken on both sides of every current value and every reference knot. The p-value is
   the one `scipy.stats.ks_2samp(method="asymp")` gives (scipy's `kstwo` with the effective
   sample size n*m/(n+m)), which ks_2samp itself uses above 10,000 rows; below, its exact

@@ -1,10 +1,10 @@
 """Compact, mergeable summaries of a column's values: what monitoring keeps of the reference data
 (a model's training rows) so that a monitor run never reloads them.
 
-- Numbers: count, missing, mean and spread, and the distribution function: up to EXACT_MAX
-  values every distinct value with its share (exact), above that the values at the quantile
-  levels LEVELS (every 0.1 %, finer in the tails), which pin the function down to within 1/1000
-  of the mass. Summaries of partitions merge by averaging their distribution functions, weighted
+- Numbers: count, missing, mean and spread, and the distribution function: for a column of up
+  to EXACT_MAX distinct values, however many rows, every distinct value with its share (exact:
+  a discrete column keeps its steps), above that the values at the quantile levels LEVELS
+  (every 0.1 %, finer in the tails), which pin the function down to within 1/1000 of the mass. Summaries of partitions merge by averaging their distribution functions, weighted
   by their counts, and reading the quantiles of the average back (`NumericSummary.merged`): the
   merged function stays within the same 1/1000 of the whole data's, so a partitioned engine
   (Dask) can summarise its parts where they are.
@@ -26,7 +26,7 @@ _TAILS = np.logspace(-6, -3, 13)
 # The quantile levels a large numeric summary keeps: every 0.1 %, and finer in both tails, where
 # a skewed column's values spread most (the Wasserstein distance is mostly decided there).
 LEVELS = np.unique(np.concatenate([np.linspace(0.0, 1.0, 1001), _TAILS, 1.0 - _TAILS]))
-EXACT_MAX = 5000  # up to this many values a summary keeps every distinct value with its share
+EXACT_MAX = 5000  # up to this many distinct values a summary keeps every one with its share
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,12 @@ class NumericSummary:
             return cls._empty(len(values))
         missing = len(values) - len(present)
         mean, std = float(present.mean()), float(present.std())
-        if len(present) <= EXACT_MAX:
-            knots, counts = np.unique(present, return_counts=True)
-            return cls(len(present), missing, mean, std, knots, np.cumsum(counts) / len(present), True)
-        return cls(len(present), missing, mean, std, np.quantile(present, LEVELS), LEVELS.copy(), False)
+        ordered = np.sort(present)
+        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+        if len(starts) <= EXACT_MAX:
+            ends = np.concatenate([starts[1:], [len(ordered)]])
+            return cls(len(present), missing, mean, std, ordered[starts], ends / len(ordered), True)
+        return cls(len(present), missing, mean, std, np.quantile(ordered, LEVELS), LEVELS.copy(), False)
 
     @classmethod
     def _empty(cls, missing: int) -> NumericSummary:
@@ -71,7 +73,7 @@ class NumericSummary:
         mean = sum(p.count * p.mean for p in filled) / count
         variance = sum(p.count * (p.std ** 2 + (p.mean - mean) ** 2) for p in filled) / count
         knots = np.unique(np.concatenate([p.knots for p in filled]))
-        if all(p.exact for p in filled) and count <= EXACT_MAX:
+        if all(p.exact for p in filled) and len(knots) <= EXACT_MAX:
             shares = sum(p.count * p.cdf(knots) for p in filled) / count
             return cls(count, missing, float(mean), float(np.sqrt(variance)), knots, shares, True)
         knots = np.unique(np.concatenate([np.nextafter(knots, -np.inf), knots]))  # the step below a tie, too

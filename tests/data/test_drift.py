@@ -50,7 +50,7 @@ def test_numeric_statistics_from_a_summary_agree_with_scipy_on_the_raw_rows(shap
     make_reference, make_current = SHAPES[shape]
     reference, current = make_reference(rows), make_current(max(rows // 3, 300))
     summary = NumericSummary.of(reference)
-    assert summary.exact == (rows <= EXACT_MAX)
+    assert summary.exact == (len(np.unique(reference)) <= EXACT_MAX)
     _agrees_with_scipy(reference, current, summary)
 
 
@@ -71,14 +71,34 @@ def test_a_summary_merged_from_partitions_gives_the_same_statistics():
         reference[:3000]))
 
 
+def test_a_discrete_column_keeps_its_steps_however_many_rows():
+    """A million integers 0..49 (many ties): the summary is exact, so KS and Wasserstein are
+    scipy's, an undrifted sample shows no drift, and summaries of its parts merge exactly."""
+    reference = RNG.integers(0, 50, 1_000_000).astype(float)
+    current = RNG.integers(0, 50, 1_000_000).astype(float)
+    summary = NumericSummary.of(reference)
+    assert summary.exact and len(summary.knots) == 50
+    found = numeric_drift(summary, current)
+    ks = stats.ks_2samp(reference, current, method="asymp")
+    assert found.ks == pytest.approx(ks.statistic, abs=1e-12)
+    assert found.wasserstein == pytest.approx(stats.wasserstein_distance(reference, current), rel=1e-9)
+    assert found.p_value == pytest.approx(ks.pvalue, rel=0.05) and found.p_value > 0.001
+    merged = NumericSummary.merged([NumericSummary.of(p) for p in np.array_split(reference, 9)])
+    assert merged.exact and merged.cdf(np.arange(50)) == pytest.approx(summary.cdf(np.arange(50)), abs=1e-12)
+    wide = NumericSummary.merged([NumericSummary.of(RNG.integers(0, 4000, 10_000)) for _ in range(2)]
+                                 + [NumericSummary.of(RNG.integers(4000, 8000, 10_000))])
+    assert not wide.exact and wide.count == 30_000  # more distinct values than EXACT_MAX between them
+
+
 def test_missing_values_are_counted_apart_and_summaries_survive_json():
-    values = np.array([1.0, np.nan, 2.0, 2.0, np.nan, 7.5] * 2000)
+    values = np.array([1.0, np.nan, 2.0, 2.0, np.nan, 7.5] * 2000 + list(np.linspace(10, 11, 6000)))
     summary = NumericSummary.of(values)
-    assert (summary.count, summary.missing, summary.exact) == (8000, 4000, False)
+    assert (summary.count, summary.missing, summary.exact) == (14000, 4000, False)
     again = summary_from_json(json.loads(json.dumps(summary.to_json())))
     assert np.array_equal(again.knots, summary.knots) and again.cdf([1.5, 2.0, 7.5]).tolist() == \
         summary.cdf([1.5, 2.0, 7.5]).tolist()
-    assert summary.cdf([0.5, 1.0, 2.0, 7.5]) == pytest.approx([0.0, 0.25, 0.75, 1.0], abs=0.0015)  # to 1/1000
+    assert summary.cdf([0.5, 1.0, 2.0, 7.5, 10.5, 11]) == pytest.approx(
+        [0.0, 2 / 14, 6 / 14, 8 / 14, 11 / 14, 1.0], abs=0.0015)  # to 1/1000
     categories = CategoricalSummary.of(["a", None, "b", "a", float("nan")])
     assert (categories.missing, categories.counts) == (2, {"a": 2, "b": 1})
     assert summary_from_json(json.loads(json.dumps(categories.to_json()))) == categories
