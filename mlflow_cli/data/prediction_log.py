@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 FILE_PATTERN = re.compile(r"^predictions-(\d{8}T\d{12})Z-\d+\.jsonl$")
-CHUNK_LINES = 50_000
+CHUNK_LINES = 10_000  # lines held at a time (a line of 20 inputs is about 2 KB as Python objects)
 
 
 @dataclass

@@ -331,13 +331,21 @@ def _scored(model, frame, background: bool):
         scorer.close()
 
 
-def test_the_scoring_process_gives_the_scores_of_the_model_in_this_process(project):
+def test_the_scoring_process_gives_the_scores_of_the_model_in_this_process(project, monkeypatch):
+    from mlflow_cli.models.scoring import background as background_module
+    from mlflow_cli.models.scoring.model import ScoringModel
+
     model = _model_of(project)
     frame = pd.read_csv(project.parent / "data" / "churn_drift.csv")[list(model[1]["columns"])]
     here, there = _scored(model, frame, background=False), _scored(model, frame, background=True)
     assert there.classes == here.classes == ["no", "yes"]
     assert there.predictions == here.predictions and len(there.predictions) == 1000
     assert np.array_equal(there.proba, here.proba)
+    whole = ScoringModel(*model).score(frame)  # in one piece: what the pieces add up to
+    assert here.predictions == list(whole.predictions) and np.allclose(here.proba, whole.proba, atol=1e-12)
+    monkeypatch.setattr(background_module, "SCORE_ROWS", 300)  # 1,000 rows in four pieces
+    pieces = _scored(model, frame, background=False)
+    assert pieces.predictions == here.predictions and np.array_equal(pieces.proba, here.proba)
 
 
 def test_the_scoring_process_raises_the_models_own_errors(project):

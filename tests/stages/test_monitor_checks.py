@@ -177,6 +177,37 @@ def test_numeric_values_fold_into_summaries_past_the_limit(monkeypatch):
     assert approx.wasserstein == pytest.approx(exact.wasserstein, rel=0.01, abs=1e-3)
 
 
+@pytest.mark.parametrize("shape", ["normal", "zero-inflated"])
+def test_a_million_current_values_folded_into_summaries_agree_with_scipy(shape):
+    """Past RAW_LIMIT both distribution functions are summaries: on a million values, undrifted
+    and shifted by 0.1 sd, KS stays within 0.005 of scipy's on the raw rows (measured: 0.0007 at
+    worst, the mass at zero), Wasserstein within 1 % of a real shift, and the verdicts agree."""
+    from mlflow_cli.data.drift import numeric_drift
+
+    rng = np.random.default_rng(8)
+
+    def draw(n):
+        values = rng.normal(0, 1, n)
+        return np.where(rng.random(n) < 0.3, 0.0, np.abs(values)) if shape == "zero-inflated" else values
+
+    reference = draw(1_000_000)
+    summary = NumericSummary.of(reference)
+    for shift in (0.0, 0.1):
+        current = draw(1_000_000) + shift
+        acc = NumericValues()
+        for part in np.array_split(current, 12):
+            acc.add(part)
+        folded = acc.result()
+        assert isinstance(folded, NumericSummary) and folded.count == len(current)
+        found, ks = numeric_drift(summary, folded), stats.ks_2samp(reference, current, method="asymp")
+        assert found.ks == pytest.approx(ks.statistic, abs=0.005)
+        if shift:
+            assert found.wasserstein == pytest.approx(stats.wasserstein_distance(reference, current), rel=0.01)
+            assert found.p_value < 1e-12
+        else:
+            assert found.p_value > 0.05 / 20 and ks.pvalue > 0.05 / 20  # no column flagged either way
+
+
 def test_the_sample_is_uniform_bounded_and_reproducible():
     rows = frame(3000, 6)
     first, second = tally_of(rows, parts=7), tally_of(rows, parts=7)

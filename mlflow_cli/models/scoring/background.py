@@ -54,20 +54,28 @@ def start_scorer(*, background: bool | None = None) -> Any:
     return BackgroundScorer() if background else LocalScorer()
 
 
+SCORE_ROWS = 16_384  # rows scored at a time: the model's working memory stays that of this many
+
+
 def _score(model: Any, frame: Any) -> Sampled | None:
     import numpy as np
 
     if not model.can_predict:
         return None
+    predictions: list[Any] = []
+    probas: list[Any] = []
     try:
-        scores = model.score(frame)
+        for start in range(0, max(len(frame), 1), SCORE_ROWS):
+            scores = model.score(frame.iloc[start:start + SCORE_ROWS])
+            predictions.extend(scores.predictions)
+            if scores.proba is not None:
+                probas.append(np.asarray(scores.proba, dtype=float))
     except MlwError:
         raise
     except Exception as exc:
         raise ScoringFailed(f"{type(exc).__name__}: {exc}") from None
     classes = [str(c) for c in (model.classes if model.classes is not None else [])]
-    proba = None if scores.proba is None else np.asarray(scores.proba, dtype=float)
-    return Sampled(list(scores.predictions), proba, classes)
+    return Sampled(predictions, np.concatenate(probas) if probas else None, classes)
 
 
 class LocalScorer:
