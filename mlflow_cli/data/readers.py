@@ -49,21 +49,32 @@ def retyping(one_pass: Callable[[dict[str, Any]], T]) -> tuple[T, dict[str, Any]
 
 
 def read_batches(source: SourceConfig, block_size: int, advance: Advance,
-                 column_types: Mapping[str, pa.DataType] | None = None, whole_file_bytes: int = 0) -> Batches:
+                 column_types: Mapping[str, pa.DataType] | None = None, whole_file_bytes: int = 0,
+                 columns: list[str] | None = None) -> Batches:
     """Yield the source's rows as pyarrow batches; `advance(n)` reports bytes (or rows) read.
 
     CSV files up to `whole_file_bytes` are read whole with all cores; larger ones are
-    streamed block by block, so memory stays flat.
+    streamed block by block, so memory stays flat. `columns`: only these (those the source
+    has), in this order; a Parquet file then decodes no other column.
 
     May raise RetypeNeeded for a CSV: read again with `column_types[column] = retype.type`."""
-    column_types = column_types or {}
+    pieces = _batches(source, block_size, advance, column_types or {}, whole_file_bytes, columns)
+    if columns is None:
+        yield from pieces
+        return
+    for piece in pieces:
+        yield piece.select([c for c in columns if c in piece.schema.names])
+
+
+def _batches(source: SourceConfig, block_size: int, advance: Advance, column_types: Mapping[str, pa.DataType],
+             whole_file_bytes: int, columns: list[str] | None) -> Batches:
     if source.type == "sql":
         yield from _read_sql(source, advance)
         return
     files = source_files(source)
     if len(files) == 1:
         yield from _read_file(files[0], _file_type(source, files[0]), source, block_size, advance, column_types,
-                              whole_file_bytes)
+                              whole_file_bytes, columns)
         return
     # A glob: each file may infer slightly different types (int vs float); unify them.
     tables = []
@@ -103,7 +114,8 @@ def _file_type(source: SourceConfig, path: Path) -> str:
 
 
 def _read_file(path: Path, kind: str, source: SourceConfig, block_size: int, advance: Advance,
-               column_types: Mapping[str, pa.DataType], whole_file_bytes: int = 0) -> Batches:
+               column_types: Mapping[str, pa.DataType], whole_file_bytes: int = 0,
+               columns: list[str] | None = None) -> Batches:
     if path.stat().st_size == 0:
         raise DataError(f"Source file '{path}' is empty.", hint="Point data.source.path at a file with data.")
     try:
@@ -114,7 +126,8 @@ def _read_file(path: Path, kind: str, source: SourceConfig, block_size: int, adv
 
             file = pq.ParquetFile(path)
             per_row = path.stat().st_size / max(file.metadata.num_rows, 1)
-            for batch in file.iter_batches(batch_size=max(block_size // 200, 10_000)):
+            names = None if columns is None else [c for c in columns if c in file.schema_arrow.names]
+            for batch in file.iter_batches(batch_size=max(block_size // 200, 10_000), columns=names):
                 advance(batch.num_rows * per_row)
                 yield batch
         elif kind == "jsonl":

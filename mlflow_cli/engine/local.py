@@ -29,14 +29,15 @@ class LocalEngine:
     name = "local"
 
     def read_parts(self, source: SourceConfig, *, rows: int | None, block_size: int, whole_file_bytes: int,
-                   column_types: dict[str, Any] | None = None,
-                   advance: Callable[[float], None] | None = None) -> Iterator[Part]:
+                   column_types: dict[str, Any] | None = None, advance: Callable[[float], None] | None = None,
+                   columns: list[str] | None = None) -> Iterator[Part]:
         """The source as parts of exactly `rows` rows (the last may be shorter), or with `rows=None`
         as the reader cuts it (about `block_size` bytes of a file each). A CSV column whose type
         the first block guessed wrong raises data.readers.RetypeNeeded: read again with it.
         `advance`, when given, hears of each block (bytes; SQL: rows) as it is read: progress
-        finer than the parts, whose `size` adds up to the same."""
-        pieces = _read(source, block_size, column_types or {}, whole_file_bytes, advance)
+        finer than the parts, whose `size` adds up to the same. `columns`: only these (a Parquet
+        file decodes no other)."""
+        pieces = _read(source, block_size, column_types or {}, whole_file_bytes, advance, columns)
         first = 1
         for table, size in (pieces if rows is None else _rechunk(pieces, rows)):
             yield Part(table, first, size)
@@ -53,7 +54,7 @@ class LocalEngine:
 
 
 def _read(source: SourceConfig, block_size: int, column_types: dict[str, Any], whole_file_bytes: int,
-          progress: Callable[[float], None] | None) -> Iterator[tuple[Any, float]]:
+          progress: Callable[[float], None] | None, columns: list[str] | None = None) -> Iterator[tuple[Any, float]]:
     """The reader's batches as Arrow tables, each with the bytes (SQL: rows) it accounted for."""
     import pyarrow as pa
 
@@ -67,7 +68,7 @@ def _read(source: SourceConfig, block_size: int, column_types: dict[str, Any], w
             progress(amount)
 
     seen = 0.0
-    for piece in read_batches(source, block_size, advance, column_types, whole_file_bytes):
+    for piece in read_batches(source, block_size, advance, column_types, whole_file_bytes, columns):
         table = pa.Table.from_batches([piece]) if isinstance(piece, pa.RecordBatch) else piece
         yield table, done[0] - seen
         seen = done[0]

@@ -409,6 +409,53 @@ def test_monitor_window_gives_one_verdict_per_window(project, tmp_path):
     assert code == 0 and "one verdict per window" in " ".join((shown + err).split())
 
 
+def _same_result(one: dict, other: dict) -> bool:
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("version", "path", "report", "cached")}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+    return strip(one) == strip(other)
+
+
+def test_monitor_reads_a_large_parquet_row_group_a_group_of_columns_at_a_time(project, tmp_path, monkeypatch):
+    """Parquet decodes a row group whole; past GROUP_BYTES monitor reads the columns in groups,
+    one pass each (the ids together, the time column in every group): the same result as one
+    pass, the sample the model scores, its labels, duplicate ids and windows included."""
+    import pyarrow.parquet as pq
+
+    from mlflow_cli.stages.monitor import current as current_module
+    from mlflow_cli.stages.monitor.current import Tally, column_groups
+
+    calm = pd.read_csv(project.parent / "data" / "churn_new.csv").assign(signup_date="2025-01-15")
+    drifted = pd.read_csv(project.parent / "data" / "churn_drift.csv").assign(signup_date="2025-04-15")
+    rows = pd.concat([calm, drifted, drifted.iloc[:5]], ignore_index=True)  # five duplicated ids
+    rows.to_parquet(tmp_path / "both.parquet", index=False)
+    assert pq.ParquetFile(tmp_path / "both.parquet").metadata.num_row_groups == 1
+    runs = {"plain": ("--input", tmp_path / "both.parquet", "--set", "monitor.score_rows=500"),
+            "windows": ("--input", tmp_path / "both.parquet", "--window", "30d", "--every", "30d",
+                        "--set", "data.time_column=signup_date")}
+    whole = {name: monitor(project, *args) for name, args in runs.items()}
+    wanted = [c for c in rows.columns if c != "customer_id"]
+    assert column_groups(str(tmp_path / "both.parquet"), wanted, ["customer_id"], []) is None  # small: one pass
+    groups = column_groups(str(tmp_path / "both.parquet"), wanted, ["customer_id"], ["signup_date"], budget=9000)
+    assert len(groups) > 3 and groups[0][:2] == ["signup_date", "customer_id"]
+    assert all(g[0] == "signup_date" for g in groups) and sorted(c for g in groups for c in g[1:]) == sorted(
+        c for c in rows.columns if c != "signup_date")
+    passes = []
+    side_by_side = Tally.side_by_side.__func__
+    monkeypatch.setattr(Tally, "side_by_side", classmethod(lambda cls, tallies, names: (
+        passes.append(len(tallies)), side_by_side(cls, tallies, names))[1]))
+    monkeypatch.setattr(current_module, "GROUP_BYTES", 9000)
+    for name, args in runs.items():
+        code, out, err = monitor(project, *args, "--force")
+        assert code == whole[name][0] == 0, err
+        assert out["cached"] is False and _same_result(out, whole[name][1]), name
+    assert len(passes) >= 2 and min(passes) > 3  # each run (and each window) read in groups
+    result = whole["plain"][1]["result"]
+    assert result["quality"]["duplicate_ids"] == 5 and result["scored_rows"] == 500
+    assert result["performance"]["labelled_rows"] == 500
+
+
 def test_monitor_window_errors(project):
     code, _, err = run_cli("monitor", "-c", project, "--input", project.parent / "data" / "churn_drift.csv",
                            "--window", "7d")

@@ -4,7 +4,11 @@ quality counts against prepare's schema, the target's values when the rows hold 
 uniform sample of rows for the model to score (`monitor.score_rows`).
 
 A part function (`part_facts`) works on one part alone, so an engine can map it where the parts
-are; `Tally.add` folds the parts on the driver, in source order. A numeric column's values are
+are; `Tally.add` folds the parts on the driver, in source order. A Parquet file decodes a whole
+row group at once (a file written by pandas holds up to a million rows in one), so when its
+row groups are larger than GROUP_BYTES the columns are read in groups (`column_groups`), one
+pass each, into one Tally each, and `Tally.side_by_side` puts the passes together: memory then
+holds one group of columns of a row group, not all of it. A numeric column's values are
 kept as they are up to RAW_LIMIT (the statistics are then exact on the current side) and beyond
 that folded into a summary every RAW_LIMIT values (data/summary.py), so memory stays bounded
 however many rows come: then both distribution functions are a summary's (within 1/1000 of the
@@ -27,6 +31,7 @@ from mlflow_cli.models.reference import column_values, drift_kind, target_values
 
 RAW_LIMIT = 200_000     # values of a numeric column kept as they are; more are folded into summaries
 MERGE_EVERY = 16        # summaries merged into one once this many have piled up
+GROUP_BYTES = 32 << 20  # a Parquet row group larger than this is read a group of columns at a time
 SAMPLE_KEY = "__mlw_sample_key__"
 
 
@@ -184,6 +189,40 @@ def _range(spec: dict[str, Any]) -> tuple[float | None, float | None]:
     return (None if low is None else float(low)), (None if high is None else float(high))
 
 
+def column_groups(path: str, wanted: list[str], first: list[str], shared: list[str],
+                  budget: int | None = None) -> list[list[str]] | None:
+    """The columns of a Parquet file to read in separate passes, or None when its row groups are
+    small enough to read whole. Each group is at most `budget` bytes of a row group (the
+    columns' uncompressed sizes in the file's metadata), `first` (columns read together: the
+    ids) leads the first group, and `shared` (the time column a window filters on) is in
+    every group. `budget`: GROUP_BYTES unless given."""
+    import pyarrow.parquet as pq
+
+    budget = GROUP_BYTES if budget is None else budget
+    meta = pq.ParquetFile(path).metadata
+    largest: dict[str, int] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for i in range(group.num_columns):
+            name = group.column(i).path_in_schema.split(".")[0]
+            largest[name] = max(largest.get(name, 0), group.column(i).total_uncompressed_size)
+    present = [c for c in dict.fromkeys(first + wanted) if c in largest and c not in shared]
+    common = [c for c in shared if c in largest]
+    fixed = sum(largest[c] for c in common)
+    if fixed + sum(largest[c] for c in present) <= budget:
+        return None
+    groups: list[list[str]] = []
+    held: list[str] = []
+    size = fixed
+    for name in present:
+        if held and size + largest[name] > budget and not (len(groups) == 0 and name in first):
+            groups.append(common + held)
+            held, size = [], fixed
+        held.append(name)
+        size += largest[name]
+    return groups + [common + held] if held else groups
+
+
 class Tally:
     """The parts folded in source order: everything the checks read of the current data."""
 
@@ -232,6 +271,36 @@ class Tally:
             keep = np.argpartition(held[SAMPLE_KEY].to_numpy(), self.score_rows - 1)[:self.score_rows]
             held = held.iloc[np.sort(keep)].reset_index(drop=True)
         self.sample = held
+
+    @classmethod
+    def side_by_side(cls, passes: list[Tally], names: list[str]) -> Tally:
+        """One Tally of the same rows read in several passes of different columns (see the module
+        docstring); `names`: the source's columns. A column read in more than one pass (the time
+        column) counts from the first. The samples hold the same rows (their keys come from the
+        seed and the row numbers), joined on their keys."""
+        whole = cls(passes[0].schema, passes[0].score_rows)
+        whole.rows, whole.names = passes[0].rows, names
+        samples = []
+        for one in passes:
+            for name, acc in one.values.items():
+                whole.values.setdefault(name, acc)
+            for name, q in one.quality.items():
+                whole.quality.setdefault(name, q)
+            if whole.target is None:
+                whole.target = one.target
+            whole.id_hashes = whole.id_hashes or one.id_hashes
+            if one.sample is not None:
+                taken = set().union(*(s.columns for s in samples)) - {SAMPLE_KEY} if samples else set()
+                samples.append(one.sample[[c for c in one.sample.columns if c not in taken]])
+        order = list(whole.schema["columns"])  # the order one pass gives
+        whole.values = {c: whole.values[c] for c in order if c in whole.values}
+        whole.quality = {c: whole.quality[c] for c in order if c in whole.quality}
+        if samples:
+            sample = samples[0]
+            for more in samples[1:]:
+                sample = sample.merge(more, on=SAMPLE_KEY, how="inner", validate="one_to_one")
+            whole.sample = sample
+        return whole
 
     def duplicated_ids(self) -> int | None:
         """Rows whose id columns repeat an earlier row's (None: the data has no id columns)."""

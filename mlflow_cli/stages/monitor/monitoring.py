@@ -19,14 +19,15 @@ from mlflow_cli.core.config import Config
 from mlflow_cli.core.errors import DataError
 from mlflow_cli.core.store import Artifact
 from mlflow_cli.data.coerce import time_values
-from mlflow_cli.data.sources import source_label, total_bytes
+from mlflow_cli.data.sources import source_files, source_label, total_bytes
 from mlflow_cli.models.reference import Reference, target_values
 from mlflow_cli.models.scoring.model import read_schema
 from mlflow_cli.models.tasks import TASKS
 from mlflow_cli.models.train_info import TrainInfo
 from mlflow_cli.stages.monitor.checks import (data_drift, data_quality, drift_of, expected_confusion,
                                               gate_results, metrics_from_confusion, performance_drop)
-from mlflow_cli.stages.monitor.current import NumericValues, Tally, as_summary, counts_of, part_facts
+from mlflow_cli.stages.monitor.current import (NumericValues, Tally, as_summary, column_groups, counts_of,
+                                               part_facts)
 from mlflow_cli.stages.monitor.health import Health
 from mlflow_cli.stages.monitor.report import drift_figure, report_sections
 from mlflow_cli.stages.monitor.stage import PART_BYTES
@@ -71,14 +72,14 @@ class Monitoring:
     def run(self, scorer: Any) -> Outcome:
         """`scorer` (models/scoring/background.py) scores a sample of the current rows; None for a log,
         which holds the served model's own predictions."""
-        tally = Tally(self.schema, self.cfg.score_rows)
         health = self.health = None
         log_files: list[dict[str, Any]] = []
         if scorer is None:
+            tally = Tally(self.schema, self.cfg.score_rows)
             health, log_files = self._read_log(tally)
             self.health = health
         else:
-            self._read_parts(tally)
+            tally = self._read_parts()
         if tally.rows == 0:
             raise NoRows(self._empty_message(log_files),
                             hint="Point monitor at data with rows (for --log: widen --since/--until, or check that "
@@ -138,17 +139,44 @@ class Monitoring:
                           id_columns=self.id_columns, sample_columns=[c for c in dict.fromkeys(columns) if c],
                           seed=self.cfg.seed, first_row=first_row)
 
-    def _read_parts(self, tally: Tally) -> None:
+    def _read_parts(self) -> Tally:
+        """The source's or batch's rows folded, in one pass, or one per group of columns (a
+        Parquet file of large row groups: current.column_groups)."""
         from mlflow_cli.engine import engine_named
 
         source = self.current.readable()
         size = total_bytes(source) if source.type != "sql" else None
+        groups = self._column_groups(source)
+        passes = []
         with self.progress(f"Reading {self.current.label}", size, unit="bytes") as bar:
             def facts(part: Any) -> Any:  # one part alone (the engine's rule)
                 return self._facts(self._in_window(part.table.to_pandas()), part.first_row, sample=True)
 
-            for found in engine_named("local").map_parts(facts, self.current.parts(advance=bar.advance)):
-                tally.add(found)
+            def advance(amount: float) -> None:
+                bar.advance(amount / len(groups or [None]))
+
+            for columns in groups or [None]:
+                tally = Tally(self.schema, self.cfg.score_rows)
+                for found in engine_named("local").map_parts(facts, self.current.parts(advance, columns)):
+                    tally.add(found)
+                passes.append(tally)
+        if groups is None:
+            return passes[0]
+        import pyarrow.parquet as pq
+
+        return Tally.side_by_side(passes, pq.ParquetFile(source_files(source)[0]).schema_arrow.names)
+
+    def _column_groups(self, source: Any) -> list[list[str]] | None:
+        import glob
+
+        if source.type != "parquet" or glob.has_magic(source.path or ""):
+            return None
+        wanted = [c for c in dict.fromkeys(list(self.schema["columns"]) + [self.target]) if c]
+        shared = [self.current.time_column] if self.current.time_column else []
+        try:
+            return column_groups(str(source_files(source)[0]), wanted, self.id_columns, shared)
+        except (OSError, ValueError):  # not a Parquet file: reading it says so
+            return None
 
     def _in_window(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows whose time column lies in [since, until) (a --window run over a source), else all."""

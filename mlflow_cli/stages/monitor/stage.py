@@ -68,16 +68,16 @@ class Current:
             return SourceConfig(type="parquet", path=str(self.batch.file("data.parquet")))  # type: ignore[union-attr]
         return self.source  # type: ignore[return-value]
 
-    def parts(self, advance: Any = None) -> Iterator[Any]:
+    def parts(self, advance: Any = None, columns: list[str] | None = None) -> Iterator[Any]:
         """A source's or batch's rows as engine parts of about PART_BYTES (a batch's: only the rows it
-        added, each part's `first_row` kept)."""
+        added, each part's `first_row` kept); `columns`: only these."""
         import dataclasses
 
         from mlflow_cli.engine import engine_named
 
         skip = self.first_row if self.kind == "batch" else 0
         for part in engine_named("local").read_parts(self.readable(), rows=None, block_size=PART_BYTES,
-                                                     whole_file_bytes=0, advance=advance):
+                                                     whole_file_bytes=0, advance=advance, columns=columns):
             if part.first_row + part.table.num_rows - 1 <= skip:
                 continue
             if part.first_row <= skip:  # a batch starts inside this part
@@ -287,7 +287,8 @@ def _monitor_windows(config: Config, store: Store, plan: Plan, progress: Progres
 def _source_range(current: Current) -> tuple[datetime, datetime]:
     from mlflow_cli.stages.monitor.windows import source_range
 
-    return source_range((part.table.to_pandas() for part in current.parts()), current.time_column, current.label)
+    parts = current.parts(columns=[current.time_column])  # type: ignore[list-item]
+    return source_range((part.table.to_pandas() for part in parts), current.time_column, current.label)
 
 
 def _monitor(config: Config, store: Store, plan: Plan, progress: ProgressFactory, scorer: Any,
