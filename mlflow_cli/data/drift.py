@@ -4,18 +4,24 @@ Numbers:
 - KS: the largest gap between the two distribution functions. The reference's is its summary's
   (exact for a column of up to EXACT_MAX distinct values, else within 1/1000 of the mass), the current one is exact; the
   gap is taken on both sides of every current value and every reference knot. The p-value is
-  the one `scipy.stats.ks_2samp(method="asymp")` gives (scipy's `kstwo` with the effective
-  sample size n*m/(n+m)), which ks_2samp itself uses above 10,000 rows; below, its exact
-  p-value differs a little and a summary cannot give it.
+  scipy's limiting Kolmogorov distribution at sqrt(n*m/(n+m)) times the gap
+  (`scipy.special.kolmogorov`, what `scipy.stats.kstwobign.sf` gives): `ks_2samp(method=
+  "asymp")` uses the finite-sample `kstwo` instead, whose p-values this one exceeds by at most
+  7 % from 250 effective rows up (0.05 -> 0.0531 at 250; equal by 500,000), so it is a shade
+  conservative. scipy.special instead of scipy.stats: importing scipy.stats takes half a
+  second, a sixth of a monitor run of 100,000 rows.
 - Wasserstein (earth mover's) distance: the area between the two distribution functions (the
   reference's from its summary), normalised by the reference's standard deviation, so that it
   does not grow with the sample (the effect size).
 - PSI over the reference's deciles.
 
 Categories: the chi-square test of homogeneity on the 2 x k table of reference and current
-counts (`scipy.stats.chi2_contingency`: both samples are samples, neither is taken as exact),
-the Jensen-Shannon distance of the two shares (`scipy.spatial.distance.jensenshannon`, base 2,
-0 to 1) and PSI over the categories. These are exact: category counts lose nothing.
+counts (what `scipy.stats.chi2_contingency(correction=False)` computes: both samples are
+samples, neither is taken as exact; its p-value from `scipy.special.chdtrc`, the chi-square
+survival function scipy.stats uses), the Jensen-Shannon distance of the two shares (what
+`scipy.spatial.distance.jensenshannon(base=2)` computes, from `scipy.special.rel_entr`; 0 to
+1) and PSI over the categories. These are exact, and tested equal to those scipy functions:
+category counts lose nothing.
 
 Depends on numpy and scipy (imported inside the functions).
 """
@@ -57,7 +63,7 @@ class CategoricalDrift:
 def numeric_drift(reference: NumericSummary, current: Any) -> NumericDrift:
     """`current`: the current values, or their NumericSummary (a log read in parts): then both
     distribution functions are a summary's, and the statistics carry both approximations."""
-    from scipy.stats import kstwo
+    from scipy.special import kolmogorov
 
     if isinstance(current, NumericSummary):
         m = current.count
@@ -79,7 +85,7 @@ def numeric_drift(reference: NumericSummary, current: Any) -> NumericDrift:
     at_knots = np.searchsorted(x, reference.knots)
     ref_below[at_knots] = reference.cdf(np.nextafter(reference.knots, -np.inf))
     ks = float(max(np.max(np.abs(ref_at - at)), np.max(np.abs(ref_below - below))))
-    p_value = float(np.clip(kstwo.sf(ks, np.round(n * m / (n + m))), 0.0, 1.0))
+    p_value = float(np.clip(kolmogorov(np.sqrt(n * m / (n + m)) * ks), 0.0, 1.0))
     wasserstein = _area_between(x, at, below, ref_at, ref_below)
     effect = wasserstein / reference.std if reference.std > 0 else (0.0 if wasserstein == 0 else float("inf"))
     edges = np.unique(reference.quantile(np.arange(1, 10) / 10))  # the reference's deciles
@@ -128,21 +134,24 @@ def _area_between(x: np.ndarray, at: np.ndarray, below: np.ndarray, ref_at: np.n
 
 def categorical_drift(reference: CategoricalSummary, current: Any) -> CategoricalDrift:
     """`current`: the current values, or their CategoricalSummary (exact either way)."""
-    from scipy.spatial.distance import jensenshannon
-    from scipy.stats import chi2_contingency
+    from scipy.special import chdtrc, rel_entr
 
     now = current if isinstance(current, CategoricalSummary) else CategoricalSummary.of(current)
     if reference.count == 0 or now.count == 0:
         raise ValueError("drift needs values on both sides")
     names = list(reference.counts) + [c for c in now.counts if c not in reference.counts]
     table = np.array([[reference.counts.get(c, 0) for c in names], [now.counts.get(c, 0) for c in names]])
-    if len(names) > 1:
-        chi2, p_value = (float(v) for v in chi2_contingency(table, correction=False)[:2])
+    if len(names) > 1:  # Pearson's statistic on the 2 x k table, (2 - 1) * (k - 1) degrees of freedom
+        expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+        chi2 = float(np.sum((table - expected) ** 2 / expected))
+        p_value = float(chdtrc(len(names) - 1, chi2))
     else:
         chi2, p_value = 0.0, 1.0  # one category on both sides: nothing can differ
     shares = table / table.sum(axis=1, keepdims=True)
+    middle = shares.mean(axis=0)
+    divergence = (np.sum(rel_entr(shares[0], middle)) + np.sum(rel_entr(shares[1], middle))) / 2
     return CategoricalDrift(reference.count, now.count, chi2, p_value,
-                            float(jensenshannon(shares[0], shares[1], base=2)), psi(shares[0], shares[1]),
+                            float(np.sqrt(max(divergence, 0.0) / np.log(2))), psi(shares[0], shares[1]),
                             [c for c in names if c not in reference.counts])
 
 
