@@ -37,6 +37,9 @@ test: install-dev services
 bench: install
 	$(BIN)/python bench/bench_help.py
 	$(BIN)/python bench/bench_ingest_prepare.py
+	$(BIN)/python bench/bench_monitor_speed.py
+	$(BIN)/python bench/bench_monitor_detection.py
+	$(BIN)/python bench/bench_monitor_log.py
 
 clean:
 	rm -rf artifacts bench/out .pytest_cache
