@@ -54,6 +54,13 @@ churn_drift.csv
     cancellation and billing complaints), mostly recent
     basic-plan sign-ups (churn about 55 % instead of 27 %), and a new region 'online' (12 %)
     never seen in training. What `mlw monitor` is shown catching in README.
+churn_weeks.csv
+    Eight weeks of sign-ups for the closed loop (`make loop`), 600 labelled rows a week
+    (C10001..; column ``week``). From week 5 the world changes: prices up 20 % and more
+    premium sign-ups (the features shift), and churn follows the columns differently
+    (``WEEKS_CHANGE``: price now drives churn, autopay no longer keeps customers, support
+    calls matter less), so a model trained before the change loses quality until it is
+    retrained on the new weeks.
 churn.db
     SQLite database with one table ``customers`` holding exactly the rows of
     churn.csv (missing values stored as NULL).
@@ -277,9 +284,10 @@ def _draw_charges(rng, plans: np.ndarray, mult: float) -> np.ndarray:
 
 
 def _draw_activity(rng, df: pd.DataFrame, charge_mult: float, extra_calls: float = 0.0,
-                   complaint_mult: float = 1.0) -> pd.DataFrame:
+                   complaint_mult: float = 1.0, concept: dict | None = None) -> pd.DataFrame:
     """Draw charges, calls, autopay, ticket and churn given plan and tenure. `extra_calls` and
-    `complaint_mult` (cancellation and billing tickets) change the world for churn_drift.csv."""
+    `complaint_mult` (cancellation and billing tickets) change the world for churn_drift.csv;
+    `concept` changes how churn follows from the columns (churn_weeks.csv's later weeks)."""
     n = len(df)
     plans = df["plan"].to_numpy()
     tenure = df["tenure_months"].to_numpy()
@@ -307,13 +315,16 @@ def _draw_activity(rng, df: pd.DataFrame, charge_mult: float, extra_calls: float
     effect = np.array([TICKET_KINDS[k][1] for k in kind])
     effect[no_ticket] = 0.0
 
+    c = {"tenure": -0.07, "calls": 0.65, "basic": 0.9, "premium": -0.5, "no_autopay": 0.9, "price": 0.0,
+         "intercept": CHURN_INTERCEPT, **(concept or {})}
     logit = (
-        CHURN_INTERCEPT
-        - 0.07 * (tenure - 24)
-        + 0.65 * (calls - 1.5)
-        + 0.9 * basic
-        - 0.5 * (plans == "premium")
-        + 0.9 * (autopay == "no")
+        c["intercept"]
+        + c["tenure"] * (tenure - 24)
+        + c["calls"] * (calls - 1.5)
+        + c["basic"] * basic
+        + c["premium"] * (plans == "premium")
+        + c["no_autopay"] * (autopay == "no")
+        + c["price"] * (monthly - 60)
         + effect
     )
     p_churn = 1.0 / (1.0 + np.exp(-logit))
@@ -420,6 +431,31 @@ def make_churn_drift(rng: np.random.Generator, first_id: int) -> pd.DataFrame:
     return _add_missing(rng, batch)[CHURN_COLUMNS]
 
 
+# How churn follows from the columns after the change in churn_weeks.csv: a competitor undercuts
+# on price, so expensive plans now lose customers (price matters, premium no longer protects),
+# paying by autopay no longer keeps anyone, and support calls matter less.
+WEEKS_CHANGE = {"price": 0.06, "premium": 0.6, "no_autopay": 0.0, "calls": 0.25, "basic": -0.6,
+                "intercept": -1.5}
+
+
+def make_churn_weeks(rng: np.random.Generator, first_id: int, weeks: int = 8, per_week: int = 600,
+                     change_at: int = 5) -> pd.DataFrame:
+    """Sign-ups week by week (`week` 1..weeks), each row labelled; from week `change_at` on the world
+    changes: prices +20 % and more premium sign-ups (the features shift) and WEEKS_CHANGE (the
+    relation between the features and churn shifts)."""
+    frames = []
+    for week in range(1, weeks + 1):
+        changed = week >= change_at
+        end = pd.Timestamp("2025-01-05") + pd.Timedelta(weeks=week)
+        frame = _new_customers(
+            rng, first_id + (week - 1) * per_week, per_week, end, "2021-01-01", str((end - pd.Timedelta(days=1)).date()),
+            plan_p=[0.30, 0.35, 0.35] if changed else [0.40, 0.38, 0.22], charge_mult=1.2 if changed else 1.0,
+            concept=WEEKS_CHANGE if changed else None)
+        frame = _add_missing(rng, frame)[CHURN_COLUMNS]
+        frames.append(frame.assign(week=week))
+    return pd.concat(frames, ignore_index=True)
+
+
 def write_sqlite(df: pd.DataFrame, name: str) -> None:
     path = OUT_DIR / name
     for p in (path, path.with_name(path.name + "-journal")):
@@ -460,6 +496,7 @@ def main() -> None:
     _write_csv(new, "churn_new.csv")
     first_id = int(new["customer_id"].str[1:].astype(int).max()) + 1
     _write_csv(make_churn_drift(np.random.default_rng(SEED + 1), first_id), "churn_drift.csv")
+    _write_csv(make_churn_weeks(np.random.default_rng(SEED + 2), 10001), "churn_weeks.csv")
 
     for name in sorted(p.name for p in OUT_DIR.iterdir() if p.suffix in {".csv", ".db"}):
         print(f"wrote {OUT_DIR / name}")

@@ -67,7 +67,8 @@ def _layer(module: str) -> str:
 def test_imports_flow_one_way():
     """core imports only core; data, models and reports never import a command layer or the engine;
     the engine imports only data and core; no stage imports another stage (run.py drives them by
-    name); nothing below cli imports cli."""
+    name; retrain, which runs them in a loop, imports only what their packages export); nothing
+    below cli imports cli."""
     upper = {"cli", "stages", "serve", "package", "project"}
     for path in PACKAGE.rglob("*.py"):
         module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
@@ -84,6 +85,9 @@ def test_imports_flow_one_way():
                 assert _layer(target) in {"engine", "data", "core", ""}, where
             if layer == "stages" and _layer(target) == "stages":
                 mine, theirs = module.split(".")[2:3], target.split(".")[2:3]
+                if mine == ["retrain"] and theirs != mine:  # an orchestrator: other stages' public names only
+                    assert len(target.split(".")) == 3, where
+                    continue
                 assert mine == theirs or theirs == [], where
 
 

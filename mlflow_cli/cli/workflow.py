@@ -1,5 +1,5 @@
 """The workflow commands: `mlw init`, the stages (`ingest`, `prepare`, `train`, `evaluate`,
-`predict`, `monitor`), `serve`, `package` and `run`. Each parses, loads the config, calls one function and
+`predict`, `monitor`, `retrain`), `serve`, `package` and `run`. Each parses, loads the config, calls one function and
 renders its result."""
 
 from __future__ import annotations
@@ -221,6 +221,52 @@ def monitor(
                         f"{result.stage}/{result.version}: " + "; ".join(failures) + ".",
                         hint=f"See {result.details['report']}. Retrain on recent data (mlw retrain), or change "
                              f"monitor.gates.")
+
+
+@app.command()
+@guarded
+def retrain(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+    input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="New rows to append to the latest "
+                                                                             "ingest version first.")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", help="Ingest version to train from (default: the "
+                                                                "latest).")] = None,
+    if_drift: Annotated[bool, typer.Option("--if-drift", help="Run `mlw monitor` first (or read --monitor) and "
+                                                              "retrain only when a monitor gate fails.")] = False,
+    monitor_ref: Annotated[Optional[str], typer.Option("--monitor", help="With --if-drift: the monitor version "
+                                                                         "that decides (e.g. latest).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would run and be judged; write and "
+                                                            "promote nothing.")] = False,
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="Train and judge only.")] = False,
+    promote_to: Annotated[Optional[str], typer.Option("--promote-to", help="Alias a winner is promoted to "
+                                                                           "(default: retrain.promote_to, "
+                                                                           "production).")] = None,
+    json_out: JsonOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Retrain on new data; promote the challenger if it wins.
+
+    Runs prepare, train and evaluate (cached where nothing changed) on retrain.window's rows,
+    scores the champion and the challenger on the same rows, promotes the challenger when it
+    wins by retrain.margin and passes evaluate.gates, and records the decision in
+    retrain/<version> and the registry's history. Exit 1 when the challenger is not better.
+
+    Example: `mlw retrain --input data/week_5.csv` or `mlw retrain --if-drift --monitor latest`
+    """
+    from mlflow_cli.core.errors import GateError
+    from mlflow_cli.cli.render_retrain import render_retrain
+    from mlflow_cli.stages.retrain.stage import run_retrain
+
+    cfg = load(config, set_)
+    result = run_retrain(cfg, input_path=input_path, from_version=from_, if_drift=if_drift, monitor_ref=monitor_ref,
+                         dry_run=dry_run, promote=not no_promote, promote_to=promote_to, force=force,
+                         progress=console.progress)
+    render_retrain(result)
+    if result.challenger_lost:
+        raise GateError(f"The challenger was not promoted: {result.decision['reason']}",
+                        hint=f"See retrain/{result.version}. Train on more or newer rows (retrain.window), or "
+                             f"lower retrain.margin.")
 
 
 @app.command()

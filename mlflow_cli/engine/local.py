@@ -43,6 +43,15 @@ class LocalEngine:
             yield Part(table, first, size)
             first += table.num_rows
 
+    def read_frame(self, source: SourceConfig, block_size: int = 16 << 20) -> Any:
+        """The whole source as one pandas frame (labels, judging rows: data small enough to hold)."""
+        import pandas as pd
+        import pyarrow as pa
+
+        tables = [part.table for part in self.read_parts(source, rows=None, block_size=block_size,
+                                                         whole_file_bytes=0)]
+        return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame()
+
     def map_parts(self, function: Callable[[Part], Result], parts: Iterator[Part]) -> Iterator[Result]:
         """`function` over each part, in source order, in this process."""
         for part in parts:

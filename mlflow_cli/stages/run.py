@@ -71,10 +71,19 @@ def run_pipeline(config: Config, *, start: str | None = None, until: str | None 
                  on_step: Any = None) -> PipelineResult:
     store = open_store(config)
     selected = select_stages(config, start, until)
-    outcome = PipelineResult(dry_run=dry_run)
     upstream = _upstream_before(store, list(config.model.pipeline), selected[0])
+    return run_chain(config, store, selected, upstream, dry_run=dry_run, force=force, progress=progress,
+                     on_step=on_step)
+
+
+def run_chain(config: Config, store: Store, stages: list[str], upstream: str | None, *, dry_run: bool = False,
+              force: bool = False, progress: ProgressFactory = no_progress, on_step: Any = None) -> PipelineResult:
+    """`stages` in order, the first fed `upstream` (a version of the stage before it), each next
+    one the version the previous produced (`mlw run`, and `mlw retrain`'s prepare -> train ->
+    evaluate)."""
+    outcome = PipelineResult(dry_run=dry_run)
     changed = False
-    for stage in selected:
+    for stage in stages:
         if dry_run and changed:
             outcome.steps.append(Step(stage, "would run", reason="an upstream stage will run"))
             continue

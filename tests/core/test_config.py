@@ -192,7 +192,7 @@ def test_load_config_duplicate_key_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("extra", "expected"), [
     ("projct: x\n",
      "Unknown key 'projct' in the top level (mlw.yaml:9). Did you mean 'project'? "
-     "Allowed keys: project, artifacts, data, ingest, prepare, train, evaluate, serve, predict, monitor, "
+     "Allowed keys: project, artifacts, data, ingest, prepare, train, evaluate, serve, predict, monitor, retrain, "
      "pipeline."),
     ("train:\n  tsk: regression\n",
      "Unknown key 'tsk' in `train` (mlw.yaml:10). Did you mean 'task'? Allowed keys: task, model, params, metric, "
@@ -202,7 +202,7 @@ def test_load_config_duplicate_key_is_an_error(tmp_path: Path) -> None:
      "Allowed keys: mode, block_size_mb, stream_above_mb, max_categories."),
     ("  splt: {seed: 1}\n",
      "Unknown key 'splt' in `prepare` (mlw.yaml:9). Did you mean 'split'? Allowed keys: split, drop_duplicates, "
-     "coerce_types, drop_columns, numeric, categorical, text, datetime, columns."),
+     "coerce_types, drop_columns, numeric, categorical, text, datetime, columns, window."),
     ("    tst_size: 0.3\n",
      "Unknown key 'tst_size' in `prepare.split` (mlw.yaml:9). Did you mean 'test_size'? "
      "Allowed keys: method, test_size, valid_size, seed, stratify, group_column."),
@@ -516,7 +516,7 @@ def test_mlw_config_show_fills_defaults(tmp_path: Path, mlw) -> None:
     assert run.exit_code == 0, run.stderr
     shown = yaml.safe_load(run.stdout)
     assert list(shown) == ["project", "artifacts", "data", "ingest", "prepare", "train", "evaluate", "serve",
-                           "predict", "monitor", "pipeline"]
+                           "predict", "monitor", "retrain", "pipeline"]
     assert shown["project"] == "demo"
     assert shown["prepare"]["split"] == {"method": "auto", "test_size": 0.2, "valid_size": 0.0, "seed": 7,
                                          "stratify": None, "group_column": None}

@@ -552,6 +552,57 @@ def test_serve_follows_promote_and_rollback_without_failures(project_copy: Proje
     assert f"now serving {second}" in stderr
 
 
+def test_serve_switches_to_the_model_mlw_retrain_promotes_under_load(project_copy: Project, sample):
+    """Eight clients keep sending requests while `mlw retrain` trains a challenger, judges it
+    better than the served (deliberately weak) champion and promotes it: every request is
+    answered, and the server switches to the challenger by hot reload."""
+    config = project_copy.config
+    logistic = ("--set", "train.model=logistic_regression")
+    assert mlw_cli("train", "-c", config, *logistic, "--set", "train.params.C=0.000001").exit_code == 0
+    weak = json.loads(mlw_cli("runs", "list", "-c", config, "--json").stdout)[0]["version"]
+    assert mlw_cli("models", "promote", weak, "-c", config).exit_code == 0
+    running = start_server(project_copy, "--set", "serve.reload_interval_s=0.2")
+    seen: list[tuple[int, str | None, list]] = []
+    stop = threading.Event()
+    records = _good(sample, 5)
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=running.url, timeout=30) as client:
+            while not stop.is_set():
+                try:
+                    response = client.post("/predict", json=records)
+                    body = response.json() if response.status_code == 200 else {}
+                    seen.append((response.status_code, body.get("model_version"), body.get("predictions")))
+                except httpx.HTTPError as exc:
+                    seen.append((0, repr(exc), []))
+
+    threads = [threading.Thread(target=client_loop) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        retrained = mlw_cli("retrain", "-c", config, "--json", *logistic)
+        assert retrained.exit_code == 0, retrained.stderr
+        decision = json.loads(retrained.stdout)
+        challenger = decision["decision"]["challenger"]["version"]
+        assert decision["action"] == "promoted" and decision["decision"]["champion"]["version"] == weak
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (seen and seen[-1][1] == challenger):
+            time.sleep(0.05)
+        answered = len(seen)
+        time.sleep(0.5)  # and the clients go on being answered by the new model
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        code, stderr = running.stop()
+    assert code == 0 and len(seen) > answered
+    assert [s for s in seen if s[0] != 200] == []
+    assert {s[1] for s in seen} == {weak, challenger} and seen[-1][1] == challenger
+    expected = _model(project_copy, challenger).predict(pd.DataFrame(records)).tolist()
+    assert all(s[2] == expected for s in seen if s[1] == challenger)
+    assert f"now serving {challenger}" in stderr
+
+
 def test_serve_keeps_the_old_model_when_the_new_one_fails_verification(project_copy: Project, sample):
     running = start_server(project_copy, "--set", "serve.reload_interval_s=0.2")
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 DEFAULT_CONFIG = "mlw.yaml"
@@ -184,6 +184,23 @@ class PrepareConfig(_Section):
     text: TextRule = Field(default_factory=TextRule)
     datetime: DatetimeRule = Field(default_factory=DatetimeRule)
     columns: dict[str, ColumnRule] = Field(default_factory=dict, description="Per-column overrides by name.")
+    window: str = Field("all", description="Rows of the snapshot to use: all, the last N rows (5000), or the last "
+                                           "period on data.time_column (90d), counted back from its newest row.")
+
+    @field_validator("window")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        return check_window(value)
+
+
+def check_window(value: str) -> str:
+    """'all', a positive row count, or a duration such as 90d (prepare.window, retrain.window)."""
+    from mlflow_cli.core.durations import DURATION
+
+    text = str(value).strip()
+    if text == "all" or (text.isdigit() and int(text) > 0) or DURATION.match(text):
+        return text
+    raise ValueError(f"must be all, a number of rows (5000) or a period such as 90d, 12w or 36h; got '{value}'")
 
 
 # --------------------------------------------------------------------------- train
@@ -297,6 +314,26 @@ class MonitorConfig(_Section):
     seed: int = 42
 
 
+class RetrainConfig(_Section):
+    """`mlw retrain`: a challenger trained on recent rows, judged against the champion, promoted if better."""
+
+    window: str = Field("all", description="Rows to train on: all, the last N rows (5000), or the last period on "
+                                           "data.time_column (90d); becomes prepare.window.")
+    metric: str | None = Field(None, description="Metric that judges (default: train.metric, else the task's).")
+    margin: float = Field(0.0, ge=0, description="How much better the challenger must be to be promoted.")
+    champion: str = Field("production", description="Alias of the model the challenger must beat.")
+    promote_to: str = Field("production", description="Alias a winning challenger is promoted to (or "
+                                                      "--promote-to staging).")
+    judge_on: SourceConfig | None = Field(None, description="Recent labelled rows both models are also scored on "
+                                                            "(besides the new test split).")
+    min_rows: int = Field(50, ge=1, description="Fewer rows in the window is an error, not a model.")
+
+    @field_validator("window")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        return check_window(value)
+
+
 class MlwConfig(_Section):
     """An mlw project: one file, a section per stage."""
 
@@ -310,6 +347,7 @@ class MlwConfig(_Section):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     predict: PredictConfig = Field(default_factory=PredictConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     pipeline: list[Literal["ingest", "prepare", "train", "evaluate"]] = Field(
         default_factory=lambda: ["ingest", "prepare", "train", "evaluate"],
         description="The stages `mlw run` chains, in order.")

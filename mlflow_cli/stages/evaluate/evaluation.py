@@ -8,7 +8,7 @@ Heavy (pandas, scikit-learn, matplotlib): the stage module imports it only to ru
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +18,12 @@ import pandas as pd
 from mlflow_cli.core.config import EvaluateConfig
 from mlflow_cli.core.errors import DataError
 from mlflow_cli.models.scoring.model import PREDICTION, PROBA_PREFIX, ScoringModel
+from mlflow_cli.models.scoring.scored import Scored, score
 from mlflow_cli.models.tasks import task_named
-from mlflow_cli.models.metrics import GREATER_IS_BETTER, TASK_METRICS, check_gate, compute_metrics, confusion, \
+from mlflow_cli.models.metrics import GREATER_IS_BETTER, TASK_METRICS, check_gate, confusion, \
     per_class_report, scorer_sign
 
 TRAIN_SAMPLE = 20_000
-
-
-@dataclass
-class Scored:
-    """A model's predictions on one frame."""
-
-    y_true: Any
-    y_pred: Any
-    proba: Any = None
-    classes: list[Any] | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,24 +41,6 @@ class Evaluation:
     @property
     def passed(self) -> bool:
         return all(g["passed"] for g in self.gates)
-
-
-def score(model: ScoringModel, frame: pd.DataFrame, task: str, target: str | None) -> Scored:
-    """The model's scores on a frame of prepared rows, through the ScoringModel users' predictions
-    come from (the preprocessing runs once for labels and probabilities)."""
-    y_true = frame[target].to_numpy() if target else None
-    if not task_named(task).supervised:  # clusters: metrics from the features the clusterer saw
-        features = model.features(frame)
-        fitted = model.estimator
-        if hasattr(fitted, "predict"):
-            y_pred = fitted.predict(features)
-        else:  # DBSCAN, agglomerative: no predict; cluster the test rows with the same settings
-            y_pred = fitted.fit_predict(features.toarray() if hasattr(features, "toarray") else features)
-        return Scored(y_true, y_pred, metrics=compute_metrics(task, y_true, y_pred, X=features))
-    scores = model.score(frame)
-    classes = None if model.classes is None else list(model.classes) or None
-    metrics = compute_metrics(task, y_true, scores.predictions, proba=scores.proba, classes=classes)
-    return Scored(y_true, scores.predictions, scores.proba, classes, metrics)
 
 
 def evaluate(model: ScoringModel, *, task: str, target: str | None, metric: str, test: pd.DataFrame, train: pd.DataFrame,

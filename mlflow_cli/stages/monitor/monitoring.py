@@ -300,11 +300,7 @@ class Monitoring:
             return None
         from mlflow_cli.engine import engine_named
 
-        tables = [part.table for part in engine_named("local").read_parts(
-            source, rows=None, block_size=PART_BYTES, whole_file_bytes=0)]
-        import pyarrow as pa
-
-        frame = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame()
+        frame = engine_named("local").read_frame(source, PART_BYTES)
         if self.target not in frame.columns:
             raise DataError(f"monitor.labels ({source_label(source)}) has no column '{self.target}' (the target).",
                             hint="Give the labels file the target column and the keys: "

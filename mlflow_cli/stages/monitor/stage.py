@@ -33,7 +33,7 @@ from mlflow_cli.core.store import Artifact, Store, open_store
 from mlflow_cli.data.sources import describe, file_source, source_label
 from mlflow_cli.models.metrics import parse_gate
 from mlflow_cli.models.train_info import REFERENCE_FILE, TrainInfo
-from mlflow_cli.stages.monitor.windows import DURATION, duration
+from mlflow_cli.core.durations import DURATION, duration
 
 STAGE = "monitor"
 RESULT_FILE = "monitor.json"

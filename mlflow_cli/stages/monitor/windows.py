@@ -11,27 +11,17 @@ A log is read once per window (each pass in chunks, memory bounded); a source or
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from mlflow_cli.core.durations import UNITS
 from mlflow_cli.core.errors import ConfigError, DataError
 
 MAX_WINDOWS = 400
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class NoRows(DataError):
     """The current data (or one window of it) has no rows."""
-
-
-def duration(text: str, option: str) -> timedelta:
-    """'30m', '24h', '7d', '2w' as a timedelta, or ConfigError naming the option."""
-    match = DURATION.match(text or "")
-    if not match or float(match.group(1)) <= 0:
-        raise ConfigError(f"{option} must be a duration such as 30m, 24h, 7d or 2w. Got '{text}'.")
-    return timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
 
 
 def spans(start: datetime, end: datetime, length: timedelta, every: timedelta) -> list[tuple[datetime, datetime]]:

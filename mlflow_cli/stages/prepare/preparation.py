@@ -68,10 +68,39 @@ class Preparation:
                 if not pd.api.types.is_numeric_dtype(self.frame[self.data.time_column]) \
                 else self.frame[self.data.time_column]
             self._drop(self.frame[self.data.time_column].isna().to_numpy(), "missing_time")
+        self._window()
         if self.frame.empty:
             raise DataError("No rows are left after cleaning.",
                             hint=f"Dropped: {self.dropped}. Check the source and data.target.")
         self.task = self._resolve_task()
+
+    def _window(self) -> None:
+        """prepare.window: the last N rows (in time order when data.time_column is set, else the
+        snapshot's), or the rows within a period of the newest time; older rows are dropped."""
+        window = self.options.window
+        if window == "all" or self.frame.empty:
+            return
+        time = self.data.time_column
+        if window.isdigit():
+            keep = int(window)
+            if keep >= len(self.frame):
+                return
+            order = np.argsort(self.frame[time].to_numpy(), kind="stable") if time else np.arange(len(self.frame))
+            old = np.ones(len(self.frame), dtype=bool)
+            old[order[-keep:]] = False
+            self._drop(old, "outside_window")
+            return
+        if not time:
+            raise ConfigError(f"prepare.window '{window}' is a period, which needs data.time_column to count it on.",
+                              hint="Set data.time_column, or give the window as a number of rows (5000) or all.")
+        from mlflow_cli.core.durations import duration
+
+        stamps = self.frame[time]
+        span = duration(window, "prepare.window")
+        if pd.api.types.is_numeric_dtype(stamps) and not pd.api.types.is_datetime64_any_dtype(stamps):
+            raise ConfigError(f"prepare.window '{window}' is a period, but data.time_column '{time}' holds numbers, "
+                              f"not times.", hint="Give the window as a number of rows (5000), or all.")
+        self._drop((stamps <= stamps.max() - span).to_numpy(), "outside_window")
 
     def _drop(self, mask: np.ndarray, reason: str) -> None:
         count = int(mask.sum())
