@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 CONFIG ?= configs/churn.yaml
 
-.PHONY: demo test install install-dev services bench clean
+.PHONY: demo test loop install install-dev services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: install
 	$(BIN)/mlw run -c $(CONFIG)
 	$(BIN)/mlw artifacts lineage evaluate/latest -c $(CONFIG)
 	$(BIN)/mlw evaluate -c $(CONFIG)
+
+# The closed loop on shipped data: train, serve, monitor the log, retrain when the world changes
+# (examples/closed_loop.py; writes artifacts/loop/loop.png).
+loop: install
+	$(BIN)/python examples/closed_loop.py
 
 test: install-dev services
 	$(BIN)/python -m pytest

@@ -35,7 +35,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
+import urllib.error
+import urllib.request
+
 import pandas as pd
 from sklearn.metrics import f1_score, roc_auc_score
 
@@ -68,6 +70,17 @@ def mlw(work: Path, *args: str, ok: tuple[int, ...] = (0,)) -> dict:
     return json.loads(done.stdout) if done.stdout.strip() else {}
 
 
+def post(url: str, payload: object, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    """POST JSON, (status, decoded body): the standard library is all a client needs."""
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, {"error": error.read().decode(errors="replace")[:500]}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -82,9 +95,10 @@ def start_server(work: Path, port: int) -> subprocess.Popen:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
             time.sleep(0.2)
     server.terminate()
     raise SystemExit(f"mlw serve did not start; see {work / 'serve.log'}")
@@ -93,19 +107,17 @@ def start_server(work: Path, port: int) -> subprocess.Popen:
 def send_week(url: str, week: int, rows: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, set[str]]:
     """The week's rows as requests; (request_id, row, p_yes, predicted) per row, and the versions that answered."""
     answers, versions = [], set()
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for start in range(0, len(rows), REQUEST_ROWS):
-            batch = rows.iloc[start:start + REQUEST_ROWS]
-            request_id = f"week{week}-{start // REQUEST_ROWS:03d}"
-            records = json.loads(batch[columns].to_json(orient="records"))
-            response = client.post("/predict", json=records, headers={"X-Request-ID": request_id})
-            if response.status_code != 200:
-                raise SystemExit(f"request {request_id} failed: {response.status_code} {response.text[:500]}")
-            body = response.json()
-            versions.add(body["model_version"])
-            for row, (probabilities, predicted) in enumerate(zip(body["probabilities"], body["predictions"])):
-                answers.append({"request_id": request_id, "row": row, "p_yes": probabilities["yes"],
-                                "predicted": predicted})
+    for start in range(0, len(rows), REQUEST_ROWS):
+        batch = rows.iloc[start:start + REQUEST_ROWS]
+        request_id = f"week{week}-{start // REQUEST_ROWS:03d}"
+        records = json.loads(batch[columns].to_json(orient="records"))
+        status, body = post(f"{url}/predict", records, {"X-Request-ID": request_id})
+        if status != 200:
+            raise SystemExit(f"request {request_id} failed: {status} {body}")
+        versions.add(body["model_version"])
+        for row, (probabilities, predicted) in enumerate(zip(body["probabilities"], body["predictions"])):
+            answers.append({"request_id": request_id, "row": row, "p_yes": probabilities["yes"],
+                            "predicted": predicted})
     return pd.DataFrame(answers), versions
 
 
@@ -114,11 +126,12 @@ def quality(labels: pd.Series, p_yes: pd.Series, predicted: pd.Series) -> dict[s
     return {"roc_auc": float(roc_auc_score(truth, p_yes)), "f1": float(f1_score(truth, predicted == "yes"))}
 
 
-def wait_for(url: str, version: str, columns: list[str], record: dict) -> None:
+def wait_for(url: str, version: str, records: list[dict]) -> None:
+    """Until the server answers with `version` (it follows the alias by hot reload)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        body = httpx.post(f"{url}/predict", json=[{c: record[c] for c in columns}], timeout=30).json()
-        if body["model_version"] == version:
+        status, body = post(f"{url}/predict", records)
+        if status == 200 and body["model_version"] == version:
             return
         time.sleep(0.2)
     raise SystemExit(f"the server did not switch to {version}")
@@ -171,7 +184,8 @@ def main() -> int:
             mlw(work, "ingest", "--append", "--set", f"data.source.path={work / 'weeks' / f'week_{week}.csv'}")
             retrained = mlw(work, "retrain", "--if-drift", "--monitor", "latest", ok=(0, 1))
             if retrained["action"] == "promoted":
-                wait_for(url, retrained["decision"]["challenger"]["version"], columns, rows.iloc[0].to_dict())
+                wait_for(url, retrained["decision"]["challenger"]["version"],
+                         json.loads(rows.iloc[:1][columns].to_json(orient="records")))
             entry = {"week": week, "served": sorted(served), "drift_share": result["drift"]["drift_share"],
                      "failed_gates": failed, "served_roc_auc": served_quality["roc_auc"],
                      "served_f1": served_quality["f1"], "first_roc_auc": first_quality["roc_auc"],

@@ -65,8 +65,8 @@ def test_the_scheduled_commands_run_as_written(tmp_path):
         assert codes[0] == 1, name  # the shipped drifted batch fails monitor.gates ...
         assert codes[1] in (0, 1), name  # ... so retrain runs: promoted, or the champion kept (exit 1)
         store = project / "artifacts" / "churn"
-        [retrain] = [p for p in (store / "retrain").iterdir() if not p.name.startswith(".")]
+        [retrain] = [p for p in (store / "retrain").iterdir() if p.name[0].isdigit()]
         decision = json.loads((retrain / "decision.json").read_text())
-        [monitor] = [p.name for p in (store / "monitor").iterdir() if not p.name.startswith(".")]
+        [monitor] = [p.name for p in (store / "monitor").iterdir() if p.name[0].isdigit()]
         assert decision["trigger"]["monitor"] == f"monitor/{monitor}" and decision["trigger"]["failures"], name
         assert decision["rows"]["test"] > 400, name  # the drifted batch was appended before training

@@ -60,7 +60,7 @@ def production(config: Path) -> str:
 
 def versions(config: Path, stage: str) -> list[str]:
     folder = store(config) / stage
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[0].isdigit()) \
         if folder.is_dir() else []
 
 
