@@ -243,3 +243,26 @@ def test_two_retrains_at_once_both_decide_and_the_alias_ends_on_a_complete_model
         sorted(m["reason"].split(":")[0] for m in moves) == sorted(f"retrain/{d['version']}" for d in promoted)
     assert production(project) in {d["decision"]["challenger"]["version"] for d in promoted} != {weak}
     assert run_mlw("artifacts", "verify", f"train/{production(project)}", "-c", project).exit_code == 0
+
+
+@pytest.mark.parametrize("after", [0.8, 2.0, 3.5])
+def test_ctrl_c_at_any_point_leaves_the_alias_on_a_complete_model(project, after):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    weak = weak_champion(project)
+    run = subprocess.Popen([sys.executable, "-m", "mlflow_cli", "retrain", "-c", str(project)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    alias = production(project)
+    assert alias == weak or (run.returncode == 0 and alias in versions(project, "train"))
+    assert run_mlw("artifacts", "verify", f"train/{alias}", "-c", project).exit_code == 0
+    for stage in ("prepare", "train", "evaluate", "retrain"):  # no half version left where a stage could read it
+        for version in versions(project, stage):
+            assert (store(project) / stage / version / "manifest.json").is_file(), (stage, version)
+    if run.returncode != 0:
+        assert "Traceback" not in err
