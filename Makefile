@@ -45,6 +45,8 @@ bench: install
 	$(BIN)/python bench/bench_monitor_speed.py
 	$(BIN)/python bench/bench_monitor_detection.py
 	$(BIN)/python bench/bench_monitor_log.py
+	$(BIN)/python bench/bench_retrain.py
+	$(BIN)/python bench/bench_reload.py
 
 clean:
 	rm -rf artifacts bench/out .pytest_cache

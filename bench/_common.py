@@ -156,3 +156,13 @@ def ensure_out() -> Path:
 
 def clean_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def mlw_json(folder: Path, *args: str) -> dict:
+    """`mlw ARGS -c mlw.yaml --json` in `folder`: its JSON result, or exit with its stderr."""
+    import json
+
+    done = subprocess.run([MLW, *args, "-c", "mlw.yaml", "--json"], cwd=folder, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"mlw {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)

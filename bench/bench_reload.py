@@ -29,18 +29,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import MLW, ROOT, ensure_out, machine  # noqa: E402
+from _common import MLW, ROOT, ensure_out, machine, mlw_json  # noqa: E402
 
 CLIENTS = 8
 WINDOW_S = 1.0
 LIMIT = 2.0
-
-
-def _mlw(folder: Path, *args: str) -> dict:
-    done = subprocess.run([MLW, *args, "-c", "mlw.yaml", "--json"], cwd=folder, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"mlw {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout)
 
 
 def setup(out: Path) -> tuple[Path, list[str]]:
@@ -56,7 +49,7 @@ def setup(out: Path) -> tuple[Path, list[str]]:
             sort_keys=False))
         versions = []
         for trees in (50, 100):
-            steps = _mlw(folder, "run", "--until", "train", "--set", f"train.params.n_estimators={trees}")["steps"]
+            steps = mlw_json(folder, "run", "--until", "train", "--set", f"train.params.n_estimators={trees}")["steps"]
             versions.append(next(s["version"] for s in steps if s["stage"] == "train"))
         (folder / "versions.json").write_text(json.dumps(versions))
     return folder, json.loads((folder / "versions.json").read_text())
@@ -74,7 +67,7 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=3.0)
     args = parser.parse_args()
     folder, versions = setup(ensure_out())
-    _mlw(folder, "models", "promote", versions[0])
+    mlw_json(folder, "models", "promote", versions[0])
     record = json.loads(pd.read_csv(folder / "data.csv").drop(columns=["diagnosis"]).head(1)
                         .to_json(orient="records"))
     body = json.dumps(record).encode()
@@ -118,7 +111,7 @@ def main() -> int:
             thread.start()
         time.sleep(args.every)
         for i in range(args.switches):
-            _mlw(folder, "models", "promote", versions[(i + 1) % 2])
+            mlw_json(folder, "models", "promote", versions[(i + 1) % 2])
             time.sleep(args.every)
         stop.set()
         for thread in threads:

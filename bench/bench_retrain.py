@@ -17,7 +17,6 @@ Target: retrain / by hand <= 1.15.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -28,16 +27,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import MLW, ROOT, ensure_out, machine, med, wall_only  # noqa: E402
+from _common import MLW, ROOT, ensure_out, machine, med, mlw_json, wall_only  # noqa: E402
 
 LIMIT = 1.15
-
-
-def _mlw(folder: Path, *args: str) -> dict:
-    done = subprocess.run([MLW, *args, "-c", "mlw.yaml", "--json"], cwd=folder, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"mlw {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout)
 
 
 def setup_loop(out: Path) -> tuple[Path, str]:
@@ -52,9 +44,9 @@ def setup_loop(out: Path) -> tuple[Path, str]:
         data["artifacts"] = "artifacts"
         data["data"]["source"]["path"] = "first.csv"
         config.write_text(yaml.safe_dump(data, sort_keys=False))
-        _mlw(folder, "run")
-        _mlw(folder, "models", "promote", "latest")
-        _mlw(folder, "ingest", "--append", "--set", "data.source.path=week5.csv")
+        mlw_json(folder, "run")
+        mlw_json(folder, "models", "promote", "latest")
+        mlw_json(folder, "ingest", "--append", "--set", "data.source.path=week5.csv")
     return folder, "600"
 
 
@@ -78,8 +70,8 @@ def setup_1m(out: Path) -> tuple[Path, str]:
             "train": {"task": "classification", "model": "xgboost",
                       "params": {"n_estimators": 100, "max_depth": 6}, "early_stopping_rounds": None},
         }, sort_keys=False))
-        _mlw(folder, "run")
-        _mlw(folder, "models", "promote", "latest")
+        mlw_json(folder, "run")
+        mlw_json(folder, "models", "promote", "latest")
     return folder, "800000"
 
 

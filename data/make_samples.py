@@ -61,6 +61,12 @@ churn_weeks.csv
     (``WEEKS_CHANGE``: price now drives churn, autopay no longer keeps customers, support
     calls matter less), so a model trained before the change loses quality until it is
     retrained on the new weeks.
+movies.csv, ratings.csv
+    A movie-ratings set for recommendations (public ones forbid redistribution): 500 movies
+    (``movie_id``, ``title``, ``genres`` joined by ``|``, ``year``) and 38,592 ratings
+    (``user_id``, ``movie_id``, ``rating`` 0.5-5 in halves, ``timestamp`` 2018-2025) by 800
+    users. Real latent structure (``make_movies``): user tastes over genres, movie quality,
+    power-law popularity and activity, users rate what they are likely to see.
 churn.db
     SQLite database with one table ``customers`` holding exactly the rows of
     churn.csv (missing values stored as NULL).
@@ -456,6 +462,63 @@ def make_churn_weeks(rng: np.random.Generator, first_id: int, weeks: int = 8, pe
     return pd.concat(frames, ignore_index=True)
 
 
+GENRES = ["Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama", "Fantasy", "Horror",
+          "Romance", "Sci-Fi", "Thriller"]
+TITLE_WORDS = (["Silent", "Last", "Golden", "Broken", "Hidden", "Red", "Lost", "Wild", "Dark", "Bright", "Frozen",
+                "Endless", "Secret", "Burning", "Distant", "Little", "Midnight", "Hollow", "Iron", "Paper"],
+               ["River", "Kingdom", "Garden", "Signal", "Harbor", "Orchard", "Machine", "Summer", "Empire", "Island",
+                "Letter", "Mountain", "Station", "Shadow", "Voyage", "Circus", "Winter", "Forest", "Mirror", "Crown"])
+
+
+def make_movies(rng: np.random.Generator, n_items: int = 500, n_users: int = 800) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Movie metadata and ratings with real latent structure: each movie has one to three genres,
+    a quality and a popularity that follows a power law (a few blockbusters, a long tail); each
+    user has tastes over the genres, a bias (generous or strict) and an activity that is itself
+    heavy-tailed. A user rates what they are likely to see (popular films, and films of genres they
+    like); the rating is 3.3 + user bias + movie quality + taste, plus noise, on a 0.5-5 scale in
+    halves. Timestamps run over 2018-2025: each user joins on a day and rates over the months after."""
+    genres = np.array(GENRES)
+    item_genres = np.zeros((n_items, len(GENRES)))
+    for i in range(n_items):
+        item_genres[i, rng.choice(len(GENRES), rng.integers(1, 4), replace=False)] = 1.0
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    popularity = popularity[rng.permutation(n_items)]
+    quality = rng.normal(0.0, 0.45, n_items)
+    words = [(a, b) for a in TITLE_WORDS[0] for b in TITLE_WORDS[1]]
+    picks = rng.choice(len(words), n_items)
+    years = rng.integers(1965, 2025, n_items)
+    titles, seen_titles = [], set()
+    for k, year in zip(picks, years):
+        title = f"The {words[k][0]} {words[k][1]}"
+        while (title, year) in seen_titles:  # a remake in the same year: a sequel instead
+            title += " II"
+        seen_titles.add((title, year))
+        titles.append(f"{title} ({year})")
+    movies = pd.DataFrame({
+        "movie_id": np.arange(1, n_items + 1),
+        "title": titles,
+        "genres": ["|".join(genres[row > 0]) for row in item_genres],
+        "year": years,
+    })
+    tastes = rng.normal(0.0, 1.0, (n_users, len(GENRES)))
+    affinity = tastes @ (item_genres / item_genres.sum(axis=1, keepdims=True)).T  # (users, items)
+    user_bias = rng.normal(0.0, 0.35, n_users)
+    activity = np.clip(np.round(rng.lognormal(3.6, 0.8, n_users)), 12, 300).astype(int)
+    joined = pd.Timestamp("2018-01-01") + pd.to_timedelta(rng.integers(0, 6 * 365, n_users), unit="D")
+    rows = []
+    for u in range(n_users):
+        weight = popularity * np.exp(1.2 * affinity[u])
+        seen = rng.choice(n_items, activity[u], replace=False, p=weight / weight.sum())
+        raw = 3.3 + user_bias[u] + quality[seen] + 0.7 * affinity[u, seen] + rng.normal(0.0, 0.55, len(seen))
+        rating = np.clip(np.round(raw * 2) / 2, 0.5, 5.0)
+        days = np.sort(rng.exponential(120.0, len(seen)))
+        stamps = joined[u] + pd.to_timedelta(days * 86400 + rng.integers(0, 86400, len(seen)), unit="s")
+        rows.append(pd.DataFrame({"user_id": u + 1, "movie_id": seen + 1, "rating": rating,
+                                  "timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%S")}))
+    ratings = pd.concat(rows, ignore_index=True).sort_values(["timestamp", "user_id"], kind="stable")
+    return movies, ratings.reset_index(drop=True)
+
+
 def write_sqlite(df: pd.DataFrame, name: str) -> None:
     path = OUT_DIR / name
     for p in (path, path.with_name(path.name + "-journal")):
@@ -497,6 +560,9 @@ def main() -> None:
     first_id = int(new["customer_id"].str[1:].astype(int).max()) + 1
     _write_csv(make_churn_drift(np.random.default_rng(SEED + 1), first_id), "churn_drift.csv")
     _write_csv(make_churn_weeks(np.random.default_rng(SEED + 2), 10001), "churn_weeks.csv")
+    movies, ratings = make_movies(np.random.default_rng(SEED + 3))
+    _write_csv(movies, "movies.csv")
+    _write_csv(ratings, "ratings.csv")
 
     for name in sorted(p.name for p in OUT_DIR.iterdir() if p.suffix in {".csv", ".db"}):
         print(f"wrote {OUT_DIR / name}")

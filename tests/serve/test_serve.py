@@ -501,6 +501,20 @@ def test_serve_prediction_log_rotates_by_size(project_copy: Project, sample):
     assert times == sorted(times)  # file names sort in time
 
 
+def _client_loop(running: Server, records: list[dict], seen: list, stop: threading.Event):
+    """A client that posts `records` until `stop`, appending (status, model_version, predictions)."""
+    def loop() -> None:
+        with httpx.Client(base_url=running.url, timeout=30) as client:
+            while not stop.is_set():
+                try:
+                    response = client.post("/predict", json=records)
+                    body = response.json() if response.status_code == 200 else {}
+                    seen.append((response.status_code, body.get("model_version"), body.get("predictions")))
+                except httpx.HTTPError as exc:
+                    seen.append((0, repr(exc), []))
+    return loop
+
+
 def test_serve_follows_promote_and_rollback_without_failures(project_copy: Project, sample):
     trained_second = mlw_cli("train", "-c", project_copy.config, "--set", "train.model=random_forest",
                              "--set", "train.params.n_estimators=20")
@@ -511,16 +525,7 @@ def test_serve_follows_promote_and_rollback_without_failures(project_copy: Proje
     seen: list[tuple[int, str | None, list]] = []
     stop = threading.Event()
     records = _good(sample, 5)
-
-    def client_loop() -> None:
-        with httpx.Client(base_url=running.url, timeout=30) as client:
-            while not stop.is_set():
-                try:
-                    response = client.post("/predict", json=records)
-                    body = response.json() if response.status_code == 200 else {}
-                    seen.append((response.status_code, body.get("model_version"), body.get("predictions")))
-                except httpx.HTTPError as exc:
-                    seen.append((0, repr(exc), []))
+    client_loop = _client_loop(running, records, seen, stop)
 
     def wait_for(version: str) -> None:
         deadline = time.monotonic() + 20
@@ -565,18 +570,7 @@ def test_serve_switches_to_the_model_mlw_retrain_promotes_under_load(project_cop
     seen: list[tuple[int, str | None, list]] = []
     stop = threading.Event()
     records = _good(sample, 5)
-
-    def client_loop() -> None:
-        with httpx.Client(base_url=running.url, timeout=30) as client:
-            while not stop.is_set():
-                try:
-                    response = client.post("/predict", json=records)
-                    body = response.json() if response.status_code == 200 else {}
-                    seen.append((response.status_code, body.get("model_version"), body.get("predictions")))
-                except httpx.HTTPError as exc:
-                    seen.append((0, repr(exc), []))
-
-    threads = [threading.Thread(target=client_loop) for _ in range(8)]
+    threads = [threading.Thread(target=_client_loop(running, records, seen, stop)) for _ in range(8)]
     for thread in threads:
         thread.start()
     try:

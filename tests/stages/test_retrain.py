@@ -259,10 +259,26 @@ def test_ctrl_c_at_any_point_leaves_the_alias_on_a_complete_model(project, after
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=120)
     alias = production(project)
-    assert alias == weak or (run.returncode == 0 and alias in versions(project, "train"))
+    if alias != weak:  # interrupted after the promotion: the new alias is the decision's challenger
+        decided = [json.loads((store(project) / "retrain" / v / "decision.json").read_text())
+                   for v in versions(project, "retrain")]
+        assert [d["challenger"]["version"] for d in decided if d["promoted"]] == [alias]
     assert run_mlw("artifacts", "verify", f"train/{alias}", "-c", project).exit_code == 0
     for stage in ("prepare", "train", "evaluate", "retrain"):  # no half version left where a stage could read it
         for version in versions(project, stage):
             assert (store(project) / stage / version / "manifest.json").is_file(), (stage, version)
-    if run.returncode != 0:
+    if run.returncode > 0:  # stopped by mlw (exit 130), not by the signal itself
         assert "Traceback" not in err
+
+
+def test_a_window_of_one_class_and_judging_rows_without_labels_stop_before_any_promotion(project, tmp_path):
+    champion = production(project)
+    rows = pd.read_csv(project.parent / "data" / "churn_new.csv")
+    loyal = rows[rows["churned"] == "no"].head(200).assign(customer_id=[f"N{i:05d}" for i in range(200)])
+    loyal.to_csv(tmp_path / "loyal.csv", index=False)
+    code, _, err = retrain(project, "--input", tmp_path / "loyal.csv", "--set", "retrain.window=200")
+    assert code == 3 and "single class ('no')" in err  # prepare says so, before anything is trained
+    rows.drop(columns=["churned"]).to_csv(tmp_path / "unlabelled.csv", index=False)
+    code, _, err = retrain(project, "--set", f"retrain.judge_on.path={tmp_path / 'unlabelled.csv'}")
+    assert code == 3 and "has no column 'churned'" in err and "unlabelled.csv" in err
+    assert production(project) == champion and versions(project, "retrain") == []
