@@ -106,27 +106,35 @@ def run_retrain(config: Config, *, input_path: Path | None = None, from_version:
         return RetrainResult("unchanged", decision["reason"], decision, steps)
     promoting = decision["wins"] and promote
     decision["promoted"] = promoting
-    with store.writer(STAGE, started=started) as writer:
-        writer.config = config.section("retrain")
-        for artifact in [store.load("ingest", ingest), prepare, challenger, store.load("evaluate", evaluation.version)]:
-            writer.add_input(artifact)
-        if decision.get("champion"):
-            writer.add_input(store.load("train", decision["champion"]["version"]))
-        if trigger:
-            writer.add_input(store.load("monitor", trigger["version"]))
-        (writer.path / DECISION_FILE).write_text(json.dumps(decision, indent=2, default=str))
-        writer.info = {"action": "promoted" if promoting else ("judged" if decision["wins"] else "not better"),
-                       "reason": decision["reason"], "challenger": challenger.ref,
-                       "champion": (decision.get("champion") or {}).get("ref"), "promote_to": target_alias}
-        writer.metrics = {f"{who}_{decision['metric']}": decision[who]["metrics"].get(decision["metric"])
-                          for who in ("challenger", "champion") if decision.get(who)}
-    artifact = writer.artifact
+    inputs = [store.load("ingest", ingest), prepare, challenger, store.load("evaluate", evaluation.version)]
+    artifact = _record(config, store, started, decision, inputs)
     if promoting:
         from mlflow_cli.core.registry import promote as promote_alias
 
         promote_alias(config, challenger.version, target_alias, reason=f"{artifact.ref}: {decision['reason']}")
-    action = writer.info["action"]
+    action = artifact.manifest["info"]["action"]
     return RetrainResult(action, decision["reason"], decision, steps, artifact.version, artifact.path)
+
+
+def _record(config: Config, store: Store, started: float, decision: dict[str, Any],
+            inputs: list[Artifact]) -> Artifact:
+    """retrain/<version>: decision.json, and every version the decision read as an input."""
+    with store.writer(STAGE, started=started) as writer:
+        writer.config = config.section("retrain")
+        for artifact in inputs:
+            writer.add_input(artifact)
+        if decision.get("champion"):
+            writer.add_input(store.load("train", decision["champion"]["version"]))
+        if decision.get("trigger"):
+            writer.add_input(store.load("monitor", decision["trigger"]["version"]))
+        (writer.path / DECISION_FILE).write_text(json.dumps(decision, indent=2, default=str))
+        writer.info = {"action": "promoted" if decision["promoted"] else ("judged" if decision["wins"]
+                                                                          else "not better"),
+                       "reason": decision["reason"], "challenger": decision["challenger"]["ref"],
+                       "champion": (decision.get("champion") or {}).get("ref"), "promote_to": decision["promote_to"]}
+        writer.metrics = {f"{who}_{decision['metric']}": decision[who]["metrics"].get(decision["metric"])
+                          for who in ("challenger", "champion") if decision.get(who)}
+    return writer.artifact
 
 
 # ----------------------------------------------------------------------------- steps
