@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mlflow_cli.data.summary import CategoricalSummary, NumericSummary
+from mlflow_cli.data.summary import CategoricalSummary, NumericSummary, tie_starts
 
 PSI_FLOOR = 1e-4  # a bin's share is at least this in PSI (an empty bin would make it infinite)
 
@@ -104,7 +104,7 @@ def _steps(values: np.ndarray, knots: np.ndarray) -> tuple[np.ndarray, np.ndarra
     would be inserted. What np.unique and two searchsorted calls over a million points give,
     in a third of the time."""
     m = len(values)
-    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+    starts = tie_starts(values)
     distinct = values[starts]
     ends = np.concatenate([starts[1:], [m]])
     where = np.minimum(np.searchsorted(distinct, knots), len(distinct) - 1)

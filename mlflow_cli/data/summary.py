@@ -4,7 +4,8 @@
 - Numbers: count, missing, mean and spread, and the distribution function: for a column of up
   to EXACT_MAX distinct values, however many rows, every distinct value with its share (exact:
   a discrete column keeps its steps), above that the values at the quantile levels LEVELS
-  (every 0.1 %, finer in the tails), which pin the function down to within 1/1000 of the mass. Summaries of partitions merge by averaging their distribution functions, weighted
+  (every 0.1 %, finer in the tails), which pin the function down to within 1/1000 of the mass.
+  Summaries of partitions merge by averaging their distribution functions, weighted
   by their counts, and reading the quantiles of the average back (`NumericSummary.merged`): the
   merged function stays within the same 1/1000 of the whole data's, so a partitioned engine
   (Dask) can summarise its parts where they are.
@@ -27,6 +28,11 @@ _TAILS = np.logspace(-6, -3, 13)
 # a skewed column's values spread most (the Wasserstein distance is mostly decided there).
 LEVELS = np.unique(np.concatenate([np.linspace(0.0, 1.0, 1001), _TAILS, 1.0 - _TAILS]))
 EXACT_MAX = 5000  # up to this many distinct values a summary keeps every one with its share
+
+
+def tie_starts(ordered: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts in sorted values (their distinct values' positions)."""
+    return np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class NumericSummary:
         missing = len(values) - len(present)
         mean, std = float(present.mean()), float(present.std())
         ordered = np.sort(present)
-        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+        starts = tie_starts(ordered)
         if len(starts) <= EXACT_MAX:
             ends = np.concatenate([starts[1:], [len(ordered)]])
             return cls(len(present), missing, mean, std, ordered[starts], ends / len(ordered), True)

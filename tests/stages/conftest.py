@@ -21,6 +21,19 @@ def run_cli(*args: str | Path) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def run_json(command: str, config: Path, *args: str | Path) -> tuple[int, dict | None, str]:
+    """`mlw COMMAND -c CONFIG --json ARGS`: exit code, the JSON result (None when there is none), stderr."""
+    import json
+
+    code, out, err = run_cli(command, "-c", config, "--json", *args)
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def churn_store(config: Path) -> Path:
+    """The artifact store of a churn project (promoted_churn_project) whose config is `config`."""
+    return config.parent / "artifacts" / "churn"
+
+
 def built_once(tmp_path_factory: pytest.TempPathFactory, build: Callable[[str, Path], None]) -> Callable[[str], Path]:
     """name -> a folder that `build(name, folder)` filled, built on the first call for that name."""
     made: dict[str, Path] = {}

@@ -20,7 +20,7 @@ from scipy import stats
 from mlflow_cli.models.reference import column_values
 
 from ..conftest import DATA, promoted_churn_project
-from .conftest import built_once, private_copies, run_cli
+from .conftest import built_once, churn_store, private_copies, run_cli, run_json
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +39,10 @@ def project(trained, tmp_path):
 
 
 def monitor(config: Path, *args: str) -> tuple[int, dict | None, str]:
-    code, out, err = run_cli("monitor", "-c", config, "--json", *args)
-    return code, (json.loads(out) if out.strip() else None), err
+    return run_json("monitor", config, *args)
 
 
-def store(config: Path) -> Path:
-    return config.parent / "artifacts" / "churn"
+store = churn_store
 
 
 def production(config: Path) -> Path:
@@ -437,7 +435,9 @@ def test_monitor_reads_a_large_parquet_row_group_a_group_of_columns_at_a_time(pr
     whole = {name: monitor(project, *args) for name, args in runs.items()}
     wanted = [c for c in rows.columns if c != "customer_id"]
     assert column_groups(str(tmp_path / "both.parquet"), wanted, ["customer_id"], []) is None  # small: one pass
-    groups = column_groups(str(tmp_path / "both.parquet"), wanted, ["customer_id"], ["signup_date"], budget=9000)
+    groups, names = column_groups(str(tmp_path / "both.parquet"), wanted, ["customer_id"], ["signup_date"],
+                                  budget=9000)
+    assert names == list(rows.columns)
     assert len(groups) > 3 and groups[0][:2] == ["signup_date", "customer_id"]
     assert all(g[0] == "signup_date" for g in groups) and sorted(c for g in groups for c in g[1:]) == sorted(
         c for c in rows.columns if c != "signup_date")

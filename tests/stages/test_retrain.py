@@ -20,7 +20,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from ..conftest import DATA, promoted_churn_project, run_mlw
-from .conftest import built_once, private_copies, run_cli
+from .conftest import built_once, churn_store, private_copies, run_cli, run_json
 
 WEAK = "train.params.C=0.000001"  # so regularised that it says 'no' to everyone: f1 0
 
@@ -42,12 +42,10 @@ def project(trained, tmp_path):
 
 
 def retrain(config: Path, *args: str) -> tuple[int, dict | None, str]:
-    code, out, err = run_cli("retrain", "-c", config, "--json", *args)
-    return code, (json.loads(out) if out.strip() else None), err
+    return run_json("retrain", config, *args)
 
 
-def store(config: Path) -> Path:
-    return config.parent / "artifacts" / "churn"
+store = churn_store
 
 
 def registry(config: Path) -> dict:

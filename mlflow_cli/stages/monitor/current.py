@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -189,8 +189,13 @@ def _range(spec: dict[str, Any]) -> tuple[float | None, float | None]:
     return (None if low is None else float(low)), (None if high is None else float(high))
 
 
+class ColumnGroups(NamedTuple):
+    groups: list[list[str]]   # the columns of each pass
+    names: list[str]          # every column of the file (its extra columns are reported too)
+
+
 def column_groups(path: str, wanted: list[str], first: list[str], shared: list[str],
-                  budget: int | None = None) -> list[list[str]] | None:
+                  budget: int | None = None) -> ColumnGroups | None:
     """The columns of a Parquet file to read in separate passes, or None when its row groups are
     small enough to read whole. Each group is at most `budget` bytes of a row group (the
     columns' uncompressed sizes in the file's metadata), `first` (columns read together: the
@@ -199,7 +204,8 @@ def column_groups(path: str, wanted: list[str], first: list[str], shared: list[s
     import pyarrow.parquet as pq
 
     budget = GROUP_BYTES if budget is None else budget
-    meta = pq.ParquetFile(path).metadata
+    file = pq.ParquetFile(path)
+    meta = file.metadata
     largest: dict[str, int] = {}
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
@@ -220,7 +226,7 @@ def column_groups(path: str, wanted: list[str], first: list[str], shared: list[s
             held, size = [], fixed
         held.append(name)
         size += largest[name]
-    return groups + [common + held] if held else groups
+    return ColumnGroups(groups + [common + held] if held else groups, file.schema_arrow.names)
 
 
 class Tally:

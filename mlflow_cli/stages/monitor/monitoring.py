@@ -26,7 +26,7 @@ from mlflow_cli.models.tasks import TASKS
 from mlflow_cli.models.train_info import TrainInfo
 from mlflow_cli.stages.monitor.checks import (data_drift, data_quality, drift_of, expected_confusion,
                                               gate_results, metrics_from_confusion, performance_drop)
-from mlflow_cli.stages.monitor.current import (NumericValues, Tally, as_summary, column_groups, counts_of,
+from mlflow_cli.stages.monitor.current import (ColumnGroups, NumericValues, Tally, as_summary, column_groups, counts_of,
                                                part_facts)
 from mlflow_cli.stages.monitor.health import Health
 from mlflow_cli.stages.monitor.report import drift_figure, report_sections
@@ -146,27 +146,26 @@ class Monitoring:
 
         source = self.current.readable()
         size = total_bytes(source) if source.type != "sql" else None
-        groups = self._column_groups(source)
+        grouping = self._column_groups(source)
+        groups = grouping.groups if grouping is not None else [None]
         passes = []
         with self.progress(f"Reading {self.current.label}", size, unit="bytes") as bar:
             def facts(part: Any) -> Any:  # one part alone (the engine's rule)
                 return self._facts(self._in_window(part.table.to_pandas()), part.first_row, sample=True)
 
             def advance(amount: float) -> None:
-                bar.advance(amount / len(groups or [None]))
+                bar.advance(amount / len(groups))
 
-            for columns in groups or [None]:
+            for columns in groups:
                 tally = Tally(self.schema, self.cfg.score_rows)
                 for found in engine_named("local").map_parts(facts, self.current.parts(advance, columns)):
                     tally.add(found)
                 passes.append(tally)
-        if groups is None:
+        if grouping is None:
             return passes[0]
-        import pyarrow.parquet as pq
+        return Tally.side_by_side(passes, grouping.names)
 
-        return Tally.side_by_side(passes, pq.ParquetFile(source_files(source)[0]).schema_arrow.names)
-
-    def _column_groups(self, source: Any) -> list[list[str]] | None:
+    def _column_groups(self, source: Any) -> ColumnGroups | None:
         import glob
 
         if source.type != "parquet" or glob.has_magic(source.path or ""):
