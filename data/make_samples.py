@@ -470,7 +470,8 @@ TITLE_WORDS = (["Silent", "Last", "Golden", "Broken", "Hidden", "Red", "Lost", "
                 "Letter", "Mountain", "Station", "Shadow", "Voyage", "Circus", "Winter", "Forest", "Mirror", "Crown"])
 
 
-def make_movies(rng: np.random.Generator, n_items: int = 500, n_users: int = 800) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_movies(rng: np.random.Generator, n_items: int = 500, n_users: int = 800, choice_taste: float = 2.5,
+                power: float = 0.9) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Movie metadata and ratings with real latent structure: each movie has one to three genres,
     a quality and a popularity that follows a power law (a few blockbusters, a long tail); each
     user has tastes over the genres, a bias (generous or strict) and an activity that is itself
@@ -481,7 +482,7 @@ def make_movies(rng: np.random.Generator, n_items: int = 500, n_users: int = 800
     item_genres = np.zeros((n_items, len(GENRES)))
     for i in range(n_items):
         item_genres[i, rng.choice(len(GENRES), rng.integers(1, 4), replace=False)] = 1.0
-    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    popularity = 1.0 / np.arange(1, n_items + 1) ** power
     popularity = popularity[rng.permutation(n_items)]
     quality = rng.normal(0.0, 0.45, n_items)
     words = [(a, b) for a in TITLE_WORDS[0] for b in TITLE_WORDS[1]]
@@ -507,7 +508,7 @@ def make_movies(rng: np.random.Generator, n_items: int = 500, n_users: int = 800
     joined = pd.Timestamp("2018-01-01") + pd.to_timedelta(rng.integers(0, 6 * 365, n_users), unit="D")
     rows = []
     for u in range(n_users):
-        weight = popularity * np.exp(1.2 * affinity[u])
+        weight = popularity * np.exp(choice_taste * affinity[u])
         seen = rng.choice(n_items, activity[u], replace=False, p=weight / weight.sum())
         raw = 3.3 + user_bias[u] + quality[seen] + 0.7 * affinity[u, seen] + rng.normal(0.0, 0.55, len(seen))
         rating = np.clip(np.round(raw * 2) / 2, 0.5, 5.0)
