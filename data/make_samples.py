@@ -506,13 +506,14 @@ def make_movies(rng: np.random.Generator, n_items: int = 500, n_users: int = 800
     user_bias = rng.normal(0.0, 0.35, n_users)
     activity = np.clip(np.round(rng.lognormal(3.6, 0.8, n_users)), 12, 300).astype(int)
     joined = pd.Timestamp("2018-01-01") + pd.to_timedelta(rng.integers(0, 6 * 365, n_users), unit="D")
+    last = pd.Timestamp("2025-12-31")
     rows = []
     for u in range(n_users):
         weight = popularity * np.exp(choice_taste * affinity[u])
         seen = rng.choice(n_items, activity[u], replace=False, p=weight / weight.sum())
         raw = 3.3 + user_bias[u] + quality[seen] + 0.7 * affinity[u, seen] + rng.normal(0.0, 0.55, len(seen))
         rating = np.clip(np.round(raw * 2) / 2, 0.5, 5.0)
-        days = np.sort(rng.exponential(120.0, len(seen)))
+        days = np.sort(np.minimum(rng.exponential(120.0, len(seen)), (last - joined[u]).days - 1))
         stamps = joined[u] + pd.to_timedelta(days * 86400 + rng.integers(0, 86400, len(seen)), unit="s")
         rows.append(pd.DataFrame({"user_id": u + 1, "movie_id": seen + 1, "rating": rating,
                                   "timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%S")}))

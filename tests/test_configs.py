@@ -8,7 +8,7 @@ import pytest
 from .conftest import REPO
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
-EXPECTED_TASKS = {"diabetes": "regression", "iris_clusters": "clustering"}
+EXPECTED_TASKS = {"diabetes": "regression", "iris_clusters": "clustering", "movies": "recommendation"}
 
 
 def test_configs_folder_has_examples():

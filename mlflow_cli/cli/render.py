@@ -66,7 +66,17 @@ def render_prepare(result: StageResult) -> None:
             rows.append([f"{split} split", fmt(count)])
         rows.append(["task", info["task"]])
         rows.append(["split method", info["split_method"]])
-        rows.append(["features", f"{info['features_in']} columns -> {info['features_out']} model inputs"])
+        if "users" in info:  # recommendation: interactions, not features
+            rows.append(["users x items", f"{info['users']:,} x {info['items']:,} (density {info['density']:.2%})"])
+            rows.append(["test users", f"{info['test_users']:,} ({info['test_users_new']:,} not in train)"])
+            if "ratings" in info:
+                r = info["ratings"]
+                rows.append(["ratings", f"mean {fmt(r['mean'])}, {fmt(r['min'])} to {fmt(r['max'])}"])
+            if "metadata" in info:
+                m = info["metadata"]
+                rows.append(["item metadata", f"{m['items']:,} items ({m['unmatched']:,} rated items unmatched)"])
+        else:
+            rows.append(["features", f"{info['features_in']} columns -> {info['features_out']} model inputs"])
         for kind, columns in info["feature_kinds"].items():
             rows.append([f"  {kind}", ", ".join(columns)])
         for column, what in info.get("coerced", {}).items():
@@ -91,16 +101,22 @@ def render_train(result: StageResult) -> None:
             rows = [[row.get("rank", ""), row["model"], fmt(row["score"]) if row["score"] is not None else "",
                      fmt((row.get("cv") or {}).get(info["metric"], {}).get("std")), fmt(row["seconds"]),
                      row.get("skipped", "")] for row in info["leaderboard"]]
-            console.print_table(f"model: auto, {info['metric']} by cross-validation",
+            how = "on a validation split" if info["task"] == "recommendation" else "by cross-validation"
+            console.print_table(f"model: auto, {info['metric']} {how}",
                                 ["rank", "model", info["metric"], "std", "seconds", ""], rows)
         if info.get("search"):
             search = info["search"]
             console.print_table(f"search ({search['method']}, {search['candidates']} candidates): best "
                                 f"{search['metric']} {fmt(search['best_score'])}",
                                 ["param", "value"], [[k, fmt(v)] for k, v in search["best_params"].items()])
-        rows = [["estimator", info["estimator"]], ["target", info.get("target") or ""],
-                ["features", f"{info['features_in']} columns -> {info['features_out']} model inputs"],
-                ["fit time", f"{info['fit_seconds']:.2f} s"]]
+        if info["task"] == "recommendation":
+            rating = info.get("rating_model")
+            rows = [["ranks with", info["estimator"]],
+                    ["predicts ratings with", rating["estimator"] if rating else "(no ratings)"]]
+        else:
+            rows = [["estimator", info["estimator"]], ["target", info.get("target") or ""],
+                    ["features", f"{info['features_in']} columns -> {info['features_out']} model inputs"]]
+        rows.append(["fit time", f"{info['fit_seconds']:.2f} s"])
         if info.get("device"):
             where = "no usable GPU found" if info["device"] == "cpu" else "scores on the CPU"
             rows.append(["trained on", f"{info['device']} ({where})"])
@@ -124,9 +140,21 @@ def render_evaluate(result: StageResult) -> None:
 
     def human() -> None:
         _headline(result, f"Evaluated {info['model']} ({info['train']}) on {info['test_rows']:,} test rows")
-        train = info.get("train_metrics") or {}
-        rows = [[name, fmt(value), fmt(train.get(name))] for name, value in result.manifest["metrics"].items()]
-        console.print_table(f"{result.stage}/{result.version}: test metrics", ["metric", "test", "train"], rows)
+        if "baselines" in info:  # recommendation: beside the baselines on the same split
+            k, names = info["k"], list(info["baselines"])
+            rows = [[_at_k(name, k), fmt(value), *(fmt(info["baselines"][b].get(name)) for b in names)]
+                    for name, value in result.manifest["metrics"].items()]
+            rating = (info.get("rating_model") or {}).get("model")
+            console.print_table(f"{result.stage}/{result.version}: top-{k} lists for {info['test_users']:,} test "
+                                f"users", ["metric", info["model"] + (f" + {rating}" if rating else ""), *names],
+                                rows)
+            lift = info.get("lift_over_popularity", {})
+            if "ndcg" in lift:
+                console.status(f"ndcg@{k} is {lift['ndcg']:.2f}x the popularity baseline's")
+        else:
+            train = info.get("train_metrics") or {}
+            rows = [[name, fmt(value), fmt(train.get(name))] for name, value in result.manifest["metrics"].items()]
+            console.print_table(f"{result.stage}/{result.version}: test metrics", ["metric", "test", "train"], rows)
         champion = info.get("champion")
         if champion:
             console.print_table(f"challenger vs champion {champion['champion']}",
@@ -140,6 +168,10 @@ def render_evaluate(result: StageResult) -> None:
         console.status(f"report: {result.details['report']}")
 
     console.emit(result.to_json(), human)
+
+
+def _at_k(metric: str, k: int) -> str:
+    return f"{metric}@{k}" if metric in ("ndcg", "precision", "recall", "map", "hit_rate") else metric
 
 
 def render_predict(result: StageResult) -> None:

@@ -31,6 +31,8 @@ def _entry(name: str, description: str, defaults: dict[str, Any] | None = None, 
     return ModelEntry(name, classes, defaults or {}, description)
 
 
+_RECOMMEND = "mlflow_cli.models.recommend.algorithms"
+
 CATALOG: dict[str, ModelEntry] = {e.name: e for e in [
     _entry("logistic_regression", "linear model, calibrated probabilities", {"max_iter": 2000},
            classification="sklearn.linear_model.LogisticRegression"),
@@ -63,6 +65,14 @@ CATALOG: dict[str, ModelEntry] = {e.name: e for e in [
     _entry("dbscan", "density-based clusters (finds outliers)", clustering="sklearn.cluster.DBSCAN"),
     _entry("agglomerative", "hierarchical clustering", clustering="sklearn.cluster.AgglomerativeClustering"),
     _entry("gaussian_mixture", "Gaussian mixture model", clustering="sklearn.mixture.GaussianMixture"),
+    _entry("als", "implicit-feedback ALS (the implicit library): ranks", recommendation=f"{_RECOMMEND}.AlternatingLeastSquares"),
+    _entry("ease", "EASE, closed-form item-item weights: ranks (catalogues up to 20k items)",
+           recommendation=f"{_RECOMMEND}.Ease"),
+    _entry("popularity", "the most interacted-with items (a baseline): ranks", recommendation=f"{_RECOMMEND}.Popularity"),
+    _entry("mf", "biased matrix factorisation by ALS: predicts ratings (train.rating_model)",
+           recommendation=f"{_RECOMMEND}.MatrixFactorization"),
+    _entry("bias", "mean + user + item biases (a baseline): predicts ratings (train.rating_model)",
+           recommendation=f"{_RECOMMEND}.Bias"),
 ]}
 
 PARALLEL = {"random_forest", "extra_trees", "knn", "xgboost"}  # n_jobs helps (and is not deprecated) here

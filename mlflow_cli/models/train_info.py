@@ -40,6 +40,7 @@ class TrainInfo:
     importance_kind: str | None = None
     scoring_bundle: bool = False
     top_features: dict[str, float] = field(default_factory=dict)
+    rating_model: dict[str, Any] | None = None   # recommendation: the model predicting ratings, beside the ranker
 
     @classmethod
     def of(cls, manifest: dict[str, Any]) -> TrainInfo:

@@ -49,7 +49,8 @@ _BLUE, _ORANGE, _GREY = "#1f77b4", "#d62728", "#7f7f7f"
 
 
 def make_plots(out_dir: Path, task: str, *, y_true=None, y_pred=None, proba=None, classes=None,
-               importances: dict[str, float] | None = None, max_features: int = 20) -> dict[str, str]:
+               importances: dict[str, float] | None = None, max_features: int = 20,
+               ranking: dict[str, Any] | None = None) -> dict[str, str]:
     """Draw the evaluation plots for `task` into `out_dir`; return {plot name: file name}.
 
     Each plot is drawn from what is given, so a stage passes what it has: the confusion
@@ -57,7 +58,8 @@ def make_plots(out_dir: Path, task: str, *, y_true=None, y_pred=None, proba=None
     y_true and `proba` (an (n, n_classes) array whose columns follow `classes`, as
     `predict_proba` returns); regression plots need y_true and y_pred; cluster sizes
     need y_pred (the cluster labels); feature importance, for any task, needs
-    `importances`. PNG bytes depend only on the inputs (fixed subsampling seed, no
+    `importances`; NDCG@k by user activity (recommendation) needs `ranking` ({"activity": training
+    interactions per test user, "ndcg": {model name: per-user NDCG}, "k", "bins"}). PNG bytes depend only on the inputs (fixed subsampling seed, no
     timestamps), so re-running on the same data gives byte-identical files.
     """
     if task not in TASKS:
@@ -84,6 +86,8 @@ def make_plots(out_dir: Path, task: str, *, y_true=None, y_pred=None, proba=None
         written[name] = file_name
 
     TASK_PLOTS[task](save, y_true, y_pred, proba, classes)
+    if ranking is not None and len(ranking["activity"]):
+        save("ndcg_by_activity", _ndcg_by_activity, ranking)
     if importances and top_features(importances, max_features):
         save("feature_importance", _feature_importance, importances, max_features)
     return written
@@ -373,6 +377,30 @@ def top_features(importances: dict[str, float], max_features: int) -> list[tuple
     finite = ((str(k), float(v)) for k, v in importances.items() if math.isfinite(float(v)))
     ranked = sorted(finite, key=lambda kv: -abs(kv[1]))
     return ranked[:max_features]
+
+
+def _ndcg_by_activity(fig, ranking: dict[str, Any]):
+    """Mean NDCG@k per group of users by training activity (quantile groups), one bar per model."""
+    import numpy as np
+
+    activity = np.asarray(ranking["activity"])
+    edges = np.unique(np.quantile(activity, np.linspace(0, 1, ranking["bins"] + 1)))
+    groups = np.clip(np.searchsorted(edges, activity, side="right") - 1, 0, max(len(edges) - 2, 0))
+    labels = [f"{int(edges[g])}-{int(edges[g + 1])}" if len(edges) > 1 else f"{int(edges[0])}"
+              for g in range(max(len(edges) - 1, 1))]
+    ax = fig.subplots()
+    names = list(ranking["ndcg"])
+    width = 0.8 / len(names)
+    for i, (name, values) in enumerate(ranking["ndcg"].items()):
+        means = [float(np.mean(values[groups == g])) if np.any(groups == g) else 0.0 for g in range(len(labels))]
+        ax.bar(np.arange(len(labels)) + (i - (len(names) - 1) / 2) * width, means, width,
+               label=short_label(name), color=(_BLUE, _GREY, _ORANGE)[i % 3])
+    counts = [int(np.sum(groups == g)) for g in range(len(labels))]
+    ax.set_xticks(np.arange(len(labels)), [f"{lab}\n({n} users)" for lab, n in zip(labels, counts)])
+    ax.set_xlabel("training interactions per user")
+    ax.set_ylabel(f"mean NDCG@{ranking['k']}")
+    ax.set_title(f"NDCG@{ranking['k']} by user activity")
+    ax.legend()
 
 
 def _feature_importance(fig, importances: dict[str, float], max_features: int):

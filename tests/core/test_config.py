@@ -196,16 +196,17 @@ def test_load_config_duplicate_key_is_an_error(tmp_path: Path) -> None:
      "pipeline."),
     ("train:\n  tsk: regression\n",
      "Unknown key 'tsk' in `train` (mlw.yaml:10). Did you mean 'task'? Allowed keys: task, model, params, metric, "
-     "cv, search, candidates, time_budget_s, class_weight, early_stopping_rounds, n_jobs, seed."),
+     "cv, search, candidates, time_budget_s, class_weight, early_stopping_rounds, rating_model, n_jobs, seed."),
     ("ingest:\n  mod: append\n",
      "Unknown key 'mod' in `ingest` (mlw.yaml:10). Did you mean 'mode'? "
      "Allowed keys: mode, block_size_mb, stream_above_mb, max_categories."),
     ("  splt: {seed: 1}\n",
      "Unknown key 'splt' in `prepare` (mlw.yaml:9). Did you mean 'split'? Allowed keys: split, drop_duplicates, "
-     "coerce_types, drop_columns, numeric, categorical, text, datetime, columns, window."),
+     "coerce_types, drop_columns, numeric, categorical, text, datetime, columns, min_user_interactions, "
+     "min_item_interactions, window."),
     ("    tst_size: 0.3\n",
      "Unknown key 'tst_size' in `prepare.split` (mlw.yaml:9). Did you mean 'test_size'? "
-     "Allowed keys: method, test_size, valid_size, seed, stratify, group_column."),
+     "Allowed keys: method, test_size, valid_size, seed, stratify, group_column, last_n."),
     ("  columns:\n    age:\n      scal: none\n",
      "Unknown key 'scal' in `prepare.columns.age` (mlw.yaml:11). Did you mean 'scale'? Allowed keys: type, impute, "
      "fill_value, missing_indicator, scale, encode, min_frequency, max_onehot, max_features, ngram_max, min_df, "
@@ -234,7 +235,7 @@ def test_load_config_reports_every_problem_at_once(tmp_path: Path) -> None:
     assert sorted(lines[1:]) == sorted([
         "  - `ingest.mode` (mlw.yaml:11) must be 'snapshot' or 'append'. Got 'bogus'.",
         "  - Unknown key 'seeed' in `prepare.split` (mlw.yaml:9). Did you mean 'seed'? "
-        "Allowed keys: method, test_size, valid_size, seed, stratify, group_column.",
+        "Allowed keys: method, test_size, valid_size, seed, stratify, group_column, last_n.",
     ])
 
 
@@ -251,8 +252,8 @@ def test_load_config_reports_every_problem_at_once(tmp_path: Path) -> None:
                     "part. Got 4.5."),
     ("stratify", "maybe", "`prepare.split.stratify` (mlw.yaml:8) must be a valid boolean, unable to interpret "
                           "input. Got 'maybe'."),
-    ("method", "zigzag", "`prepare.split.method` (mlw.yaml:8) must be 'auto', 'random', 'stratified', 'time' or "
-                         "'group'. Got 'zigzag'."),
+    ("method", "zigzag", "`prepare.split.method` (mlw.yaml:8) must be 'auto', 'random', 'stratified', 'time', "
+                         "'group' or 'user_time'. Got 'zigzag'."),
 ])
 def test_load_config_wrong_split_value(tmp_path: Path, key: str, value: str, expected: str) -> None:
     text = BASE.replace("    test_size: 0.2\n", f"    {key}: {value}\n")
@@ -264,7 +265,8 @@ def test_load_config_wrong_split_value(tmp_path: Path, key: str, value: str, exp
     ("ingest:\n  block_size_mb: 0\n",
      "`ingest.block_size_mb` (mlw.yaml:10) must be greater than or equal to 1. Got 0."),
     ("train:\n  task: ranking\n",
-     "`train.task` (mlw.yaml:10) must be 'auto', 'classification', 'regression' or 'clustering'. Got 'ranking'."),
+     "`train.task` (mlw.yaml:10) must be 'auto', 'classification', 'regression', 'clustering' or "
+     "'recommendation'. Got 'ranking'."),
     ("  datetime:\n    components: [year, fortnight]\n",
      "`prepare.datetime.components.1` (mlw.yaml:10) must be 'year', 'month', 'day', 'dayofweek', 'dayofyear', "
      "'quarter', 'hour' or 'minute'. Got 'fortnight'."),
@@ -372,7 +374,7 @@ def test_load_config_bad_set(tmp_path: Path, override: str, expected: str) -> No
 @pytest.mark.parametrize(("override", "expected"), [
     ("prepare.split.tst_size=0.3",
      "Unknown key 'tst_size' in `prepare.split` (from --set). Did you mean 'test_size'? "
-     "Allowed keys: method, test_size, valid_size, seed, stratify, group_column."),
+     "Allowed keys: method, test_size, valid_size, seed, stratify, group_column, last_n."),
     ("prepare.split.test_size=1.5", "`prepare.split.test_size` (from --set) must be less than 1. Got 1.5."),
     ("prepare.split.test_size=abc",
      "`prepare.split.test_size` (from --set) must be a valid number, unable to parse string as a number. Got 'abc'."),
@@ -386,7 +388,7 @@ def test_load_config_set_section_value_is_not_blamed_on_file_lines(tmp_path: Pat
     assert error.message.splitlines()[1:] == [
         "  - `prepare.split.test_size` (from --set) must be less than 1. Got 1.5.",
         "  - Unknown key 'tst' in `prepare.split` (from --set). Allowed keys: method, test_size, valid_size, seed, "
-        "stratify, group_column.",
+        "stratify, group_column, last_n.",
     ]
 
 
@@ -519,7 +521,7 @@ def test_mlw_config_show_fills_defaults(tmp_path: Path, mlw) -> None:
                            "predict", "monitor", "retrain", "pipeline"]
     assert shown["project"] == "demo"
     assert shown["prepare"]["split"] == {"method": "auto", "test_size": 0.2, "valid_size": 0.0, "seed": 7,
-                                         "stratify": None, "group_column": None}
+                                         "stratify": None, "group_column": None, "last_n": None}
     assert shown["data"]["source"]["type"] == "csv"
     assert shown["data"]["source"]["path"] == str(tmp_path.resolve() / "data" / "d.csv")
     assert shown["ingest"] == {"mode": "snapshot", "block_size_mb": 16, "stream_above_mb": 1024, "max_categories": 50}

@@ -16,10 +16,10 @@ from mlflow_cli.reports.plots import TASK_PLOTS, make_plots
 def test_every_task_module_is_registered_and_named_after_its_task():
     folder = Path(tasks.__file__).parent
     modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "task"}
-    assert modules == set(tasks.TASKS) == {"classification", "regression", "clustering"}
+    assert modules == set(tasks.TASKS) == {"classification", "regression", "clustering", "recommendation"}
     for name, task in tasks.TASKS.items():
         assert task.name == name and tasks.task_named(name) is task
-    with pytest.raises(ValueError, match="task must be one of classification, regression, clustering"):
+    with pytest.raises(ValueError, match="task must be one of classification, regression, clustering, recommendation"):
         tasks.task_named("ranking")
 
 
@@ -32,9 +32,10 @@ def test_the_catalogue_of_metrics_is_built_from_the_tasks():
         assert AUTO_CANDIDATES[name] == list(task.auto_candidates)
         assert all(name in CATALOG[model].classes for model in task.auto_candidates)
     assert default_metric("classification", 3) == "f1_macro" and default_metric("classification", 2) == "f1"
-    assert [t.default_split for t in tasks.TASKS.values()] == ["stratified", "random", "random"]
-    assert [t.supervised for t in tasks.TASKS.values()] == [True, True, False]
-    assert [t.prediction for t in tasks.TASKS.values()] == ["label", "value", "cluster"]
+    assert [t.default_split for t in tasks.TASKS.values()] == ["stratified", "random", "random", "random"]
+    assert [t.supervised for t in tasks.TASKS.values()] == [True, True, False, False]
+    assert [t.prediction for t in tasks.TASKS.values()] == ["label", "value", "cluster", "items"]
+    assert [t.interactions for t in tasks.TASKS.values()] == [False, False, False, True]
 
 
 def test_each_task_draws_the_plots_it_names(tmp_path):
@@ -46,6 +47,8 @@ def test_each_task_draws_the_plots_it_names(tmp_path):
                                proba=np.column_stack([1 - p, p]), classes=["no", "yes"]),
         "regression": dict(y_true=rng.normal(size=100), y_pred=rng.normal(size=100)),
         "clustering": dict(y_pred=rng.integers(0, 3, size=100)),
+        "recommendation": dict(ranking={"activity": rng.integers(1, 200, 100), "k": 10, "bins": 5,
+                                        "ndcg": {"ease": rng.random(100), "popularity": rng.random(100) / 2}}),
     }
     assert set(tasks.TASKS) <= set(TASK_PLOTS)
     for name, task in tasks.TASKS.items():

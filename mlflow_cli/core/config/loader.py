@@ -208,7 +208,8 @@ def _expand_env(value: Any, key_path: KeyPath, templates: dict[KeyPath, str], wh
 
 def _resolve_paths(config: Config) -> None:
     monitor = config.model.monitor
-    for source in (config.model.data.source, monitor.current, monitor.labels, config.model.retrain.judge_on):
+    for source in (config.model.data.source, config.model.data.items, monitor.current, monitor.labels,
+                   config.model.retrain.judge_on):
         if source is not None:
             _resolve_source(config, source)
 

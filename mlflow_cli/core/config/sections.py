@@ -75,12 +75,35 @@ class DataConfig(_Section):
     id_columns: list[str] = Field(default_factory=list,
                                   description="Row identifiers: never features; used to de-duplicate appended batches.")
     time_column: str | None = Field(None, description="When set, splits are time-ordered on this column.")
+    user_column: str | None = Field(None, description="Recommendation: the column naming who interacted.")
+    item_column: str | None = Field(None, description="Recommendation: the column naming the item interacted with.")
+    rating_column: str | None = Field(None, description="Recommendation: explicit ratings; without it every row is "
+                                                        "an implicit interaction (a view, a purchase).")
+    rating_scale: list[float] | None = Field(None, min_length=2, max_length=2,
+                                             description="Recommendation: [lowest, highest] rating; ratings outside "
+                                                         "are dropped (and counted) by prepare.")
+    items: SourceConfig | None = Field(None, description="Recommendation: item metadata (the item column, a title, "
+                                                         "genres...) shown beside recommendations.")
 
     @model_validator(mode="after")
     def _check_roles(self) -> DataConfig:
         if self.target and self.target in self.id_columns:
             raise ValueError(f"column '{self.target}' cannot be both the target and an id column")
+        if bool(self.user_column) != bool(self.item_column):
+            raise ValueError("recommendation needs both user_column and item_column")
+        if not self.user_column and (self.rating_column or self.items or self.rating_scale):
+            raise ValueError("rating_column, rating_scale and items are for recommendation: set user_column and "
+                             "item_column too")
+        if self.user_column and self.target:
+            raise ValueError("a recommendation config has no target: the rating is data.rating_column")
+        if self.rating_scale and self.rating_scale[0] >= self.rating_scale[1]:
+            raise ValueError(f"rating_scale must be [lowest, highest]; got {self.rating_scale}")
         return self
+
+    @property
+    def interactions(self) -> bool:
+        """Rows are (user, item[, rating]) interactions: the recommendation task."""
+        return self.user_column is not None
 
 
 # --------------------------------------------------------------------------- ingest
@@ -110,14 +133,17 @@ ColumnKind = Literal["numeric", "boolean", "categorical", "text", "datetime"]
 class SplitConfig(_Section):
     """How rows are split into train / (validation) / test."""
 
-    method: Literal["auto", "random", "stratified", "time", "group"] = Field(
+    method: Literal["auto", "random", "stratified", "time", "group", "user_time"] = Field(
         "auto", description="auto: time when data.time_column is set, group when group_column is set, "
-                            "stratified for classification, else random.")
+                            "stratified for classification, else random; for recommendation user_time (each "
+                            "user's last interactions) with a time column, else random.")
     test_size: float = Field(0.2, gt=0, lt=1)
     valid_size: float = Field(0.0, ge=0, lt=1, description="Share of rows held out for validation (early stopping).")
     seed: int = 42
     stratify: bool | None = Field(None, description="Shorthand: true = stratified, false = random.")
     group_column: str | None = Field(None, description="Rows sharing this value stay in the same split.")
+    last_n: int | None = Field(None, ge=1, description="user_time: each user's last N interactions are the test "
+                                                       "split (instead of their last test_size share).")
 
     @model_validator(mode="after")
     def _check_sizes(self) -> SplitConfig:
@@ -184,6 +210,10 @@ class PrepareConfig(_Section):
     text: TextRule = Field(default_factory=TextRule)
     datetime: DatetimeRule = Field(default_factory=DatetimeRule)
     columns: dict[str, ColumnRule] = Field(default_factory=dict, description="Per-column overrides by name.")
+    min_user_interactions: int = Field(1, ge=1, description="Recommendation: users with fewer interactions are "
+                                                            "dropped (and counted).")
+    min_item_interactions: int = Field(1, ge=1, description="Recommendation: items with fewer interactions are "
+                                                            "dropped (and counted).")
     window: str = Field("all", description="Rows of the snapshot to use: all, the last N rows (5000), or the last "
                                            "period on data.time_column (90d), counted back from its newest row.")
 
@@ -220,9 +250,9 @@ class SearchConfig(_Section):
 class TrainConfig(_Section):
     """The model: which estimator, its params, and how it is chosen and validated."""
 
-    task: Literal["auto", "classification", "regression", "clustering"] = Field(
+    task: Literal["auto", "classification", "regression", "clustering", "recommendation"] = Field(
         "auto", description="auto: classification for non-float or few-valued targets, regression otherwise, "
-                            "clustering when there is no target.")
+                            "recommendation when data.user_column is set, clustering when there is no target.")
     model: str = Field("auto", description="A catalogue name (mlw models catalog), an importable class path "
                                            "(sklearn.svm.LinearSVC), or auto: compare candidates by cross-validation.")
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters, checked before fitting.")
@@ -237,6 +267,8 @@ class TrainConfig(_Section):
                                                                        "weights, e.g. for XGBoost).")
     early_stopping_rounds: int | None = Field(20, ge=1, description="XGBoost: stop when the validation split "
                                                                     "stops improving (needs prepare.split.valid_size).")
+    rating_model: str = Field("auto", description="Recommendation: the model predicting ratings (mf, bias or none); "
+                                                  "auto: mf with data.rating_column. train.model ranks.")
     n_jobs: int = Field(-1, description="Parallel jobs (joblib; -1 = all cores).")
     seed: int = 42
 
@@ -252,6 +284,7 @@ class EvaluateConfig(_Section):
     margin: float = Field(0.0, ge=0, description="How much better than require_better_than it must be.")
     overfit_tolerance: float = Field(0.1, ge=0, description="Warn when train beats test by more than this "
                                                             "(relative) on the train metric.")
+    k: int = Field(10, ge=1, description="Recommendation: the length of the lists ranking metrics judge (ndcg@k).")
 
 
 class ServeConfig(_Section):
@@ -351,3 +384,12 @@ class MlwConfig(_Section):
     pipeline: list[Literal["ingest", "prepare", "train", "evaluate"]] = Field(
         default_factory=lambda: ["ingest", "prepare", "train", "evaluate"],
         description="The stages `mlw run` chains, in order.")
+
+    @model_validator(mode="after")
+    def _check_task(self) -> MlwConfig:
+        if self.data.interactions and self.train.task not in ("auto", "recommendation"):
+            raise ValueError(f"data.user_column and data.item_column make this a recommendation config, but "
+                             f"train.task is '{self.train.task}'; use task: recommendation (or auto)")
+        if self.train.task == "recommendation" and not self.data.interactions:
+            raise ValueError("train.task recommendation needs data.user_column and data.item_column")
+        return self

@@ -196,8 +196,13 @@ class AlternatingLeastSquares(Algorithm):
     model: Any = field(default=None, repr=False)
 
     def fit(self, matrix: sparse.csr_matrix, seed: int) -> np.ndarray:
-        from implicit.cpu.als import AlternatingLeastSquares as Als
+        try:
+            from implicit.cpu.als import AlternatingLeastSquares as Als
+        except ImportError:
+            from mlflow_cli.core.errors import ConfigError
 
+            raise ConfigError("train.model als needs the implicit library, which is not installed.",
+                              hint="pip install 'mlw[recommend]' (or train.model: ease).") from None
         with _one_blas_thread():
             self.model = Als(factors=self.factors, regularization=self.regularization, alpha=self.alpha,
                              iterations=self.iterations, random_state=seed, num_threads=0)

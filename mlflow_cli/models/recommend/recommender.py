@@ -204,6 +204,10 @@ class Recommender:
         rows = self.metadata.reindex(items)
         return [{k: _plain(v) for k, v in row.items() if not _missing(v)} for _, row in rows.iterrows()]
 
+    def popularity_share(self) -> dict[Any, float]:
+        """item -> the share of training users who interacted with it (the mean_popularity metric)."""
+        return dict(zip(self.items, self.popularity / max(len(self.users), 1)))
+
     def is_known_user(self, user: Any) -> bool:
         return self._state(user) is not None
 

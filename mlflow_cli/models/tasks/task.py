@@ -1,4 +1,5 @@
-"""What a task is: everything mlw does differently for classification, regression or clustering,
+"""What a task is: everything mlw does differently for classification, regression, clustering or
+recommendation,
 in one record, so a stage asks its task instead of testing the task's name. No heavy imports."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Task:
     cv_report: tuple[str, ...]                 # metrics train's cross-validation reports beside train.metric
     selection_metric: Callable[[int | None], str]  # the metric that picks models, given the number of classes
     score: Callable[..., dict[str, float]]     # (y_true, y_pred, proba=, classes=, X=) -> every defined metric
+    interactions: bool = False                 # rows are (user, item[, rating]) interactions (recommendation)
 
     def default_metric(self, n_classes: int | None = None) -> str:
         return self.selection_metric(n_classes)

@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 from mlflow_cli.core.config import Config
-from mlflow_cli.models.train_info import TrainInfo
+from mlflow_cli.models.tasks import task_named
+from mlflow_cli.models.train_info import MODEL_FILE, TrainInfo
 from mlflow_cli.core.lineage import prepare_of
 from mlflow_cli.core.errors import ArtifactError
 from mlflow_cli.models.metrics import check_metric_names, parse_gate
@@ -75,6 +76,8 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
     train, prepare = plan.inputs[0], plan.inputs[1]
     champion = plan.inputs[2] if len(plan.inputs) > 2 else None
     info_in = TrainInfo.of(train.manifest)
+    if task_named(info_in.task).interactions:
+        return _evaluate_recommender(config, store, plan, info_in, started)
     model = _scoring_model(train, prepare, info_in.task)
     test = pd.read_parquet(prepare.file("test.parquet"))
     train_rows = pd.read_parquet(prepare.file("train.parquet"))
@@ -101,6 +104,43 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
              "champion": info["champion"]}, indent=2, default=str))
         write_report(writer.path / "report.html", title=f"mlw evaluate: {config.model.project} {train.ref}",
                      sections=report_sections(result, info, writer.path))
+        writer.metrics, writer.info = jsonable(result.metrics), info
+    return _result(writer.artifact, cached=False)
+
+
+def _evaluate_recommender(config: Config, store: Store, plan: Plan, info_in: TrainInfo, started: float) -> StageResult:
+    """Recommendation (stages/evaluate/ranking.py): lists beside the baselines on the same split."""
+    import pandas as pd
+
+    from mlflow_cli.models.scoring.model import read_schema
+    from mlflow_cli.reports.html import write_report
+    from mlflow_cli.stages.evaluate.evaluation import jsonable
+    from mlflow_cli.stages.evaluate.ranking import evaluate_recommender, report_sections
+
+    train, prepare = plan.inputs[0], plan.inputs[1]
+    champion = plan.inputs[2] if len(plan.inputs) > 2 else None
+    if champion is not None and TrainInfo.of(champion.manifest).task != info_in.task:
+        champion = None  # a classifier cannot rank
+    roles = read_schema(prepare)["interactions"]
+    test, rows = pd.read_parquet(prepare.file("test.parquet")), pd.read_parquet(prepare.file("train.parquet"))
+    with store.writer(STAGE, started=started) as writer:
+        writer.config, writer.cache_key = plan.config, plan.cache_key
+        for artifact in plan.inputs:
+            writer.add_input(artifact)
+        result, extra = evaluate_recommender(
+            train.unpickle(MODEL_FILE), name=info_in.model or "model", metric=info_in.metric or "ndcg", roles=roles,
+            test=test, train=rows, cfg=config.model.evaluate, out_dir=writer.path,
+            champion=(champion.ref, champion.unpickle(MODEL_FILE)) if champion else None)
+        info = jsonable({"model": info_in.model, "task": info_in.task, "train": train.ref, "data": prepare.ref,
+                         "metric": info_in.metric, "test_rows": len(test), "train_metrics": {},
+                         "gates": result.gates, "passed": result.passed, "champion": result.champion,
+                         "overfit": None, "confusion": None, "per_class": None, "plots": result.plots,
+                         "warnings": result.warnings, "rating_model": info_in.rating_model, **extra})
+        (writer.path / "metrics.json").write_text(json.dumps(
+            {"test": result.metrics, "baselines": info["baselines"], "gates": info["gates"],
+             "champion": info["champion"]}, indent=2, default=str))
+        write_report(writer.path / "report.html", title=f"mlw evaluate: {config.model.project} {train.ref}",
+                     sections=report_sections(result, info, extra, writer.path))
         writer.metrics, writer.info = jsonable(result.metrics), info
     return _result(writer.artifact, cached=False)
 

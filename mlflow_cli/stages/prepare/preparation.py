@@ -75,32 +75,7 @@ class Preparation:
         self.task = self._resolve_task()
 
     def _window(self) -> None:
-        """prepare.window: the last N rows (in time order when data.time_column is set, else the
-        snapshot's), or the rows within a period of the newest time; older rows are dropped."""
-        window = self.options.window
-        if window == "all" or self.frame.empty:
-            return
-        time = self.data.time_column
-        if window.isdigit():
-            keep = int(window)
-            if keep >= len(self.frame):
-                return
-            order = np.argsort(self.frame[time].to_numpy(), kind="stable") if time else np.arange(len(self.frame))
-            old = np.ones(len(self.frame), dtype=bool)
-            old[order[-keep:]] = False
-            self._drop(old, "outside_window")
-            return
-        if not time:
-            raise ConfigError(f"prepare.window '{window}' is a period, which needs data.time_column to count it on.",
-                              hint="Set data.time_column, or give the window as a number of rows (5000) or all.")
-        from mlflow_cli.core.durations import duration
-
-        stamps = self.frame[time]
-        span = duration(window, "prepare.window")
-        if pd.api.types.is_numeric_dtype(stamps) and not pd.api.types.is_datetime64_any_dtype(stamps):
-            raise ConfigError(f"prepare.window '{window}' is a period, but data.time_column '{time}' holds numbers, "
-                              f"not times.", hint="Give the window as a number of rows (5000), or all.")
-        self._drop((stamps <= stamps.max() - span).to_numpy(), "outside_window")
+        self._drop(outside_window(self.frame, self.options.window, self.data.time_column), "outside_window")
 
     def _drop(self, mask: np.ndarray, reason: str) -> None:
         count = int(mask.sum())
@@ -323,6 +298,32 @@ class Preparation:
             info["class_balance"] = {name: {str(k): int(v) for k, v in target.iloc[rows].value_counts().items()}
                                      for name, rows in self.splits.items()}
         return info
+
+
+def outside_window(frame: pd.DataFrame, window: str, time: str | None) -> np.ndarray:
+    """prepare.window: which rows are older than the last N rows (in time order when time is set,
+    else the snapshot's), or than the period before the newest time."""
+    old = np.zeros(len(frame), dtype=bool)
+    if window == "all" or frame.empty:
+        return old
+    if window.isdigit():
+        keep = int(window)
+        if keep >= len(frame):
+            return old
+        order = np.argsort(frame[time].to_numpy(), kind="stable") if time else np.arange(len(frame))
+        old[order[:-keep]] = True
+        return old
+    if not time:
+        raise ConfigError(f"prepare.window '{window}' is a period, which needs data.time_column to count it on.",
+                          hint="Set data.time_column, or give the window as a number of rows (5000) or all.")
+    from mlflow_cli.core.durations import duration
+
+    stamps = frame[time]
+    span = duration(window, "prepare.window")
+    if pd.api.types.is_numeric_dtype(stamps) and not pd.api.types.is_datetime64_any_dtype(stamps):
+        raise ConfigError(f"prepare.window '{window}' is a period, but data.time_column '{time}' holds numbers, "
+                          f"not times.", hint="Give the window as a number of rows (5000), or all.")
+    return (stamps <= stamps.max() - span).to_numpy()
 
 
 def _few_integers(values: pd.Series, limit: int = 20) -> bool:

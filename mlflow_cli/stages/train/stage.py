@@ -24,6 +24,8 @@ FEATURE_NAMES_SHOWN = 200
 def plan_train(config: Config, store: Store, *, source_version: str | None = None, force: bool = False) -> Plan:
     prepare = store.load("prepare", source_version or "latest")
     used = {"train": config.section("train")["train"], "target": config.model.data.target}
+    if config.model.data.interactions:
+        used["k"] = config.model.evaluate.k  # model: auto compares rankers at k
     return Plan(STAGE, None, used, [prepare]).keyed(store, force)
 
 
@@ -44,6 +46,8 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
 
     prepare = plan.inputs[0]
     schema = read_schema(prepare)
+    if schema.get("interactions"):
+        return _train_recommender(config, store, plan, schema, started)
     preprocessor = prepare.unpickle("preprocessor.joblib")
     train = pd.read_parquet(prepare.file("train.parquet"))
     valid_name = "valid.parquet"
@@ -100,3 +104,28 @@ def _reference(schema: dict[str, Any], train: Any, prepare: Any, outcome: Any) -
 
 def _cv_metrics(cv: dict[str, dict[str, float]] | None) -> dict[str, Any]:
     return {f"cv_{name}": round(score["mean"], 6) for name, score in (cv or {}).items()}
+
+
+def _train_recommender(config: Config, store: Store, plan: Plan, schema: dict[str, Any], started: float) -> StageResult:
+    """Recommendation (stages/train/recommending.py): the Recommender as model.joblib."""
+    import joblib
+    import pandas as pd
+
+    from mlflow_cli.stages.train.recommending import train_recommender
+
+    prepare = plan.inputs[0]
+    outputs = prepare.manifest["outputs"]
+    frame = lambda name: pd.read_parquet(prepare.file(name)) if name in outputs else None  # noqa: E731
+    train = frame("train.parquet")
+    outcome = train_recommender(config, schema, train, frame("valid.parquet"), frame("items.parquet"))
+    with store.writer(STAGE, started=started) as writer:
+        writer.config, writer.cache_key = plan.config, plan.cache_key
+        writer.add_input(prepare)
+        joblib.dump(outcome.model, writer.path / MODEL_FILE)
+        writer.info = TrainInfo(
+            task="recommendation", model=outcome.model_name, estimator=outcome.estimator, params=outcome.params,
+            metric=outcome.metric, data=prepare.ref, train_rows=len(train), features_in=0,
+            leaderboard=outcome.leaderboard, fit_seconds=outcome.fit_seconds, rating_model=outcome.rating_model,
+        ).to_json()
+        writer.metrics = {f"valid_{row['model']}_{row['metric']}": row["score"] for row in outcome.leaderboard or []}
+    return StageResult.from_artifact(writer.artifact, cached=False, warnings=outcome.warnings)
