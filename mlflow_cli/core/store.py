@@ -36,7 +36,7 @@ __all__ = ["KEY_LIBRARIES", "LATEST", "LOGS", "MANIFEST", "TMP_PREFIX", "Artifac
            "hash_json", "library_versions", "new_version_id", "open_store", "sha256_file", "write_json_atomic"]
 
 MANIFEST = "manifest.json"
-LOGS = frozenset({"predictions"})  # append-only logs kept beside the stages (serve's prediction log)
+LOGS = frozenset({"predictions", "ratings"})  # append-only logs beside the stages (serve's predictions, ratings)
 LATEST = "latest"
 
 

@@ -1,7 +1,8 @@
 """The HTTP app behind `mlw serve` (FastAPI on uvicorn).
 
 Routes: `/predict` (mlw), `/invocations` (MLflow), `/v2/...` (Open Inference Protocol),
-`/health`, `/metadata`, `/metrics`, `/docs`, and `/` (a form to try the model).
+`/health`, `/metadata`, `/metrics`, `/docs`, and `/` (a form to try the model); for a
+recommendation model also `/recommend`, `/similar` and `/ratings` (serve/recommend.py).
 
 Request bodies are read and parsed by hand rather than by FastAPI's pydantic binding: it
 is faster, it lets every protocol keep its own error format (serve/endpoints.py), and it
@@ -100,7 +101,12 @@ class ServeState:
     def page(self) -> str:
         model = self.holder.current
         if self._page is None or self._page[0] != model.version:
-            self._page = (model.version, render_page(model))
+            if model.recommender is not None:
+                from mlflow_cli.serve.recommend_page import render_recommender_page
+
+                self._page = (model.version, render_recommender_page(model))
+            else:
+                self._page = (model.version, render_page(model))
         return self._page[1]
 
     def openapi(self, app: FastAPI) -> dict[str, Any]:
@@ -218,8 +224,16 @@ def create_app(config: Config, model_ref: str | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
+    recommend = None
+    if state.holder.current.recommender is not None:  # a recommendation model: its routes, /predict rates pairs
+        from mlflow_cli.serve.recommend import add_routes, predict_ratings
+
+        recommend = add_routes(app, state)
+
     @app.post("/predict", tags=["predict"], summary="Predict: records, or {columns, data}")
     async def predict(request: Request) -> Response:
+        if recommend is not None:
+            return await predict_ratings(recommend, request)
         return await state.score(request, PREDICT)
 
     @app.post("/invocations", tags=["predict"], summary="MLflow scoring protocol (JSON or CSV)")

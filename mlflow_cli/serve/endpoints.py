@@ -17,7 +17,8 @@ from mlflow_cli.serve.responses import invocations_response, predict_response, v
 
 _V2_MODEL = re.compile(r"^/v2/models/[^/]+(?:/versions/[^/]+)?(/infer|/ready)?$")
 KNOWN_ENDPOINTS = frozenset({"/", "/predict", "/invocations", "/health", "/ping", "/metadata", "/metrics", "/docs",
-                             "/openapi.json", "/v2", "/v2/health/live", "/v2/health/ready"})
+                             "/openapi.json", "/v2", "/v2/health/live", "/v2/health/ready", "/recommend", "/ratings"})
+_ONE = re.compile(r"^/(recommend|similar)/[^/]+$")
 # The endpoints that score (as endpoint_label names them): their refusals go to the prediction log.
 SCORING_ENDPOINTS = frozenset({"/predict", "/invocations", "/v2/models/{name}/infer",
                                "/v2/models/{name}/versions/{version}/infer"})
@@ -77,6 +78,9 @@ def endpoint_label(path: str) -> str:
     """The route template for metrics: bounded label values whatever paths clients send."""
     if path in KNOWN_ENDPOINTS:
         return path
+    one = _ONE.match(path)
+    if one:
+        return "/recommend/{user}" if one.group(1) == "recommend" else "/similar/{item}"
     match = _V2_MODEL.match(path)
     if match:
         versioned = "/versions/{version}" if "/versions/" in path else ""

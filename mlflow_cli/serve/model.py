@@ -31,7 +31,7 @@ from mlflow_cli.core.registry import read_registry, resolve_model
 from mlflow_cli.core.store import Store
 from mlflow_cli.models.metrics import plain
 from mlflow_cli.models.scoring.model import Scores, ScoringModel, read_schema
-from mlflow_cli.models.train_info import TrainInfo
+from mlflow_cli.models.train_info import MODEL_FILE, TrainInfo
 from mlflow_cli.serve.examples import example_record
 
 __all__ = ["ModelHolder", "Scores", "ServedModel", "load_served_model"]
@@ -54,6 +54,7 @@ class ServedModel:
     data_version: str | None = None
     evaluation: dict[str, Any] | None = None
     created: str | None = None
+    recommender: Any = None   # recommendation: the Recommender (serve/recommend.py answers its routes)
     loaded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -119,6 +120,12 @@ def load_served_model(store: Store, ref: str) -> ServedModel:
     manifest, info = artifact.manifest, TrainInfo.of(artifact.manifest)
     prepared = prepare_of(store, artifact)
     schema = read_schema(prepared)
+    if info.task == "recommendation":  # no pipeline: the Recommender answers (serve/recommend.py)
+        return ServedModel(
+            project=store.project, version=artifact.version, alias=alias,
+            scoring=ScoringModel(artifact, schema, info.task), metric=info.metric, estimator_name=info.model,
+            data_version=info.data or prepared.ref, evaluation=_evaluation(store, artifact.version),
+            created=manifest.get("created"), recommender=artifact.unpickle(MODEL_FILE))
     scoring = ScoringModel.load(artifact, schema, info.task, for_requests=True)
     scoring.require_predict("cannot be served", hint="Serve a model whose estimator has a predict method.")
     estimator = scoring.estimator

@@ -94,10 +94,12 @@ def test_metrics_catalogue_names_and_direction():
         "precision_weighted", "recall_weighted", "f1_weighted", "roc_auc", "pr_auc", "log_loss")
     assert TASK_METRICS["regression"] == ("mse", "rmse", "mae", "r2", "mape", "median_ae")
     assert TASK_METRICS["clustering"] == ("silhouette", "davies_bouldin", "calinski_harabasz", "ari", "nmi")
+    assert TASK_METRICS["recommendation"] == ("ndcg", "precision", "recall", "map", "hit_rate", "coverage",
+                                              "mean_popularity", "rmse", "mae")
     every = {name for names in TASK_METRICS.values() for name in names}
     assert set(GREATER_IS_BETTER) == every
     lower = {name for name, greater in GREATER_IS_BETTER.items() if not greater}
-    assert lower == {"log_loss", "mse", "rmse", "mae", "mape", "median_ae", "davies_bouldin"}
+    assert lower == {"log_loss", "mse", "rmse", "mae", "mape", "median_ae", "davies_bouldin", "mean_popularity"}
 
 
 @pytest.mark.parametrize("task, n_classes, expected", [

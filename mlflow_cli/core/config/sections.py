@@ -310,6 +310,7 @@ class PredictConfig(_Section):
     model: str = Field("production", description="Alias or train version; 'latest' is the newest train version.")
     chunk_rows: int = Field(100_000, ge=1, description="Rows scored per chunk (bounded memory).")
     unseen_categories: Literal["reject", "allow"] = "reject"
+    k: int = Field(10, ge=1, description="Recommendation: items per user in the lists written.")
 
 
 class DriftConfig(_Section):

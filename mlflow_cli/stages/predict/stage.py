@@ -3,7 +3,8 @@
 Planning is cheap (config, manifests, hashes): it resolves the model and the input and, when the
 output is a predict version of files, keys the cache on their sha256. Running hands the pass
 over the source to batch.py (in parts, through the engine) and publishes what it wrote. Output
-= the input columns + `prediction` (+ `proba_<class>` for classifiers).
+= the input columns + `prediction` (+ `proba_<class>` for classifiers); for recommendation, each
+user's top-k (lists.py).
 
 Nothing half-written is ever visible: `--output` and `--rejects` are written to temporary
 files next to their targets and renamed at the end; a versioned artifact goes through the
@@ -31,6 +32,7 @@ from mlflow_cli.core.stage import Plan, ProgressFactory, StageResult, no_progres
 
 if TYPE_CHECKING:
     from mlflow_cli.stages.predict.batch import BatchJob, Tally
+    from mlflow_cli.stages.predict.lists import ListJob
 
 STAGE = "predict"
 OUTPUT_FILE = "predictions.parquet"
@@ -114,14 +116,20 @@ def run_predict(config: Config, *, input_path: Path | None = None, output: Path 
     from mlflow_cli.models.scoring.model import read_schema
     from mlflow_cli.stages.predict.batch import BatchJob, Scorer
 
-    scorer = Scorer(train, read_schema(prepare), config.model.predict.unseen_categories)
-    job = BatchJob(config, source, scorer, rejects_kind, progress)
+    if TrainInfo.of(train.manifest).task == "recommendation":
+        from mlflow_cli.models.train_info import MODEL_FILE
+        from mlflow_cli.stages.predict.lists import ListJob
+
+        job: BatchJob | ListJob = ListJob(config, source, train.unpickle(MODEL_FILE), progress)
+    else:
+        job = BatchJob(config, source, Scorer(train, read_schema(prepare), config.model.predict.unseen_categories),
+                       rejects_kind, progress)
     if output is not None:
         return _score_to_file(plan, job, output, output_kind or "parquet", rejects, started)
     return _score_to_version(store, plan, job, rejects, started)
 
 
-def _score_to_file(plan: Plan, job: BatchJob, output: Path, kind: str, rejects: Path | None,
+def _score_to_file(plan: Plan, job: BatchJob | ListJob, output: Path, kind: str, rejects: Path | None,
                    started: float) -> StageResult:
     """--output: the file is replaced only once every row is scored; no version, no cache."""
     with _replacing(output) as tmp_out, _replacing(rejects) as tmp_rejects:
@@ -134,7 +142,7 @@ def _score_to_file(plan: Plan, job: BatchJob, output: Path, kind: str, rejects: 
                        warnings=tally.warnings)
 
 
-def _score_to_version(store: Store, plan: Plan, job: BatchJob, rejects: Path | None, started: float) -> StageResult:
+def _score_to_version(store: Store, plan: Plan, job: BatchJob | ListJob, rejects: Path | None, started: float) -> StageResult:
     """No --output: predictions.parquet in a new predict version (published only when complete)."""
     train = plan.extra["train"]
     with _replacing(rejects) as tmp_rejects:
