@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 CONFIG ?= configs/churn.yaml
 
-.PHONY: demo test loop install install-dev services bench clean
+.PHONY: demo test loop movies install install-dev services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,19 @@ demo: install
 loop: install
 	$(BIN)/python examples/closed_loop.py
 
+# The movie recommender on shipped ratings: train, evaluate beside the baselines, promote; then serve it.
+movies: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[recommend]'
+	$(BIN)/python -m compileall -q mlflow_cli
+	$(BIN)/mlw run -c configs/movies.yaml
+	$(BIN)/mlw models promote latest --alias production -c configs/movies.yaml
+	@echo "Serve it: $(BIN)/mlw serve -c configs/movies.yaml   (then open http://127.0.0.1:8000/)"
+
 test: install-dev services
 	$(BIN)/python -m pytest
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e ".[recommend]"
 	$(BIN)/python bench/bench_help.py
 	$(BIN)/python bench/bench_ingest_prepare.py
 	$(BIN)/python bench/bench_monitor_speed.py
@@ -47,6 +56,7 @@ bench: install
 	$(BIN)/python bench/bench_monitor_log.py
 	$(BIN)/python bench/bench_retrain.py
 	$(BIN)/python bench/bench_reload.py
+	$(BIN)/python bench/bench_recommend.py
 
 clean:
 	rm -rf artifacts bench/out .pytest_cache

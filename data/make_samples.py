@@ -471,7 +471,7 @@ TITLE_WORDS = (["Silent", "Last", "Golden", "Broken", "Hidden", "Red", "Lost", "
 
 
 def make_movies(rng: np.random.Generator, n_items: int = 500, n_users: int = 800, choice_taste: float = 2.5,
-                power: float = 0.9) -> tuple[pd.DataFrame, pd.DataFrame]:
+                power: float = 0.9, activity: float = 3.6, max_activity: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Movie metadata and ratings with real latent structure: each movie has one to three genres,
     a quality and a popularity that follows a power law (a few blockbusters, a long tail); each
     user has tastes over the genres, a bias (generous or strict) and an activity that is itself
@@ -504,7 +504,7 @@ def make_movies(rng: np.random.Generator, n_items: int = 500, n_users: int = 800
     tastes = rng.normal(0.0, 1.0, (n_users, len(GENRES)))
     affinity = tastes @ (item_genres / item_genres.sum(axis=1, keepdims=True)).T  # (users, items)
     user_bias = rng.normal(0.0, 0.35, n_users)
-    activity = np.clip(np.round(rng.lognormal(3.6, 0.8, n_users)), 12, 300).astype(int)
+    activity = np.clip(np.round(rng.lognormal(activity, 0.8, n_users)), 12, min(max_activity, n_items)).astype(int)
     joined = pd.Timestamp("2018-01-01") + pd.to_timedelta(rng.integers(0, 6 * 365, n_users), unit="D")
     last = pd.Timestamp("2025-12-31")
     rows = []

@@ -49,4 +49,7 @@ class TrainInfo:
         return cls(**{k: v for k, v in (manifest.get("info") or {}).items() if k in known})
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["rating_model"] is None:  # recommendation only: other manifests stay as they were
+            del out["rating_model"]
+        return out

@@ -205,7 +205,7 @@ def test_logs_live_in_the_store_layout_but_are_not_stages(store: Store) -> None:
     log.mkdir()
     (log / "predictions-1.jsonl").write_text("{}\n")
     assert store.stages() == ["ingest"]
-    with pytest.raises(ValueError, match="log must be one of predictions; got 'train'"):
+    with pytest.raises(ValueError, match="log must be one of predictions, ratings; got 'train'"):
         store.log_dir("train")
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ..conftest import DATA, write_config
-from .conftest import run_json
+from .conftest import run_cli, run_json
 
 MOVIES = {
     "project": "movies",
@@ -170,3 +170,24 @@ def test_mistakes_get_a_clear_message_and_their_exit_code(tmp_path, sections, ra
     got, _, err = run_json(stage, config)
     assert got == code, err
     assert "Traceback" not in err and all(word in err for word in words), err
+
+
+def test_retrain_judges_both_recommenders_on_the_newest_ratings(tmp_path):
+    import json
+
+    ratings = pd.read_csv(DATA / "ratings.csv")
+    cut = int(len(ratings) * 0.9)                       # the file is in time order
+    ratings.iloc[:cut].to_csv(tmp_path / "first.csv", index=False)
+    ratings.iloc[cut:].to_csv(tmp_path / "newer.csv", index=False)
+    config = movies_project(tmp_path, ratings.iloc[:cut], train={"model": "ease"})
+    assert run_json("run", config)[0] == 0
+    assert run_cli("models", "promote", "latest", "--alias", "production", "-c", config)[0] == 0
+    code, result, err = run_json("retrain", config, "--input", tmp_path / "newer.csv")
+    assert code in (0, 1), err
+    decision = json.loads((Path(result["path"]) / "decision.json").read_text())
+    assert decision["metric"] == "ndcg" and decision["rows"]["test"] > 0
+    mine, theirs = decision["challenger"]["metrics"], decision["champion"]["metrics"]
+    assert {"ndcg", "rmse"} <= set(mine) and {"ndcg", "rmse"} <= set(theirs)
+    assert decision["wins"] is (code == 0) and (mine["ndcg"] > theirs["ndcg"]) is (decision["gain"] > 0)
+    prepare = _manifest(config, "prepare")["info"]
+    assert prepare["rows_in"] == len(ratings)          # the newer ratings were appended through ingest

@@ -125,10 +125,10 @@ class MatrixFactorization(Algorithm):
 
     name: ClassVar[str] = "mf"
     rates: ClassVar[bool] = True
-    factors: int = 32
+    factors: int = 16
     regularization: float = 0.1
     bias_regularization: float = 5.0
-    iterations: int = 15
+    iterations: int = 10
 
     def fit(self, matrix: sparse.csr_matrix, seed: int) -> np.ndarray:
         if matrix.nnz == 0:

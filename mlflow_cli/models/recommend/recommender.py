@@ -36,8 +36,9 @@ class Ranked:
 
 @dataclass
 class _Added:
-    row: sparse.csr_matrix       # the user's interactions now (1 x items)
-    rank: Any                    # their ranking vector
+    items: np.ndarray            # the user's interactions now: item codes
+    values: np.ndarray           # and their values
+    rank: Any                    # their ranking vector (None: fold in again when asked, for sparse ones)
     rate: Any                    # their rating vector, with a rating model
 
 
@@ -70,8 +71,7 @@ class Recommender:
         state = self._state(user)
         if state is None:
             return self._popular(k, exclude=np.array([], np.int64))
-        row, vector = state[0], state[1]
-        return self._ranked(self.ranker.scores(vector), row.indices, k)
+        return self._ranked(self.ranker.scores(state.rank), state.items, k)
 
     def recommend_new(self, items: Any, ratings: Any = None, k: int = 10) -> Ranked:
         """A user the model has not seen, from their ratings (or interactions): folded in, not refitted.
@@ -140,7 +140,7 @@ class Recommender:
         vectors: dict[Any, np.ndarray] = {}
         for user in dict.fromkeys(users):
             state = self._state(user)
-            vectors[user] = np.asarray(empty if state is None else state[2]).ravel()
+            vectors[user] = np.asarray(empty if state is None else state.rate).ravel()
         rows = np.stack([vectors[user] for user in users]) if users else np.zeros((0, empty.shape[1]))
         known = item_codes >= 0
         out = np.full(len(users), np.nan)
@@ -151,43 +151,75 @@ class Recommender:
 
     def add(self, users: Any, items: Any, ratings: Any = None) -> dict[str, int]:
         """Record new interactions; each user they touch is folded in again at once (no refit). An
-        item the model does not know cannot be scored yet and is counted, not kept."""
+        item the model does not know cannot be scored yet and is counted, not kept. A user's rating of
+        an item they rated before replaces it."""
         frame = pd.DataFrame({"user": list(users), "item": list(items)})
         frame["value"] = 1.0 if ratings is None else np.asarray(ratings, float)
         frame["code"] = codes_of(self.items, frame["item"])
         unknown = int((frame["code"] < 0).sum())
         frame = frame[frame["code"] >= 0]
-        new_users = 0
-        grouped = list(frame.groupby("user", sort=False))
-        rows = []
-        for user, group in grouped:
-            state = self._state(user)
-            if state is None:
+        if frame.empty:
+            return {"ratings": 0, "users": 0, "new_users": 0, "unknown_items": unknown}
+        touched = list(dict.fromkeys(frame["user"]))
+        slot = {user: i for i, user in enumerate(touched)}
+        # each touched user's interactions so far (added, trained, or none), then the new ones
+        old_rows, old_items, old_values, new_users = [], [], [], 0
+        for i, user in enumerate(touched):
+            history = self._history(user)
+            if history is None:
                 new_users += 1
-                old_items, old_values = np.array([], np.int64), np.array([], np.float32)
-            else:
-                old_items, old_values = state[0].indices, state[0].data
-            rows.append(row_matrix(np.concatenate([old_items, group["code"].to_numpy()]),
-                                   np.concatenate([old_values, group["value"].to_numpy(np.float32)]),
-                                   len(self.items)))
-        if rows:
-            stacked = sparse.vstack(rows, format="csr")
-            rank = self.ranker.fold_in(stacked)
-            rate = self.rater.fold_in(stacked) if self.rater is not None else None
-            for i, (user, _) in enumerate(grouped):
-                self.added[user] = _Added(rows[i], rank[i:i + 1], None if rate is None else rate[i:i + 1])
-        return {"ratings": len(frame), "users": len(grouped), "new_users": new_users, "unknown_items": unknown}
+                continue
+            old_rows.append(np.full(len(history[0]), i))
+            old_items.append(history[0])
+            old_values.append(history[1])
+        rows = np.concatenate(old_rows + [frame["user"].map(slot).to_numpy()])
+        cols = np.concatenate(old_items + [frame["code"].to_numpy()])
+        values = np.concatenate(old_values + [frame["value"].to_numpy(np.float32)])
+        last = pd.DataFrame({"r": rows, "c": cols}).duplicated(keep="last").to_numpy()  # the newest rating wins
+        stacked = sparse.csr_matrix((values[~last], (rows[~last], cols[~last])), shape=(len(touched), len(self.items)),
+                                    dtype=np.float32)
+        rank = self.ranker.fold_in(stacked)
+        rate = self.rater.fold_in(stacked) if self.rater is not None else None
+        pointers = stacked.indptr
+        dense = not sparse.issparse(rank)  # sparse vectors (ease: the row itself) are made again when asked for
+        for i, user in enumerate(touched):
+            start, stop = pointers[i], pointers[i + 1]
+            self.added[user] = _Added(stacked.indices[start:stop], stacked.data[start:stop],
+                                      rank[i:i + 1] if dense else None, None if rate is None else rate[i:i + 1])
+        return {"ratings": len(frame), "users": len(touched), "new_users": new_users, "unknown_items": unknown}
 
-    def _state(self, user: Any) -> tuple[sparse.csr_matrix, Any, Any] | None:
-        """(interactions row, ranking vector, rating vector) of a user, or None for a new one."""
+    def _state(self, user: Any) -> _Added | None:
+        """A user's interactions and vectors (added since training, or from training), None for a new one."""
         added = self.added.get(user)
         if added is not None:
-            return added.row, added.rank, added.rate
-        code = codes_of(self.users, [user])[0]
-        if code < 0:
+            if added.rank is None:
+                row = row_matrix(added.items, added.values, len(self.items))
+                return _Added(added.items, added.values, self.ranker.fold_in(row), added.rate)
+            return added
+        code = self._code(user)
+        if code is None:
             return None
+        start, stop = self.seen.indptr[code], self.seen.indptr[code + 1]
         rate = self.rate_vectors[code:code + 1] if self.rater is not None else None
-        return self.seen[code], self.rank_vectors[code:code + 1], rate
+        return _Added(self.seen.indices[start:stop], self.seen.data[start:stop], self.rank_vectors[code:code + 1], rate)
+
+    def _history(self, user: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """A user's interactions (item codes, values), without their vectors; None for a new user."""
+        added = self.added.get(user)
+        if added is not None:
+            return added.items, added.values
+        code = self._code(user)
+        if code is None:
+            return None
+        start, stop = self.seen.indptr[code], self.seen.indptr[code + 1]
+        return self.seen.indices[start:stop], self.seen.data[start:stop]
+
+    def _code(self, user: Any) -> int | None:
+        try:
+            code = self.users.get_loc(user)
+        except (KeyError, TypeError):
+            return None
+        return int(code) if isinstance(code, (int, np.integer)) else None  # ids are unique: a position
 
     def _row_of(self, items: Any, ratings: Any) -> tuple[sparse.csr_matrix, int]:
         codes = codes_of(self.items, items)

@@ -257,9 +257,15 @@ def _judge(config: Config, store: Store, challenger: Artifact, prepare: Artifact
     rows = {"test": pd.read_parquet(prepare.file("test.parquet"))}
     if judge_on is not None:
         rows["judge_on"] = judge_on
-    scores = {"challenger": _scores(challenger, prepare, info.task, info.target, rows, metric)}
-    if champion is not None:
-        scores["champion"] = _scores(champion, None, info.task, info.target, rows, metric, label=champion.ref)
+    if info.task == "recommendation":  # lists judged on the new test split's interactions
+        judge = _ranking_scores(config, prepare)
+        scores = {"challenger": judge(challenger, rows)}
+        if champion is not None:
+            scores["champion"] = judge(champion, rows)
+    else:
+        scores = {"challenger": _scores(challenger, prepare, info.task, info.target, rows, metric)}
+        if champion is not None:
+            scores["champion"] = _scores(champion, None, info.task, info.target, rows, metric, label=champion.ref)
     decide = "judge_on" if "judge_on" in rows else "test"
     mine = scores["challenger"][decide].get(metric)
     from mlflow_cli.stages.evaluate import gate_failures
@@ -330,6 +336,24 @@ def _judge_on(config: Config) -> Any:
         raise DataError(f"retrain.judge_on ({source_label(source)}) has no rows with a label in '{target}'.",
                         hint="Point it at recent rows whose outcomes are known.")
     return labelled
+
+
+def _ranking_scores(config: Config, prepare: Artifact) -> Any:
+    """(model, rows) -> each set of rows' ranking (and rating) metrics, as evaluate computes them."""
+    import pandas as pd
+
+    from mlflow_cli.models.recommend.judged import RankingJudge
+    from mlflow_cli.models.scoring.model import read_schema
+    from mlflow_cli.models.train_info import MODEL_FILE
+
+    roles = read_schema(prepare)["interactions"]
+    train = pd.read_parquet(prepare.file("train.parquet"))
+
+    def judge(model: Artifact, rows: dict[str, Any]) -> dict[str, dict[str, float]]:
+        recommender = model.unpickle(MODEL_FILE)
+        return {name: RankingJudge(frame, train, roles, config.model.evaluate.k).metrics(recommender)
+                for name, frame in rows.items()}
+    return judge
 
 
 def _scores(model: Artifact, prepare: Artifact | None, task: str | None, target: str | None,
