@@ -22,6 +22,10 @@ def render_monitor(result: StageResult) -> None:
         if result.cached:
             console.status(f"cached: {ref} already holds this result (same model, data and config; --force "
                            f"recomputes)")
+        if full.get("kind") == "interactions":
+            _interactions(full, ref)
+            console.status(f"report: {result.details['report']}")
+            return
         if full.get("windows"):
             console.print_table(f"{ref}: one verdict per window (the rest is the newest window's)", [
                 "from", "to", "rows", "drift share", "drifted", "new-category rows", "out of range", "verdict"],
@@ -101,3 +105,27 @@ def _health(health: dict[str, Any] | None) -> None:
     rows += [[f"refused: {reason}", fmt(n)] for reason, n in health["errors"].items()]
     rows += [[f"model {version}", f"{n:,} rows"] for version, n in health["model_versions"].items()]
     console.print_table("service health", ["measure", "value"], rows)
+
+
+def _interactions(full: dict[str, Any], ref: str) -> None:
+    """A recommender's monitor: drift of ratings, activity and items; newcomers; quality on the new ones."""
+    drift, quality, new = full["drift"], full["quality"], full["newcomers"]
+    model = full["model"] + (f" ({full['alias']})" if full.get("alias") else "")
+    console.print_text(
+        f"Monitored {model} on {full['current']}: {full['rows']:,} interactions by {full['users']:,} users against "
+        f"{full['reference_rows']:,} training interactions. {new['user_share']:.1%} are by new users, "
+        f"{new['item_share']:.1%} of new items; drifted: {', '.join(drift['drifted']) or 'nothing'}. "
+        f"Verdict: {full['verdict'].upper()}.")
+    console.print_table(f"{ref}: drift", ["what", "test", "p-value", "effect", "size", "verdict"],
+                        [[name, d["test"], _p(d["p_value"]), d["effect_name"], fmt(d["effect"], 3), d["verdict"]]
+                         for name, d in drift["checks"].items()])
+    if quality["metrics"]:
+        keys = [k for k in quality["metrics"] if k in ("ndcg", "precision", "recall", "map", "hit_rate", "rmse", "mae")]
+        console.print_table(f"quality on the new interactions of {quality['users']:,} returning users (k={quality['k']})",
+                            ["metric", "now", "popularity", "at evaluation"],
+                            [[k, fmt(quality["metrics"][k]), fmt(quality["popularity"].get(k)),
+                              fmt(quality["evaluated"].get(k))] for k in keys])
+    if full["gates"]:
+        console.print_table("gates", ["gate", "condition", "value", "result"],
+                            [[g["gate"], g["condition"], fmt(g["value"]), "pass" if g["passed"] else "FAIL"]
+                             for g in full["gates"]])

@@ -123,3 +123,23 @@ def target_values(values: pd.Series, categorical: bool) -> np.ndarray:
     if categorical:
         return column_values(values, "categorical")
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+INTERACTIONS = "interactions"  # a recommender's reference (its kind)
+
+
+def interaction_reference(train: Any, roles: dict[str, Any]) -> dict[str, Any]:
+    """What monitor compares new interactions with, from the training split: compact summaries of
+    the ratings, of who interacts (each interaction's user's number of training interactions: a
+    measure that does not grow with the size of a batch) and of what (the items)."""
+    out: dict[str, Any] = {"kind": INTERACTIONS, "rows": len(train), "users": int(train[roles["user"]].nunique()),
+                           "activity": NumericSummary.of(_activity(train[roles["user"]])).to_json(),
+                           "items": CategoricalSummary.of(train[roles["item"]].astype(str)).to_json()}
+    if roles["rating"]:
+        out["rating"] = NumericSummary.of(train[roles["rating"]].to_numpy(float)).to_json()
+    return out
+
+
+def _activity(users: Any) -> Any:
+    """For each interaction, how many training interactions its user has."""
+    return users.map(users.value_counts()).to_numpy(float)

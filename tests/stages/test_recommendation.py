@@ -191,3 +191,31 @@ def test_retrain_judges_both_recommenders_on_the_newest_ratings(tmp_path):
     assert decision["wins"] is (code == 0) and (mine["ndcg"] > theirs["ndcg"]) is (decision["gain"] > 0)
     prepare = _manifest(config, "prepare")["info"]
     assert prepare["rows_in"] == len(ratings)          # the newer ratings were appended through ingest
+
+
+def test_monitor_tells_new_users_and_harsher_ratings_from_more_of_the_same(trained, tmp_path):
+    config, _ = trained
+    assert run_cli("models", "promote", "latest", "--alias", "production", "-c", config)[0] == 0
+    ratings = pd.read_csv(DATA / "ratings.csv")
+    same = ratings.sample(3000, random_state=1)
+    newcomers = same.assign(user_id=same["user_id"] + 100_000)
+    harsh = same.assign(rating=(same["rating"] - 1.5).clip(0.5, 5))
+    found = {}
+    for name, frame in (("same", same), ("newcomers", newcomers), ("harsh", harsh)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        code, result, err = run_json("monitor", config, "--input", tmp_path / f"{name}.csv",
+                                     "--set", 'monitor.gates={rmse: "<= 0.9", new_user_share: "<= 0.5"}')
+        found[name] = (code, result["result"])
+    code, same_result = found["same"]
+    assert code == 0 and same_result["verdict"] == "ok" and same_result["newcomers"]["user_share"] == 0
+    assert set(same_result["drift"]["checks"]) == {"activity", "items", "rating"}
+    assert same_result["quality"]["metrics"]["rmse"] < 0.9
+    code, new = found["newcomers"]
+    assert code == 1 and new["newcomers"]["user_share"] == 1.0 and new["drift"]["checks"]["activity"]["verdict"] == "drift"
+    assert "new_user_share" in [g["gate"] for g in new["gates"] if not g["passed"]]
+    code, harsher = found["harsh"]
+    assert code == 1 and harsher["drift"]["drifted"] == ["rating"]
+    assert harsher["quality"]["metrics"]["rmse"] > 0.9 and harsher["quality"]["popularity"]["ndcg"] >= 0
+    # the prediction log holds requests, not ratings: the message points at the ratings log
+    code, _, err = run_json("monitor", config, "--log")
+    assert code == 2 and "ratings" in err and "--input" in err

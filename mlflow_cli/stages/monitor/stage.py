@@ -137,6 +137,10 @@ def _check_gates(gates: dict[str, str], task: str | None) -> None:
 
     metrics = TASKS[task].metrics if task in TASKS else ()
     valid = list(MEASURES) + list(metrics) + [f"estimated_{m}" for m in ESTIMATED]
+    if task in TASKS and TASKS[task].interactions:
+        from mlflow_cli.stages.monitor.interactions import MEASURES as INTERACTION_MEASURES
+
+        valid = ["rows", "drift_share", *INTERACTION_MEASURES, *metrics]
     for name, condition in gates.items():
         if name not in valid:
             raise ConfigError(f"`monitor.gates` names '{name}', which monitor does not measure.{did_you_mean(name, valid)}",
@@ -214,6 +218,8 @@ def run_monitor(config: Config, *, model_ref: str | None = None, input_path: Pat
                                     window=window, every=every)
         if plan.cached is not None:
             return _result(plan.cached, cached=True)
+        if plan.extra["task"] == "recommendation":
+            return _monitor_recommender(config, store, plan, started)
         if plan.extra["window"]:
             job, outcome, evaluation, warnings = _monitor_windows(config, store, plan, progress)
         else:
@@ -245,6 +251,53 @@ def run_monitor(config: Config, *, model_ref: str | None = None, input_path: Pat
                        "kind": current.kind, "rows": result["rows"], "verdict": result["verdict"],
                        "drifted": result["drift"]["drifted"], "gates": result["gates"],
                        "passed": all(g["passed"] for g in result["gates"]), "warnings": result["warnings"]}
+    return _result(writer.artifact, cached=False)
+
+
+def _monitor_recommender(config: Config, store: Store, plan: Plan, started: float) -> StageResult:
+    """Recommendation (interactions.py): new interactions against the model's reference."""
+    import pandas as pd
+
+    from mlflow_cli.models.scoring.model import read_schema
+    from mlflow_cli.models.train_info import MODEL_FILE
+    from mlflow_cli.reports.html import write_report
+    from mlflow_cli.models.reference import interaction_reference
+    from mlflow_cli.stages.monitor.interactions import monitor_interactions, report_sections
+
+    train, prepare, current = plan.extra["train"], plan.extra["prepare"], plan.extra["current"]
+    if current.kind == "log" or plan.extra["window"]:
+        raise ConfigError("The prediction log holds requests, not ratings, and --window is for tabular models: a "
+                          "recommender is monitored on new interactions.",
+                          hint=f"Monitor the ratings `mlw serve` recorded: --input "
+                               f"{store.log_dir('ratings') / 'ratings.csv'} (or --batch VERSION after mlw ingest "
+                               f"--append).")
+    roles = read_schema(prepare)["interactions"]
+    warnings: list[str] = []
+    if REFERENCE_FILE in train.manifest["outputs"]:
+        reference = json.loads(train.file(REFERENCE_FILE).read_text(encoding="utf-8"))
+    else:
+        reference = interaction_reference(pd.read_parquet(prepare.file("train.parquet")), roles)
+        warnings.append(f"{train.ref} has no reference.json; it was computed from {prepare.ref}'s training split")
+    frame = pd.concat([part.table.to_pandas() for part in current.parts()], ignore_index=True)
+    evaluation = newest_evaluation_of(store, train.version)
+    result, measures = monitor_interactions(frame, reference, train.unpickle(MODEL_FILE), roles, config,
+                                            evaluation[1].get("metrics") if evaluation else None)
+    result.update(model=train.ref, alias=plan.extra["alias"], current=current.label, warnings=warnings)
+    with store.writer(STAGE, started=started) as writer:
+        writer.config, writer.cache_key = plan.config, plan.cache_key
+        for artifact in plan.inputs:
+            writer.add_input(artifact)
+        if current.kind == "source":
+            writer.add_external_input({"source": describe(current.source)})
+        (writer.path / RESULT_FILE).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+        (writer.path / "metrics.json").write_text(json.dumps(measures, indent=2, default=str))
+        write_report(writer.path / "report.html", sections=report_sections(result),
+                     title=f"mlw monitor: {config.model.project} {train.ref} on {current.label}")
+        writer.metrics = measures
+        writer.info = {"model": train.ref, "alias": plan.extra["alias"], "current": current.label,
+                       "kind": current.kind, "rows": result["rows"], "verdict": result["verdict"],
+                       "drifted": result["drift"]["drifted"], "gates": result["gates"],
+                       "passed": all(g["passed"] for g in result["gates"]), "warnings": warnings}
     return _result(writer.artifact, cached=False)
 
 

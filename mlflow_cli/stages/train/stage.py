@@ -111,6 +111,7 @@ def _train_recommender(config: Config, store: Store, plan: Plan, schema: dict[st
     import joblib
     import pandas as pd
 
+    from mlflow_cli.models.reference import interaction_reference
     from mlflow_cli.stages.train.recommending import train_recommender
 
     prepare = plan.inputs[0]
@@ -122,6 +123,8 @@ def _train_recommender(config: Config, store: Store, plan: Plan, schema: dict[st
         writer.config, writer.cache_key = plan.config, plan.cache_key
         writer.add_input(prepare)
         joblib.dump(outcome.model, writer.path / MODEL_FILE)
+        reference = interaction_reference(train, schema["interactions"])  # what mlw monitor compares with
+        (writer.path / REFERENCE_FILE).write_text(json.dumps(reference, separators=(",", ":")), encoding="utf-8")
         writer.info = TrainInfo(
             task="recommendation", model=outcome.model_name, estimator=outcome.estimator, params=outcome.params,
             metric=outcome.metric, data=prepare.ref, train_rows=len(train), features_in=0,
