@@ -2,6 +2,7 @@
 
 - `GET /recommend/{user}?k=10`: the user's top-k, seen items excluded, with titles from the item
   metadata; a user the model has never seen gets the popular items and is told so (not an error).
+  Any other query parameter filters on a metadata column (`?genres=Drama`), for known and new users.
 - `POST /recommend`: a new user's ratings, `{"ratings": [{"item": .., "rating": ..}], "k": 10}`,
   folded into the trained factors on the fly (nothing stored).
 - `GET /similar/{item}?k=10`: items like an item.
@@ -93,6 +94,18 @@ class RecommendService:
             raise BadRequest(f"k must be from 1 to {MAX_K}; got {k}.",
                              [{"loc": ["query", "k"], "msg": f"must be 1 to {MAX_K}", "input": k}])
         return k
+
+    def only(self, request: Request) -> Any:
+        """Query parameters other than k filter on the item metadata (?genres=Drama), or None."""
+        filters = {key: value for key, value in request.query_params.items() if key != "k"}
+        if not filters:
+            return None
+        try:
+            return self.model.matching(filters)
+        except ValueError as exc:
+            key = next(iter(filters))
+            raise BadRequest(f"Cannot filter on {key!r}: {exc}.",
+                             [{"loc": ["query", key], "msg": str(exc), "input": filters[key]}]) from None
 
     async def body(self, request: Request) -> Any:
         try:
@@ -195,7 +208,7 @@ def add_routes(app: FastAPI, state: Any) -> RecommendService:
 
         def work() -> dict[str, Any]:
             k, uid = service.k(request), service.user_id(user)
-            ranked = service.model.recommend(uid, k)
+            ranked = service.model.recommend(uid, k, service.only(request))
             note = None if ranked.known else "new user: the model has no ratings from them, so these are the " \
                                              "most popular items"
             return service.listing(ranked, user=_plain(uid), note=note)
@@ -226,7 +239,7 @@ def add_routes(app: FastAPI, state: Any) -> RecommendService:
 
         def work() -> dict[str, Any]:
             k, iid = service.k(request), service.item_id(item)
-            ranked = service.model.similar(iid, k)
+            ranked = service.model.similar(iid, k, service.only(request))
             note = None if ranked.known else "unknown item: the most popular items"
             return service.listing(ranked, item=_plain(iid), about=service.model.describe([iid])[0], note=note)
         return answer("/similar/{item}", started, work)

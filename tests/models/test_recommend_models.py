@@ -139,3 +139,16 @@ def test_ranking_metrics_by_hand():
     assert rating_metrics([1.0, 3.0], [2.0, np.nan]) == {"rmse": 1.0, "mae": 1.0}
     items, scores = top_k(np.array([[0.1, -np.inf, 0.9, 0.5]], np.float32), 3)[0]
     assert items.tolist() == [2, 3, 0] and top_k(np.array([[-np.inf, 1.0]]), 5)[0][0].tolist() == [1]
+
+
+def test_a_metadata_filter_keeps_only_matching_items_for_known_and_new_users(movies):
+    inter, _ = movies
+    meta = pd.read_csv(DATA / "movies.csv").set_index("movie_id")[["title", "genres"]]
+    model = Recommender.fit(inter, Ease(), metadata=meta)
+    drama = model.matching({"genres": "drama"})
+    for ranked in (model.recommend(inter.users[0], 10, drama), model.recommend("nobody", 10, drama),
+                   model.similar(int(inter.items[0]), 5, drama)):
+        assert ranked.items and all("Drama" in meta.loc[item, "genres"] for item in ranked.items)
+    assert model.recommend("nobody", 10, drama).known is False
+    with pytest.raises(ValueError, match="no column 'decade'; it has title, genres"):
+        model.matching({"decade": "90s"})

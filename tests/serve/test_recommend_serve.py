@@ -55,6 +55,11 @@ def test_a_known_user_gets_unseen_items_with_titles_and_a_new_user_the_popular_o
         similar = client.get("/similar/1", params={"k": 4}).json()
         assert similar["about"]["title"] and len(similar["items"]) == 4 and 1 not in [e["item"] for e in similar["items"]]
         assert client.get("/similar/999999").json()["known"] is False
+        drama = client.get("/recommend/no-such-user", params={"k": 5, "genres": "drama"}).json()
+        assert len(drama["items"]) == 5 and all("Drama" in e["genres"] for e in drama["items"])
+        wrong = client.get("/recommend/5", params={"decade": "90s"})
+        assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["query", "decade"]
+        assert "title, genres, year" in wrong.json()["message"]
         for bad in ("0", "abc", "5000"):
             refused = client.get("/recommend/5", params={"k": bad})
             assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "k"]

@@ -67,19 +67,20 @@ class Recommender:
 
     # ----------------------------------------------------------------- lists
 
-    def recommend(self, user: Any, k: int = 10) -> Ranked:
+    def recommend(self, user: Any, k: int = 10, only: np.ndarray | None = None) -> Ranked:
+        """`only`: a mask over the items (`matching`), e.g. one genre; the others are not offered."""
         state = self._state(user)
         if state is None:
-            return self._popular(k, exclude=np.array([], np.int64))
-        return self._ranked(self.ranker.scores(state.rank), state.items, k)
+            return self._popular(k, exclude=np.array([], np.int64), only=only)
+        return self._ranked(self.ranker.scores(state.rank), state.items, k, only)
 
-    def recommend_new(self, items: Any, ratings: Any = None, k: int = 10) -> Ranked:
+    def recommend_new(self, items: Any, ratings: Any = None, k: int = 10, only: np.ndarray | None = None) -> Ranked:
         """A user the model has not seen, from their ratings (or interactions): folded in, not refitted.
         Items the model does not know are ignored; with none left, the popular items."""
         row, _ = self._row_of(items, ratings)
         if row.nnz == 0:
-            return self._popular(k, exclude=row.indices)
-        return self._ranked(self.ranker.scores(self.ranker.fold_in(row)), row.indices, k)
+            return self._popular(k, exclude=row.indices, only=only)
+        return self._ranked(self.ranker.scores(self.ranker.fold_in(row)), row.indices, k, only)
 
     def recommend_many(self, users: Any, k: int = 10) -> list[Ranked]:
         """Top-k for many users at once (batch predict, evaluation), in the order given."""
@@ -100,12 +101,12 @@ class Recommender:
                 lists[i] = self.recommend(users[i], k)
         return lists  # type: ignore[return-value]
 
-    def similar(self, item: Any, k: int = 10) -> Ranked:
+    def similar(self, item: Any, k: int = 10, only: np.ndarray | None = None) -> Ranked:
         """Items most like `item` (by the model's item vectors, else co-occurrence); an unknown item
         gets the popular items."""
         code = codes_of(self.items, [item])[0]
         if code < 0:
-            return self._popular(k, exclude=np.array([], np.int64))
+            return self._popular(k, exclude=np.array([], np.int64), only=only)
         similarity = self.ranker.similar_to(int(code))
         if similarity is None:
             binary = self.seen.copy()
@@ -113,18 +114,20 @@ class Recommender:
             column = binary[:, int(code)]
             counts = np.asarray((binary.T @ column).todense()).ravel()
             similarity = counts / np.sqrt(np.maximum(self.popularity, 1) * max(self.popularity[code], 1))
-        return self._ranked(np.asarray(similarity, np.float32)[None, :], np.array([code]), k)
+        return self._ranked(np.asarray(similarity, np.float32)[None, :], np.array([code]), k, only)
 
-    def _popular(self, k: int, exclude: np.ndarray) -> Ranked:
+    def _popular(self, k: int, exclude: np.ndarray, only: np.ndarray | None = None) -> Ranked:
         scores = self.popularity.astype(np.float32)[None, :] - np.arange(len(self.items)) * 1e-6
-        ranked = self._ranked(scores, exclude, k)
+        ranked = self._ranked(scores, exclude, k, only)
         ranked.scores = [float(self.popularity[c]) for c in codes_of(self.items, ranked.items)]
         ranked.known = False
         return ranked
 
-    def _ranked(self, scores: np.ndarray, exclude: np.ndarray, k: int) -> Ranked:
+    def _ranked(self, scores: np.ndarray, exclude: np.ndarray, k: int, only: np.ndarray | None = None) -> Ranked:
         scores = np.array(scores, np.float32).reshape(1, -1)
         scores[0, exclude] = -np.inf
+        if only is not None:
+            scores[0, ~only] = -np.inf
         items, values = top_k(scores, k)[0]
         return Ranked(list(self.items[items]), values.tolist(), True)
 
@@ -235,6 +238,19 @@ class Recommender:
             return [{} for _ in items]
         rows = self.metadata.reindex(items)
         return [{k: _plain(v) for k, v in row.items() if not _missing(v)} for _, row in rows.iterrows()]
+
+    def matching(self, filters: dict[str, str]) -> np.ndarray:
+        """A mask over the items: those whose metadata column holds each text (case-insensitive; "Drama"
+        matches "Crime|Drama"). ValueError naming the columns for a column the metadata lacks."""
+        if self.metadata is None:
+            raise ValueError("this model has no item metadata (data.items) to filter on")
+        keep = np.ones(len(self.items), dtype=bool)
+        rows = self.metadata.reindex(self.items)
+        for column, text in filters.items():
+            if column not in rows.columns:
+                raise ValueError(f"the item metadata has no column '{column}'; it has {', '.join(map(str, rows.columns))}")
+            keep &= rows[column].astype(str).str.contains(str(text), case=False, regex=False).to_numpy()
+        return keep
 
     def popularity_share(self) -> dict[Any, float]:
         """item -> the share of training users who interacted with it (the mean_popularity metric)."""
