@@ -179,6 +179,7 @@ class ModelHolder:
         self._unreadable = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.watchers: list[Callable[[], Any]] = []  # also run on each poll (a recommender folds in new batches)
 
     @property
     def follows_alias(self) -> bool:
@@ -201,6 +202,11 @@ class ModelHolder:
             except Exception:  # never let the poller die: the old model keeps serving
                 log.exception("Checking the registry for a new '%s' model failed; still serving %s.",
                               self.ref, self.current.version)
+            for watch in self.watchers:
+                try:
+                    watch()
+                except Exception:
+                    log.exception("A watcher of the served model failed; still serving %s.", self.current.version)
 
     def target_version(self) -> str | None:
         """The version the alias points at now, or None when registry.json cannot say."""

@@ -12,7 +12,8 @@
 - `POST /predict`: predicted ratings of (user, item) pairs, records with the data's user and item
   columns (or `user` and `item`).
 
-Bad input (a rating outside the scale, a non-numeric rating, a missing field, bad JSON) is a 422
+Interactions that `mlw ingest --append` adds are folded in as well (the reload thread looks for
+new ingest versions that append to the model's data). Bad input (a rating outside the scale, a non-numeric rating, a missing field, bad JSON) is a 422
 naming the field. Ratings recorded by this process are applied again to a model swapped in by hot
 reload, so a retrained model does not forget them before its next refit. Every worker process
 keeps its own updates (serve.workers > 1 does not share them).
@@ -56,10 +57,12 @@ class RecommendService:
         data = state.config.model.data
         self.user_column, self.item_column, self.rating_column = data.user_column, data.item_column, data.rating_column
         self.time_column = data.time_column
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # `model` takes it too, when a swapped-in model gets the updates again
         self.recorded: list[tuple[list[Any], list[Any], list[float] | None]] = []  # re-applied after a swap
         self.log_path = state.store.log_dir(RATINGS_LOG) / "ratings.csv"
         self._model_version: str | None = None
+        self.folded_ingest = self._ingest_of(state.holder.current)   # the newest ingest version folded in
+        state.holder.watchers.append(self.fold_appended)
 
     @property
     def model(self) -> Any:
@@ -73,6 +76,61 @@ class RecommendService:
                         recommender.add(users, items, ratings)
                     self._model_version = served.version
         return recommender
+
+    # ----------------------------------------------------------------- ingest --append
+
+    def _ingest_of(self, served: Any) -> str | None:
+        """The ingest version behind a served model (train -> prepare -> ingest)."""
+        from mlflow_cli.core.lineage import input_version, prepare_of
+
+        try:
+            train = self.state.store.load("train", served.version)
+            return input_version(prepare_of(self.state.store, train).manifest, "ingest")
+        except Exception:  # an odd lineage only means no batches are folded in
+            return None
+
+    def fold_appended(self) -> int:
+        """Fold in the interactions `mlw ingest --append` added since the model's data (or the last
+        batch folded): each batch's rows, from its own snapshot, in order. Run on the reload thread.
+        A new snapshot that does not append to them is left to `mlw retrain`."""
+        store, known = self.state.store, self.folded_ingest
+        newest = store.latest("ingest")
+        if known is None or newest is None or newest == known:
+            return 0
+        chain: list[Any] = []
+        version: str | None = newest
+        while version is not None and version != known and len(chain) < 1000:
+            artifact = store.load("ingest", version)
+            batch = (artifact.manifest.get("info") or {}).get("batch") or {}
+            if "previous" not in batch:        # a fresh snapshot: nothing to append to
+                self.folded_ingest = newest
+                log.info("ingest/%s is a new snapshot, not an append: retrain to use it.", newest)
+                return 0
+            chain.append((artifact, batch))
+            version = batch["previous"]
+        if version != known:
+            self.folded_ingest = newest
+            return 0
+        import pyarrow.parquet as pq
+
+        added = 0
+        columns = [c for c in (self.user_column, self.item_column, self.rating_column) if c]
+        for artifact, batch in reversed(chain):
+            table = pq.read_table(artifact.file("data.parquet"), columns=columns)
+            rows = table.slice(batch["first_row"], batch["rows"]).to_pandas()
+            rows = rows.dropna(subset=[self.user_column, self.item_column])
+            if rows.empty:
+                continue
+            users, items = rows[self.user_column].tolist(), rows[self.item_column].tolist()
+            ratings = rows[self.rating_column].astype(float).tolist() if self.rating_column and \
+                self.model.rater is not None else None
+            with self.lock:
+                self.model.add(users, items, ratings)
+                self.recorded.append((users, items, ratings))
+            added += len(rows)
+        self.folded_ingest = newest
+        log.info("Folded in %d interactions that mlw ingest --append added (up to ingest/%s).", added, newest)
+        return added
 
     # ----------------------------------------------------------------- parsing
 
@@ -150,6 +208,10 @@ class RecommendService:
                                    "input": rating})
             users.append(self.user_id(user) if user is not None else None)
             items.append(self.item_id(item) if item is not None else None)
+            for field, value, index in (("user", users[-1], self.model.users), ("item", items[-1], self.model.items)):
+                if value is not None and not _fits(value, index):  # the ratings log must append to the data
+                    issues.append({"loc": ["body", "ratings", i, field], "input": value,
+                                   "msg": f"must be {_kind_name(index)}, as the data's {field} ids are"})
             values.append(float(rating) if explicit and isinstance(rating, (int, float)) else 1.0)
         if issues:
             first = issues[0]
@@ -314,6 +376,20 @@ def _typed(value: Any, index: Any) -> Any:
         except (TypeError, ValueError):
             return value
     return str(value) if not isinstance(value, str) and kind is not None and kind.kind == "O" else value
+
+
+def _fits(value: Any, index: Any) -> bool:
+    kind = getattr(getattr(index, "dtype", None), "kind", "O")
+    if kind in "iu":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "f":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return True
+
+
+def _kind_name(index: Any) -> str:
+    kind = getattr(getattr(index, "dtype", None), "kind", "O")
+    return "a whole number" if kind in "iu" else "a number" if kind == "f" else "text"
 
 
 def _plain(value: Any) -> Any:

@@ -85,11 +85,11 @@ def test_new_ratings_change_the_next_list_at_once_and_are_logged(server, movies)
         assert recorded.json()["ratings"] == 3 and recorded.json()["new_users"] == 0
         after = [entry["item"] for entry in client.get("/recommend/7").json()["items"]]
         assert not set(top) & set(after) and after != [entry["item"] for entry in before]
-        newcomer = client.post("/ratings", json={"ratings": [{"user": "ada", "item": 1, "rating": 4.5}]}).json()
-        assert newcomer["new_users"] == 1 and client.get("/recommend/ada").json()["known"] is True
+        newcomer = client.post("/ratings", json={"ratings": [{"user": 90_001, "item": 1, "rating": 4.5}]}).json()
+        assert newcomer["new_users"] == 1 and client.get("/recommend/90001").json()["known"] is True
     log = movies.folder / "artifacts" / "movies" / "ratings" / "ratings.csv"
     rows = list(csv.DictReader(log.open()))
-    assert [r["movie_id"] for r in rows[-4:-1]] == [str(i) for i in top] and rows[-1]["user_id"] == "ada"
+    assert [r["movie_id"] for r in rows[-4:-1]] == [str(i) for i in top] and rows[-1]["user_id"] == "90001"
     assert set(rows[0]) == {"user_id", "movie_id", "rating", "timestamp"}
 
 
@@ -98,6 +98,7 @@ def test_new_ratings_change_the_next_list_at_once_and_are_logged(server, movies)
     ({"ratings": [{"user": 5, "item": 1, "rating": "good"}]}, ["body", "ratings", 0, "rating"], "must be a number"),
     ({"ratings": [{"item": 1, "rating": 3}]}, ["body", "ratings", 0, "user"], "field required"),
     ({"ratings": []}, None, "at least one rating"),
+    ({"ratings": [{"user": "ada", "item": 1, "rating": 3}]}, ["body", "ratings", 0, "user"], "must be a whole number"),
     ("not json", None, "not valid JSON"),
 ])
 def test_bad_ratings_are_refused_with_422_naming_the_field(server, body, loc, words):
@@ -132,14 +133,14 @@ def test_ratings_survive_a_hot_reload_to_a_retrained_model(movies, tmp_path):
     running = start_server(project, "--set", "serve.reload_interval_s=0.2")
     try:
         with running.client() as client:
-            client.post("/ratings", json={"ratings": [{"user": "zoe", "item": 1, "rating": 5}]})
-            assert client.get("/recommend/zoe").json()["known"] is True
+            client.post("/ratings", json={"ratings": [{"user": 90_002, "item": 1, "rating": 5}]})
+            assert client.get("/recommend/90002").json()["known"] is True
             assert run_mlw("train", "-c", project.config, "--set", "train.model=als").exit_code == 0
             assert run_mlw("models", "promote", "latest", "--alias", "production", "-c", project.config).exit_code == 0
             deadline = time.monotonic() + 20
             while client.get("/health").json()["model_version"] == movies.first and time.monotonic() < deadline:
                 time.sleep(0.2)
-            moved = client.get("/recommend/zoe").json()
+            moved = client.get("/recommend/90002").json()
             assert moved["model_version"] != movies.first and moved["known"] is True
     finally:
         running.stop()
@@ -191,3 +192,33 @@ def _chromium():
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     return driver
+
+
+def test_interactions_ingest_appends_are_folded_into_the_served_model(movies, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    folder = tmp_path / "copy"
+    shutil.copytree(movies.folder, folder)
+    project = Project(folder / "mlw.yaml", movies.first)
+    running = start_server(project, "--set", "serve.reload_interval_s=0.2")
+    try:
+        with running.client() as client:
+            before = client.get("/recommend/90003").json()
+            assert before["known"] is False
+            batch = pd.DataFrame({"user_id": [90_003] * 3, "movie_id": [1, 2, 3], "rating": [5.0, 4.5, 5.0],
+                                  "timestamp": ["2026-01-02T10:00:00"] * 3})
+            batch.to_csv(folder / "batch.csv", index=False)
+            code = run_mlw("ingest", "--append", "--set", f"data.source.path={folder / 'batch.csv'}",
+                           "-c", project.config).exit_code
+            assert code == 0
+            deadline = time.monotonic() + 20
+            while not client.get("/recommend/90003").json()["known"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+            after = client.get("/recommend/90003").json()
+            assert after["known"] is True and not {1, 2, 3} & {e["item"] for e in after["items"]}
+            assert after["model_version"] == movies.first          # no retrain: folded in
+    finally:
+        code, stderr = running.stop()
+    assert "Folded in 3 interactions" in stderr
