@@ -79,7 +79,7 @@ def build_package(config: Config, model_ref: str | None = None, out_dir: Path | 
         _copy_artifacts(pkg_store, train, prepare, evaluation, ref)
         say("Building the mlw wheel ...")
         wheel, wheel_origin = build_wheel(tmp / "wheels")
-        pins = pinned_requirements(wheel_requires(wheel))
+        pins = pinned_requirements(wheel_requires(wheel), extras=_extras(train))
         warnings = library_drift(train, pins)
         facts = _facts(config, train, prepare, evaluation, alias or ref, wheel, pins, warnings)
         (tmp / "mlw.yaml").write_text(render_config(config, facts), encoding="utf-8")
@@ -232,3 +232,9 @@ def _facts(config: Config, train: Artifact, prepare: Artifact, evaluation: Artif
             "build_flag": f"--platform {docker_platform()} " if docker_platform().startswith("linux/") else "",
             "wheel": wheel.name, "pins": pins, "warnings": warnings, "token_env": config.model.serve.token_env,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _extras(train: Artifact) -> tuple[str, ...]:
+    """mlw's extras the model needs to load: `recommend` (implicit) for a recommender ranking with als."""
+    info = TrainInfo.of(train.manifest)
+    return ("recommend",) if info.task == "recommendation" and info.model == "als" else ()

@@ -150,17 +150,18 @@ def wheel_requires(wheel: Path) -> list[str]:
         return email.message_from_string(archive.read(name).decode("utf-8")).get_all("Requires-Dist") or []
 
 
-def pinned_requirements(requires: list[str]) -> list[str]:
+def pinned_requirements(requires: list[str], extras: tuple[str, ...] = ()) -> list[str]:
     """`Name==version` for these requirements and theirs, transitively, as installed in this environment.
 
-    Markers are evaluated for this interpreter and platform (no extras of the root), so the
-    pins fit a Linux image of the same Python when this runs on Linux."""
+    Markers are evaluated for this interpreter and platform, with the root's `extras` (mlw's
+    `recommend` for a model that needs implicit), so the pins fit a Linux image of the same Python
+    when this runs on Linux."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
     pins: dict[str, str] = {}
     seen: set[tuple[str, str]] = set()
-    pending = [(text, "") for text in requires]
+    pending = [(text, extra) for text in requires for extra in ("", *extras)]
     while pending:
         text, extra = pending.pop()
         requirement = Requirement(text)

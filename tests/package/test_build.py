@@ -325,3 +325,22 @@ def _wheel_files(path: Path) -> dict[str, str]:
     with zipfile.ZipFile(path) as archive:
         return {name: hashlib.sha256(archive.read(name)).hexdigest() for name in archive.namelist()
                 if not name.endswith("/RECORD")}
+
+
+def test_a_recommender_that_ranks_with_als_gets_the_recommend_extra_pinned():
+    from mlflow_cli.package.build import _extras
+    from mlflow_cli.package.wheel import pinned_requirements
+
+    requires = ['implicit>=0.7.2; extra == "recommend"', "pyyaml>=6.0"]
+    plain = pinned_requirements(requires)
+    assert [p.split("==")[0].lower() for p in plain] == ["pyyaml"]
+    with_extra = {p.split("==")[0].lower() for p in pinned_requirements(requires, extras=("recommend",))}
+    assert {"implicit", "pyyaml", "tqdm", "threadpoolctl", "scipy", "numpy"} <= with_extra
+
+    class Train:
+        def __init__(self, info):
+            self.manifest = {"info": info}
+
+    assert _extras(Train({"task": "recommendation", "model": "als"})) == ("recommend",)
+    assert _extras(Train({"task": "recommendation", "model": "ease"})) == ()
+    assert _extras(Train({"task": "classification", "model": "xgboost"})) == ()
