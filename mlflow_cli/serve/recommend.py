@@ -258,33 +258,28 @@ def add_routes(app: FastAPI, state: Any) -> RecommendService:
     """The recommendation routes on the app (and /predict answered with predicted ratings)."""
     service = RecommendService(state)
 
-    def answer(endpoint: str, started: float, work: Any) -> Response:
+    async def answer(endpoint: str, request: Request, work: Any, with_body: bool = False) -> Response:
+        """`work()` (or `work(body)`, the JSON body read first) answered as JSON, or a 422 refusal."""
+        started = time.perf_counter()
         try:
-            return Response(dumps(work()), media_type="application/json")
+            content = work(await service.body(request)) if with_body else work()
+            return Response(dumps(content), media_type="application/json")
         except BadRequest as exc:
             return refusal(state, endpoint, started, exc)
 
     @app.get("/recommend/{user}", tags=["recommend"], summary="A user's top-k items (seen items excluded)")
     async def recommend_user(user: str, request: Request) -> Response:
-        started = time.perf_counter()
-
         def work() -> dict[str, Any]:
             k, uid = service.k(request), service.user_id(user)
             ranked = service.model.recommend(uid, k, service.only(request))
             note = None if ranked.known else "new user: the model has no ratings from them, so these are the " \
                                              "most popular items"
             return service.listing(ranked, user=_plain(uid), note=note)
-        return answer("/recommend/{user}", started, work)
+        return await answer("/recommend/{user}", request, work)
 
     @app.post("/recommend", tags=["recommend"], summary="Top-k for a new user from their ratings (folded in)")
     async def recommend_new(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            body = await service.body(request)
-        except BadRequest as exc:
-            return refusal(state, "/recommend", started, exc)
-
-        def work() -> dict[str, Any]:
+        def work(body: Any) -> dict[str, Any]:
             _, items, ratings = service.ratings(body, need_user=False)
             k = body.get("k", 10)
             if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
@@ -293,32 +288,24 @@ def add_routes(app: FastAPI, state: Any) -> RecommendService:
             ranked = service.model.recommend_new(items, ratings, k)
             note = None if ranked.known else "none of these items is known to the model: the most popular items"
             return service.listing(ranked, note=note)
-        return answer("/recommend", started, work)
+        return await answer("/recommend", request, work, with_body=True)
 
     @app.get("/similar/{item}", tags=["recommend"], summary="Items most like an item")
     async def similar(item: str, request: Request) -> Response:
-        started = time.perf_counter()
-
         def work() -> dict[str, Any]:
             k, iid = service.k(request), service.item_id(item)
             ranked = service.model.similar(iid, k, service.only(request))
             note = None if ranked.known else "unknown item: the most popular items"
             return service.listing(ranked, item=_plain(iid), about=service.model.describe([iid])[0], note=note)
-        return answer("/similar/{item}", started, work)
+        return await answer("/similar/{item}", request, work)
 
     @app.post("/ratings", tags=["recommend"], summary="Record new ratings: next recommendations reflect them")
     async def ratings(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            body = await service.body(request)
-        except BadRequest as exc:
-            return refusal(state, "/ratings", started, exc)
-
-        def work() -> dict[str, Any]:
+        def work(body: Any) -> dict[str, Any]:
             users, items, values = service.ratings(body, need_user=True)
             counts = service.record(users, items, values)
             return {**counts, "log": str(service.log_path), "model_version": state.holder.current.version}
-        return answer("/ratings", started, work)
+        return await answer("/ratings", request, work, with_body=True)
 
     return service
 

@@ -27,6 +27,15 @@ def movies(tmp_path_factory) -> Project:
     return Project(config, registry["aliases"]["production"]["version"])
 
 
+def own_server(movies: Project, tmp_path) -> tuple[Project, object]:
+    """A private copy of the trained project and a server on it (the test stops it)."""
+    import shutil
+
+    shutil.copytree(movies.folder, tmp_path / "copy")
+    project = Project(tmp_path / "copy" / "mlw.yaml", movies.first)
+    return project, start_server(project, "--set", "serve.reload_interval_s=0.2")
+
+
 @pytest.fixture(scope="module")
 def server(movies):
     running = start_server(movies, "--set", "serve.reload_interval_s=0.2")
@@ -125,12 +134,7 @@ def test_predict_rates_pairs_and_names_a_missing_field(server):
 
 
 def test_ratings_survive_a_hot_reload_to_a_retrained_model(movies, tmp_path):
-    import shutil
-
-    folder = tmp_path / "copy"
-    shutil.copytree(movies.folder, folder)
-    project = Project(folder / "mlw.yaml", movies.first)
-    running = start_server(project, "--set", "serve.reload_interval_s=0.2")
+    project, running = own_server(movies, tmp_path)
     try:
         with running.client() as client:
             client.post("/ratings", json={"ratings": [{"user": 90_002, "item": 1, "rating": 5}]})
@@ -195,14 +199,10 @@ def _chromium():
 
 
 def test_interactions_ingest_appends_are_folded_into_the_served_model(movies, tmp_path):
-    import shutil
-
     import pandas as pd
 
-    folder = tmp_path / "copy"
-    shutil.copytree(movies.folder, folder)
-    project = Project(folder / "mlw.yaml", movies.first)
-    running = start_server(project, "--set", "serve.reload_interval_s=0.2")
+    project, running = own_server(movies, tmp_path)
+    folder = project.folder
     try:
         with running.client() as client:
             before = client.get("/recommend/90003").json()

@@ -109,18 +109,24 @@ def _champion(champion: tuple[str, ScoringModel], test: pd.DataFrame, task: str,
     diff = {k: metrics[k] - theirs[k] for k in reported if k in metrics and k in theirs}
     info: dict[str, Any] = {"champion": label, "metrics": theirs, "difference": diff}
     if cfg.require_better_than:
-        gate = {"gate": f"better than {cfg.require_better_than}", "condition": f"{metric} better by > {cfg.margin:g}",
-                "value": metrics.get(metric)}
-        if metric in metrics and metric in scored:
-            sign = scorer_sign(metric)
-            gate["passed"] = sign * (metrics[metric] - scored[metric]) > cfg.margin
-            gate["message"] = (f"challenger {metric} = {metrics[metric]:.4g} vs {label} {scored[metric]:.4g} "
-                               f"(margin {cfg.margin:g})")
-        else:
-            gate["passed"] = False
-            gate["message"] = f"{metric} could not be computed for both the challenger and {label}"
-        info["gate"] = gate
+        info["gate"] = champion_gate(label, metric, metrics, scored, cfg)
     return info
+
+
+def champion_gate(label: str, metric: str, mine: dict[str, float], theirs: dict[str, float],
+                  cfg: EvaluateConfig) -> dict[str, Any]:
+    """evaluate.require_better_than as a gate: the challenger must beat the champion on `metric` by
+    more than evaluate.margin; it fails, never silently passes, when either value is missing."""
+    gate: dict[str, Any] = {"gate": f"better than {cfg.require_better_than}",
+                            "condition": f"{metric} better by > {cfg.margin:g}", "value": mine.get(metric)}
+    if metric in mine and metric in theirs:
+        gate["passed"] = scorer_sign(metric) * (mine[metric] - theirs[metric]) > cfg.margin
+        gate["message"] = (f"challenger {metric} = {mine[metric]:.4g} vs {label} {theirs[metric]:.4g} "
+                           f"(margin {cfg.margin:g})")
+    else:
+        gate["passed"] = False
+        gate["message"] = f"{metric} could not be computed for both the challenger and {label}"
+    return gate
 
 
 def _write_predictions(path: Path, test: pd.DataFrame, target: str | None, scored: Scored) -> None:

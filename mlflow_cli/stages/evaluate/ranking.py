@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 
 from mlflow_cli.core.config import EvaluateConfig
-from mlflow_cli.models.metrics import check_gate, scorer_sign
+from mlflow_cli.models.metrics import check_gate
 from mlflow_cli.models.recommend.judged import RankingJudge
 from mlflow_cli.models.recommend.recommender import Ranked, Recommender
-from mlflow_cli.stages.evaluate.evaluation import Evaluation
+from mlflow_cli.stages.evaluate.evaluation import Evaluation, champion_gate
 
 ACTIVITY_BINS = 5        # users grouped by how many training interactions they have, in this many quantiles
 
@@ -67,16 +67,7 @@ def _champion(champion: tuple[str, Recommender], judge: RankingJudge, metric: st
     info: dict[str, Any] = {"champion": label, "metrics": theirs,
                             "difference": {k: metrics[k] - theirs[k] for k in reported if k in metrics and k in theirs}}
     if cfg.require_better_than:
-        gate: dict[str, Any] = {"gate": f"better than {cfg.require_better_than}",
-                                "condition": f"{metric} better by > {cfg.margin:g}", "value": metrics.get(metric)}
-        if metric in metrics and metric in theirs_all:
-            gate["passed"] = scorer_sign(metric) * (metrics[metric] - theirs_all[metric]) > cfg.margin
-            gate["message"] = (f"challenger {metric} = {metrics[metric]:.4g} vs {label} {theirs_all[metric]:.4g} "
-                               f"(margin {cfg.margin:g})")
-        else:
-            gate["passed"] = False
-            gate["message"] = f"{metric} could not be computed for both the challenger and {label}"
-        info["gate"] = gate
+        info["gate"] = champion_gate(label, metric, metrics, theirs_all, cfg)
     return info
 
 
