@@ -161,6 +161,8 @@ def test_implicit_interactions_train_a_ranker_and_no_rating_model(tmp_path):
     ({}, pd.DataFrame({"user_id": [1, 2] * 25, "movie_id": range(50), "rating": "good",
                        "timestamp": "2020-01-01"}), "prepare", 3, ["holds no numbers", "'good'"]),
     ({"prepare": {"split": {"method": "stratified"}}}, None, "prepare", 2, ["does not apply to recommendation"]),
+    ({}, pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 2], "rating": 3.0, "timestamp": "2020-01-01"}),
+     "prepare", 3, ["too few to split", "user_time"]),
 ])
 def test_mistakes_get_a_clear_message_and_their_exit_code(tmp_path, sections, ratings, stage, code, words):
     config = movies_project(tmp_path, ratings, **sections)
@@ -219,3 +221,15 @@ def test_monitor_tells_new_users_and_harsher_ratings_from_more_of_the_same(train
     # the prediction log holds requests, not ratings: the message points at the ratings log
     code, _, err = run_json("monitor", config, "--log")
     assert code == 2 and "ratings" in err and "--input" in err
+
+
+def test_item_metadata_that_does_not_join_is_counted_and_said(tmp_path):
+    config = movies_project(tmp_path, pd.read_csv(DATA / "ratings.csv").head(3000))
+    movies = pd.read_csv(DATA / "movies.csv")
+    movies[movies["movie_id"] > 100].to_csv(tmp_path / "movies.csv", index=False)   # the first 100 lack a row
+    assert run_json("ingest", config)[0] == 0
+    code, result, err = run_json("prepare", config)
+    rated = pd.read_csv(DATA / "ratings.csv").head(3000)["movie_id"]
+    missing = int(rated[rated <= 100].nunique())
+    assert code == 0 and result["info"]["metadata"]["unmatched"] == missing > 0
+    assert f"{missing:,} of {rated.nunique():,} items have no row in data.items" in result["warnings"][0]
