@@ -30,6 +30,8 @@ def test_configs_run_as_shipped(mlw, config, tmp_path):
     assert info["features_out"] >= info["features_in"]
     chain = mlw("run", "-c", config, "--set", store, "--json")
     assert chain.exit_code == 0, chain.stderr  # every shipped config passes its own gates
+    for output in (chain.stdout, chain.stderr):  # no warning of ours or of our libraries' deprecations leaks
+        assert "FutureWarning" not in output and "DeprecationWarning" not in output
     steps = {s["stage"]: s for s in chain.json()["steps"]}
     sql = "url:" in config.read_text()
     assert steps["ingest"]["action"] == ("ran" if sql else "cached")  # databases are read again every run

@@ -53,7 +53,8 @@ def single_threaded(model: Any) -> Any:
     requests."""
     estimator = final_estimator(model)
     for candidate in (estimator, getattr(estimator, "estimator", None)):
-        if candidate is not None and hasattr(candidate, "get_params") and "n_jobs" in candidate.get_params(deep=False):
+        if candidate is not None and hasattr(candidate, "get_params") and \
+                candidate.get_params(deep=False).get("n_jobs") not in (None, 1):  # unset: nothing to do (nor warn)
             candidate.set_params(n_jobs=1)
     return model
 

@@ -262,8 +262,10 @@ class Trainer:
         if needs_dense(estimator):
             steps.append(("densify", Densify()))
         model = clone(estimator)
-        if self.n_jobs != 1 and "n_jobs" in model.get_params(deep=False):
+        if self.n_jobs != 1 and model.get_params(deep=False).get("n_jobs") not in (None, 1):
             model.set_params(n_jobs=1)  # folds already run in parallel: nested threads only contend
+            # (only where n_jobs is in use: setting it where it is deprecated, LogisticRegression since
+            # scikit-learn 1.8, warns)
         if self.kind.labels and is_xgboost(model):
             model = LabelEncodedClassifier(model)
         steps.append(("model", model))
