@@ -259,13 +259,16 @@ def add_routes(app: FastAPI, state: Any) -> RecommendService:
     service = RecommendService(state)
 
     async def answer(endpoint: str, request: Request, work: Any, with_body: bool = False) -> Response:
-        """`work()` (or `work(body)`, the JSON body read first) answered as JSON, or a 422 refusal."""
+        """`work()` (or `work(body)`, the JSON body read first) answered as JSON, or a 422 refusal;
+        an answered list is one line of the prediction log (the request, the items), as for /predict."""
         started = time.perf_counter()
         try:
             content = work(await service.body(request)) if with_body else work()
-            return Response(dumps(content), media_type="application/json")
         except BadRequest as exc:
-            return refusal(state, endpoint, started, exc)
+            return refusal(state, request, endpoint, started, exc)
+        if "items" in content:
+            log_list(state, request, endpoint, started, content)
+        return Response(dumps(content), media_type="application/json")
 
     @app.get("/recommend/{user}", tags=["recommend"], summary="A user's top-k items (seen items excluded)")
     async def recommend_user(user: str, request: Request) -> Response:
@@ -334,7 +337,7 @@ async def predict_ratings(service: RecommendService, request: Request) -> Respon
         items = [service.item_id(r.get(service.item_column, r.get("item"))) for r in records]
         predicted = model.predict(users, items)
     except BadRequest as exc:
-        return refusal(service.state, "/predict", started, exc)
+        return refusal(service.state, request, "/predict", started, exc)
     known = [model.is_known_user(u) for u in users]
     return Response(dumps({
         "predictions": [None if value != value else round(float(value), 4) for value in predicted],
@@ -342,9 +345,31 @@ async def predict_ratings(service: RecommendService, request: Request) -> Respon
         media_type="application/json")
 
 
-def refusal(state: Any, endpoint: str, started: float, exc: BadRequest) -> Response:
+def log_list(state: Any, request: Request, endpoint: str, started: float, content: dict[str, Any]) -> None:
+    """One prediction-log line for an answered list: who or what it was for, k, and the items."""
+    from mlflow_cli.serve.middleware import REQUEST_ID
+    from mlflow_cli.serve.predlog import LogEntry
+    from mlflow_cli.serve.requests import Rows
+
+    model = state.holder.current
+    asked = {key: content[key] for key in ("user", "item") if key in content}
+    asked.update(known=content["known"], k=int(request.query_params.get("k", len(content["items"]))),
+                 **{key: value for key, value in request.query_params.items() if key != "k"})  # filters
+    try:
+        state.predlog.submit(LogEntry(
+            ts=datetime.now(timezone.utc).isoformat(), request_id=request.scope.get(REQUEST_ID) or "",
+            model_version=model.version, alias=model.alias, endpoint=endpoint,
+            latency_ms=(time.perf_counter() - started) * 1000, inputs=Rows(1, {k: [v] for k, v in asked.items()}),
+            predictions=[[entry["item"] for entry in content["items"]]]))
+    except Exception:  # bookkeeping must never cost the client its answer
+        log.exception("Logging a %s request failed.", endpoint)
+
+
+def refusal(state: Any, request: Request, endpoint: str, started: float, exc: BadRequest) -> Response:
     """422 with the message (and each bad field), logged as a refused request for monitoring."""
-    state.refused("", endpoint, 422, "invalid_input", started)
+    from mlflow_cli.serve.middleware import REQUEST_ID
+
+    state.refused(request.scope.get(REQUEST_ID) or "", endpoint, 422, "invalid_input", started)
     body = {"detail": exc.issues, "message": exc.message} if exc.issues else {"detail": exc.message}
     return Response(dumps(body), status_code=422, media_type="application/json")
 

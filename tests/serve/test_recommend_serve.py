@@ -133,6 +133,25 @@ def test_predict_rates_pairs_and_names_a_missing_field(server):
         assert 'endpoint="/recommend/{user}"' in metrics and 'endpoint="/ratings"' in metrics
 
 
+def test_answered_lists_and_refusals_are_in_the_prediction_log(server, movies):
+    with server.client() as client:
+        answered = client.get("/recommend/5", params={"k": 3}, headers={"X-Request-ID": "rec-log-1"}).json()
+        client.get("/recommend/5", params={"k": "x"}, headers={"X-Request-ID": "rec-log-2"})
+    lines = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for path in (movies.folder / "artifacts" / "movies" / "predictions").glob("*.jsonl")
+                 for line in path.read_text().splitlines()]
+        if {"rec-log-1", "rec-log-2"} <= {line["request_id"] for line in lines}:
+            break
+        time.sleep(0.2)
+    mine = next(line for line in lines if line["request_id"] == "rec-log-1")
+    assert mine["endpoint"] == "/recommend/{user}" and mine["inputs"] == {"user": 5, "known": True, "k": 3}
+    assert mine["prediction"] == [entry["item"] for entry in answered["items"]]
+    refused = next(line for line in lines if line["request_id"] == "rec-log-2")
+    assert refused["status"] == 422 and refused["error"] == "invalid_input"
+
+
 def test_ratings_survive_a_hot_reload_to_a_retrained_model(movies, tmp_path):
     project, running = own_server(movies, tmp_path)
     try:
