@@ -22,6 +22,16 @@ def render_monitor(result: StageResult) -> None:
         if result.cached:
             console.status(f"cached: {ref} already holds this result (same model, data and config; --force "
                            f"recomputes)")
+        if full.get("kind") == "recommendation_health":
+            h = full["health"]
+            console.print_text(f"Monitored the service of {full['model']} on {full['current']}: {h['requests']:,} "
+                               f"requests, {h['refused']:,} refused ({fmt(h['error_rate'], 3)}), latency p50 "
+                               f"{fmt(h['latency_p50_ms'])} ms, p99 {fmt(h['latency_p99_ms'])} ms.")
+            console.print_table("requests by endpoint", ["endpoint", "requests"],
+                                [[k, f"{v:,}"] for k, v in h["endpoints"].items()])
+            _gates(full["gates"])
+            console.status(f"report: {result.details['report']}")
+            return
         if full.get("kind") == "interactions":
             _interactions(full, ref)
             console.status(f"report: {result.details['report']}")
@@ -125,7 +135,11 @@ def _interactions(full: dict[str, Any], ref: str) -> None:
                             ["metric", "now", "popularity", "at evaluation"],
                             [[k, fmt(quality["metrics"][k]), fmt(quality["popularity"].get(k)),
                               fmt(quality["evaluated"].get(k))] for k in keys])
-    if full["gates"]:
+    _gates(full["gates"])
+
+
+def _gates(gates: list[dict[str, Any]]) -> None:
+    if gates:
         console.print_table("gates", ["gate", "condition", "value", "result"],
                             [[g["gate"], g["condition"], fmt(g["value"]), "pass" if g["passed"] else "FAIL"]
-                             for g in full["gates"]])
+                             for g in gates])

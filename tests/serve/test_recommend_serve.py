@@ -150,6 +150,12 @@ def test_answered_lists_and_refusals_are_in_the_prediction_log(server, movies):
     assert mine["prediction"] == [entry["item"] for entry in answered["items"]]
     refused = next(line for line in lines if line["request_id"] == "rec-log-2")
     assert refused["status"] == 422 and refused["error"] == "invalid_input"
+    # mlw monitor --log: the service's health from those lines
+    done = run_mlw("monitor", "--log", "-c", movies.config, "--json", "--set", 'monitor.gates={error_rate: "<= 0.9"}')
+    assert done.exit_code == 0, done.stderr
+    health = json.loads(done.stdout)["result"]["health"]
+    assert health["requests"] >= 2 and health["refused"] >= 1 and health["latency_p50_ms"] > 0
+    assert "/recommend/{user}" in health["endpoints"]
 
 
 def test_ratings_survive_a_hot_reload_to_a_retrained_model(movies, tmp_path):

@@ -218,9 +218,9 @@ def test_monitor_tells_new_users_and_harsher_ratings_from_more_of_the_same(train
     code, harsher = found["harsh"]
     assert code == 1 and harsher["drift"]["drifted"] == ["rating"]
     assert harsher["quality"]["metrics"]["rmse"] > 0.9 and harsher["quality"]["popularity"]["ndcg"] >= 0
-    # the prediction log holds requests, not ratings: the message points at the ratings log
+    # the prediction log holds the served requests: none were served here
     code, _, err = run_json("monitor", config, "--log")
-    assert code == 2 and "ratings" in err and "--input" in err
+    assert code == 3 and "holds no requests" in err and "mlw serve" in err
 
 
 def test_item_metadata_that_does_not_join_is_counted_and_said(tmp_path):

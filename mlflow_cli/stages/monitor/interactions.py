@@ -27,7 +27,7 @@ from mlflow_cli.models.metrics import check_gate
 
 from mlflow_cli.models.reference import INTERACTIONS as KIND
 
-MEASURES = ("rating_drift", "activity_drift", "item_drift", "new_user_share", "new_item_share", "users",
+MEASURES = ("requests", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "rating_drift", "activity_drift", "item_drift", "new_user_share", "new_item_share", "users",
             "popularity_ndcg")
 
 
@@ -89,6 +89,32 @@ def monitor_interactions(frame: pd.DataFrame, reference: dict[str, Any], model: 
     return result, measures
 
 
+HEALTH = ("requests", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+
+
+def service_health(current: Any, gates: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`--log` for a recommender: the served lists' traffic, latency and refusals (health.py)."""
+    from mlflow_cli.data.prediction_log import LogScan, read_log
+    from mlflow_cli.stages.monitor.health import Health
+
+    health, scan = Health(), LogScan()
+    for chunk in read_log(current.folder, since=current.since, until=current.until,
+                          model_version=current.model_version, scan=scan):
+        health.add(chunk.rows, chunk.refused)
+    found = health.result()
+    if not found["requests"]:
+        raise DataError(f"The {current.label} holds no requests.",
+                        hint="Serve the model (mlw serve) and send requests, or widen --since/--until.")
+    measures = {name: found[name] for name in HEALTH}
+    measures["rows"] = found["requests"]
+    checked = [check_gate(name, condition, measures.get(name), f"`monitor.gates.{name}`",
+                          unavailable="the log measures service health; interactions: --input or --batch")
+               for name, condition in gates.items()]
+    result = {"kind": "recommendation_health", "rows": found["requests"], "verdict": "ok", "health": found,
+              "gates": checked, "warnings": []}
+    return result, measures
+
+
 def _popularity_of(model: Any) -> Any:
     """The popularity baseline on the model's own training interactions."""
     from mlflow_cli.models.recommend.algorithms import Popularity
@@ -99,6 +125,13 @@ def _popularity_of(model: Any) -> Any:
 
 
 def report_sections(result: dict[str, Any]) -> list[dict[str, Any]]:
+    if result["kind"] == "recommendation_health":
+        health = result["health"]
+        return [{"heading": "Service health", "text": f"{health['requests']:,} requests from {health['first']} to "
+                                                      f"{health['last']}; {health['refused']:,} refused.",
+                 "table": {"columns": ["measure", "value"],
+                           "rows": [[name, health[name]] for name in HEALTH] +
+                                   [[f"requests to {k}", v] for k, v in health["endpoints"].items()]}}]
     drift, quality = result["drift"], result["quality"]
     sections: list[dict[str, Any]] = [{
         "heading": "Summary", "status": "fail" if result["verdict"] == "drift" else "pass",

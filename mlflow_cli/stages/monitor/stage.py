@@ -262,26 +262,26 @@ def _monitor_recommender(config: Config, store: Store, plan: Plan, started: floa
     from mlflow_cli.models.train_info import MODEL_FILE
     from mlflow_cli.reports.html import write_report
     from mlflow_cli.models.reference import interaction_reference
-    from mlflow_cli.stages.monitor.interactions import monitor_interactions, report_sections
+    from mlflow_cli.stages.monitor.interactions import monitor_interactions, report_sections, service_health
 
     train, prepare, current = plan.extra["train"], plan.extra["prepare"], plan.extra["current"]
-    if current.kind == "log" or plan.extra["window"]:
-        raise ConfigError("The prediction log holds requests, not ratings, and --window is for tabular models: a "
-                          "recommender is monitored on new interactions.",
-                          hint=f"Monitor the ratings `mlw serve` recorded: --input "
-                               f"{store.log_dir('ratings') / 'ratings.csv'} (or --batch VERSION after mlw ingest "
-                               f"--append).")
-    roles = read_schema(prepare)["interactions"]
+    if plan.extra["window"]:
+        raise ConfigError("--window is for tabular models: a recommender is monitored on new interactions.",
+                          hint="Give the interactions of the period: --input FILE or --batch VERSION.")
     warnings: list[str] = []
-    if REFERENCE_FILE in train.manifest["outputs"]:
-        reference = json.loads(train.file(REFERENCE_FILE).read_text(encoding="utf-8"))
+    if current.kind == "log":  # the served lists: the service's health
+        result, measures = service_health(current, config.model.monitor.gates)
     else:
-        reference = interaction_reference(pd.read_parquet(prepare.file("train.parquet")), roles)
-        warnings.append(f"{train.ref} has no reference.json; it was computed from {prepare.ref}'s training split")
-    frame = pd.concat([part.table.to_pandas() for part in current.parts()], ignore_index=True)
-    evaluation = newest_evaluation_of(store, train.version)
-    result, measures = monitor_interactions(frame, reference, train.unpickle(MODEL_FILE), roles, config,
-                                            evaluation[1].get("metrics") if evaluation else None)
+        roles = read_schema(prepare)["interactions"]
+        if REFERENCE_FILE in train.manifest["outputs"]:
+            reference = json.loads(train.file(REFERENCE_FILE).read_text(encoding="utf-8"))
+        else:
+            reference = interaction_reference(pd.read_parquet(prepare.file("train.parquet")), roles)
+            warnings.append(f"{train.ref} has no reference.json; it was computed from {prepare.ref}'s training split")
+        frame = pd.concat([part.table.to_pandas() for part in current.parts()], ignore_index=True)
+        evaluation = newest_evaluation_of(store, train.version)
+        result, measures = monitor_interactions(frame, reference, train.unpickle(MODEL_FILE), roles, config,
+                                                evaluation[1].get("metrics") if evaluation else None)
     result.update(model=train.ref, alias=plan.extra["alias"], current=current.label, warnings=warnings)
     with store.writer(STAGE, started=started) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key
@@ -296,7 +296,7 @@ def _monitor_recommender(config: Config, store: Store, plan: Plan, started: floa
         writer.metrics = measures
         writer.info = {"model": train.ref, "alias": plan.extra["alias"], "current": current.label,
                        "kind": current.kind, "rows": result["rows"], "verdict": result["verdict"],
-                       "drifted": result["drift"]["drifted"], "gates": result["gates"],
+                       "drifted": (result.get("drift") or {}).get("drifted", []), "gates": result["gates"],
                        "passed": all(g["passed"] for g in result["gates"]), "warnings": warnings}
     return _result(writer.artifact, cached=False)
 
