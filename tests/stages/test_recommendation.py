@@ -233,3 +233,13 @@ def test_item_metadata_that_does_not_join_is_counted_and_said(tmp_path):
     missing = int(rated[rated <= 100].nunique())
     assert code == 0 and result["info"]["metadata"]["unmatched"] == missing > 0
     assert f"{missing:,} of {rated.nunique():,} items have no row in data.items" in result["warnings"][0]
+
+
+def test_monitor_draws_no_drift_verdict_from_a_handful_of_interactions(trained, tmp_path):
+    config, _ = trained
+    assert run_cli("models", "promote", "latest", "--alias", "production", "-c", config)[0] == 0
+    pd.read_csv(DATA / "ratings.csv").head(3).to_csv(tmp_path / "few.csv", index=False)
+    code, result, err = run_json("monitor", config, "--input", tmp_path / "few.csv")
+    assert code == 0 and result["result"]["verdict"] == "ok"
+    assert all(check["verdict"] == "none" for check in result["result"]["drift"]["checks"].values())
+    assert "too few to judge drift" in result["warnings"][0]

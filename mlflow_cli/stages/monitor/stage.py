@@ -282,7 +282,9 @@ def _monitor_recommender(config: Config, store: Store, plan: Plan, started: floa
         evaluation = newest_evaluation_of(store, train.version)
         result, measures = monitor_interactions(frame, reference, train.unpickle(MODEL_FILE), roles, config,
                                                 evaluation[1].get("metrics") if evaluation else None)
-    result.update(model=train.ref, alias=plan.extra["alias"], current=current.label, warnings=warnings)
+    result.update(model=train.ref, alias=plan.extra["alias"], current=current.label,
+                  warnings=warnings + result.get("warnings", []))
+    warnings = result["warnings"]
     with store.writer(STAGE, started=started) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key
         for artifact in plan.inputs:
