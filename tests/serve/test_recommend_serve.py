@@ -153,7 +153,10 @@ def test_answered_lists_and_refusals_are_in_the_prediction_log(server, movies):
     # mlw monitor --log: the service's health from those lines
     done = run_mlw("monitor", "--log", "-c", movies.config, "--json", "--set", 'monitor.gates={error_rate: "<= 0.9"}')
     assert done.exit_code == 0, done.stderr
-    health = json.loads(done.stdout)["result"]["health"]
+    answer = json.loads(done.stdout)
+    health = answer["result"]["health"]
+    logged = [item["log"] for item in answer["inputs"] if "log" in item]
+    assert logged and logged[0], answer["inputs"]          # the log files read are recorded as inputs
     assert health["requests"] >= 2 and health["refused"] >= 1 and health["latency_p50_ms"] > 0
     assert "/recommend/{user}" in health["endpoints"]
 

@@ -115,7 +115,7 @@ def service_health(current: Any, gates: dict[str, str]) -> tuple[dict[str, Any],
                           unavailable="the log measures service health; interactions: --input or --batch")
                for name, condition in gates.items()]
     result = {"kind": "recommendation_health", "rows": found["requests"], "verdict": "ok", "health": found,
-              "gates": checked, "warnings": []}
+              "gates": checked, "warnings": [], "log_files": scan.files}
     return result, measures
 
 

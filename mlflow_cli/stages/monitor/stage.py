@@ -291,6 +291,8 @@ def _monitor_recommender(config: Config, store: Store, plan: Plan, started: floa
             writer.add_input(artifact)
         if current.kind == "source":
             writer.add_external_input({"source": describe(current.source)})
+        if current.kind == "log":  # the files read, as the tabular path records them
+            writer.add_external_input({"log": result.pop("log_files")})
         (writer.path / RESULT_FILE).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
         (writer.path / "metrics.json").write_text(json.dumps(measures, indent=2, default=str))
         write_report(writer.path / "report.html", sections=report_sections(result),
