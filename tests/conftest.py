@@ -17,6 +17,10 @@ from typer.testing import CliRunner
 
 from mlflow_cli.cli import app
 
+# model: auto compares its candidates' defaults only (3 folds, no tuning) unless a test sets
+# train.time_budget_s: the suite stays fast, and the same on every machine. mlw subprocesses inherit it.
+os.environ.setdefault("MLW_TIME_BUDGET_S", "0")
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 

@@ -123,6 +123,11 @@ class _Progress:
         if self._bar is not None:
             self._bar.advance(self._task, amount)
 
+    def describe(self, description: str) -> None:
+        """Change the bar's label (model: auto names the candidate it is fitting and the time left)."""
+        if self._bar is not None:
+            self._bar.update(self._task, description=description)
+
 
 @contextmanager
 def progress(description: str, total: float | None, unit: str = "items") -> Iterator[_Progress]:

@@ -92,18 +92,42 @@ def render_prepare(result: StageResult) -> None:
     console.emit(result.to_json(), human)
 
 
+def positive_text(info: dict[str, Any]) -> str:
+    """'yes (the minority class; set data.positive_class to choose)' or 'yes (data.positive_class)'."""
+    if info.get("positive_source") == "config":
+        return f"{info['positive_class']} (data.positive_class)"
+    return f"{info['positive_class']} (the minority class; set data.positive_class to choose)"
+
+
+def _leaderboard(info: dict[str, Any]) -> None:
+    """model: auto's table: every candidate's best configuration (its tuned parameters, CV mean and
+    std, trials, time) and the ensemble, ranked by the metric that chose."""
+    metric = info["metric"]
+    rows = []
+    for row in info["leaderboard"]:
+        if row.get("members"):
+            what = "soft vote: " + ", ".join(f"{name} {weight:.2f}" for name, weight in row["members"].items())
+        elif row.get("skipped"):
+            what = row["skipped"]
+        elif row.get("params"):
+            what = ", ".join(f"{k}={fmt(v)}" for k, v in row["params"].items())
+        else:
+            what = "defaults" if "trials" in row else ""
+        rows.append([row.get("rank", ""), row["model"], fmt(row["score"]) if row["score"] is not None else "",
+                     fmt((row.get("cv") or {}).get(metric, {}).get("std")), row.get("trials", ""),
+                     "" if row.get("members") else fmt(row["seconds"]), what])
+    how = "on a validation split" if info["task"] == "recommendation" else "by cross-validation"
+    console.print_table(f"model: auto, chosen by {metric} {how}",
+                        ["rank", "model", metric, "std", "trials", "seconds", "tuned parameters"], rows)
+
+
 def render_train(result: StageResult) -> None:
     info = result.manifest["info"]
 
     def human() -> None:
         _headline(result, f"Trained {info['model']} ({info['task']}) on {info['train_rows']:,} rows of {info['data']}")
         if info.get("leaderboard"):
-            rows = [[row.get("rank", ""), row["model"], fmt(row["score"]) if row["score"] is not None else "",
-                     fmt((row.get("cv") or {}).get(info["metric"], {}).get("std")), fmt(row["seconds"]),
-                     row.get("skipped", "")] for row in info["leaderboard"]]
-            how = "on a validation split" if info["task"] == "recommendation" else "by cross-validation"
-            console.print_table(f"model: auto, {info['metric']} {how}",
-                                ["rank", "model", info["metric"], "std", "seconds", ""], rows)
+            _leaderboard(info)
         if info.get("search"):
             search = info["search"]
             console.print_table(f"search ({search['method']}, {search['candidates']} candidates): best "
@@ -116,6 +140,8 @@ def render_train(result: StageResult) -> None:
         else:
             rows = [["estimator", info["estimator"]], ["target", info.get("target") or ""],
                     ["features", f"{info['features_in']} columns -> {info['features_out']} model inputs"]]
+            if info.get("positive_class") is not None:
+                rows.append(["positive class", positive_text(info)])
         rows.append(["fit time", f"{info['fit_seconds']:.2f} s"])
         if info.get("device"):
             where = "no usable GPU found" if info["device"] == "cpu" else "scores on the CPU"
@@ -155,6 +181,8 @@ def render_evaluate(result: StageResult) -> None:
             train = info.get("train_metrics") or {}
             rows = [[name, fmt(value), fmt(train.get(name))] for name, value in result.manifest["metrics"].items()]
             console.print_table(f"{result.stage}/{result.version}: test metrics", ["metric", "test", "train"], rows)
+            if info.get("positive_class") is not None:
+                console.status(f"precision, recall, f1 and pr_auc are of the positive class {positive_text(info)}")
         champion = info.get("champion")
         if champion:
             console.print_table(f"challenger vs champion {champion['champion']}",

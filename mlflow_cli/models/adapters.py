@@ -11,7 +11,8 @@ from sklearn.preprocessing import LabelEncoder
 
 
 class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):
-    """Lets a classifier that wants labels 0..k-1 (XGBoost) take and return the data's labels."""
+    """Lets a classifier that wants labels 0..k-1 (XGBoost), or predicts them as a column (CatBoost),
+    take and return the data's labels as a vector."""
 
     def __init__(self, estimator: Any = None) -> None:
         self.estimator = estimator
@@ -25,7 +26,7 @@ class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.encoder_.inverse_transform(np.asarray(self.estimator.predict(X)).astype(int))
+        return self.encoder_.inverse_transform(np.asarray(self.estimator.predict(X)).astype(int).ravel())
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.estimator.predict_proba(X)

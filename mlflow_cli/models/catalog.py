@@ -9,6 +9,7 @@ and config validation stay fast. The adapters that wrap fitted models live in ad
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
@@ -61,6 +62,11 @@ CATALOG: dict[str, ModelEntry] = {e.name: e for e in [
            regression="sklearn.neural_network.MLPRegressor"),
     _entry("xgboost", "XGBoost gradient boosting (early stopping, device: cuda)", {"tree_method": "hist"},
            classification="xgboost.XGBClassifier", regression="xgboost.XGBRegressor"),
+    _entry("lightgbm", "LightGBM gradient boosting (the `boost` extra)", {"verbose": -1},
+           classification="lightgbm.LGBMClassifier", regression="lightgbm.LGBMRegressor"),
+    _entry("catboost", "CatBoost gradient boosting on oblivious trees (the `boost` extra)",
+           {"verbose": 0, "allow_writing_files": False, "iterations": 500},
+           classification="catboost.CatBoostClassifier", regression="catboost.CatBoostRegressor"),
     _entry("kmeans", "k-means", {"n_init": "auto"}, clustering="sklearn.cluster.KMeans"),
     _entry("dbscan", "density-based clusters (finds outliers)", clustering="sklearn.cluster.DBSCAN"),
     _entry("agglomerative", "hierarchical clustering", clustering="sklearn.cluster.AgglomerativeClustering"),
@@ -75,9 +81,66 @@ CATALOG: dict[str, ModelEntry] = {e.name: e for e in [
            recommendation=f"{_RECOMMEND}.Bias"),
 ]}
 
-PARALLEL = {"random_forest", "extra_trees", "knn", "xgboost"}  # n_jobs helps (and is not deprecated) here
+PARALLEL = {"random_forest", "extra_trees", "knn", "xgboost", "lightgbm", "catboost"}  # threads help here
+THREADS = {"catboost": "thread_count"}  # the parameter that sets a model's threads, where it is not n_jobs
+OPTIONAL = {"lightgbm": "lightgbm", "catboost": "catboost"}  # models whose library an extra installs
 
 AUTO_CANDIDATES = {name: list(task.auto_candidates) for name, task in TASKS.items()}
+
+
+def installed(name: str) -> bool:
+    """Whether a catalogue model's library is importable (LightGBM and CatBoost are an extra)."""
+    module = OPTIONAL.get(name)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def threads_param(name: str) -> str:
+    return THREADS.get(name, "n_jobs")
+
+
+def parameters_of(estimator: Any) -> set[str]:
+    """An estimator's parameter names: get_params, or its constructor's for CatBoost, whose
+    get_params lists only the parameters given."""
+    import inspect
+
+    names = set(estimator.get_params(deep=False))
+    signature = inspect.signature(type(estimator).__init__).parameters.values()
+    names.update(p.name for p in signature if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+    return names
+
+
+def set_threads(estimator: Any, n_jobs: int) -> Any:
+    """Set the threads of a model (n_jobs, CatBoost's thread_count) where it uses them, through a
+    Pipeline, a wrapper's `estimator` and an ensemble's members; unset parameters stay unset (setting
+    n_jobs where it is deprecated, LogisticRegression since scikit-learn 1.8, warns)."""
+    pending = [estimator]
+    while pending:
+        model = pending.pop()
+        steps = getattr(model, "steps", None)
+        if steps:
+            pending.append(steps[-1][1])
+            continue
+        members = getattr(model, "estimators", None)
+        if isinstance(members, list) and all(isinstance(m, tuple) for m in members):  # Voting, Stacking
+            pending.extend(m for _, m in members)
+            pending.extend(getattr(model, "estimators_", None) or [])
+            continue
+        inner = getattr(model, "estimator", None)
+        if inner is not None and hasattr(inner, "get_params") and not hasattr(model, "n_estimators"):
+            pending.append(inner)  # LabelEncodedClassifier (not a forest's template tree)
+        if hasattr(model, "get_params"):
+            params = model.get_params(deep=False)
+            for key in ("n_jobs", "thread_count"):
+                if params.get(key) not in (None, n_jobs):
+                    model.set_params(**{key: n_jobs})
+    return estimator
+
+
+def _takes_any(cls: type) -> bool:
+    """LightGBM's estimators take their library's parameters (verbose, ...) as **kwargs."""
+    import inspect
+
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
 
 
 def catalog_rows() -> list[dict[str, Any]]:
@@ -126,17 +189,17 @@ def build_estimator(name: str, task: str, params: dict[str, Any], seed: int, n_j
     """Instantiate and check params against the estimator before any fitting."""
     cls, defaults = resolve_class(name, task, f"`{where}.model`")
     estimator = cls()
-    valid = estimator.get_params(deep=False)
+    valid = parameters_of(estimator)
     unknown = [k for k in params if k not in valid]
     if unknown:
         key = unknown[0]
         raise ConfigError(f"`{where}.params.{key}` is not a parameter of {cls.__name__}.{did_you_mean(key, valid)}",
                           hint=f"Valid parameters: {', '.join(sorted(valid))}.")
-    settings = {k: v for k, v in defaults.items() if k in valid}
+    settings = {k: v for k, v in defaults.items() if k in valid or _takes_any(cls)}
     if "random_state" in valid:
         settings["random_state"] = seed
-    if n_jobs is not None and "n_jobs" in valid and name in PARALLEL:
-        settings["n_jobs"] = n_jobs
+    if n_jobs is not None and name in PARALLEL and threads_param(name) in valid:
+        settings[threads_param(name)] = n_jobs
     settings.update(params)
     estimator.set_params(**settings)
     check_params(estimator, f"`{where}.params`")
@@ -166,6 +229,12 @@ def needs_dense(estimator: Any) -> bool:
 
 def is_xgboost(estimator: Any) -> bool:
     return type(estimator).__module__.startswith("xgboost")
+
+
+def encodes_labels(estimator: Any) -> bool:
+    """Classifiers saved inside LabelEncodedClassifier: XGBoost wants labels 0..k-1, and CatBoost
+    predicts a column of labels rather than a vector."""
+    return is_xgboost(estimator) or type(estimator).__module__.startswith("catboost")
 
 
 def xgboost_device(requested: str) -> str:

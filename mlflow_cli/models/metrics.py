@@ -7,9 +7,10 @@ Both go through the same per-metric functions of the task modules, so a CV score
 held-out score of the same name always mean the same thing.
 
 Conventions that hold everywhere:
-- Binary classification: the positive label is `classes[1]`, the second of the sorted
-  classes (the estimator's `classes_` order), e.g. "yes" of ["no", "yes"], 1 of [0, 1].
-  Unsuffixed precision/recall/f1 are for that label; on multiclass they are macro averages.
+- Binary classification: the positive label is the model's `positive_class` where the caller
+  passes it (`positive=`: data.positive_class, else the minority class of the training rows),
+  else `classes[1]`, the second of the sorted classes (the estimator's `classes_` order).
+  Unsuffixed precision/recall/f1 and pr_auc are for that label; on multiclass they are macro averages.
 - A metric that is undefined for the data (roc_auc when y_true holds one class, silhouette
   with one cluster, r2 on one row) is left out of the result instead of raising or being NaN.
 - Results are plain Python floats, so they go straight into JSON manifests.
@@ -35,7 +36,7 @@ from mlflow_cli.models.values import as_labels, plain
 
 __all__ = ["GREATER_IS_BETTER", "PROBA_METRICS", "TASK_METRICS", "check_metric_names", "classification_metrics",
            "clustering_metrics", "compare", "compute_metrics", "confusion", "default_metric", "make_scorer_for",
-           "parse_gate", "per_class_report", "plain", "regression_metrics", "scorer_sign"]
+           "metric_of_predictions", "parse_gate", "per_class_report", "plain", "regression_metrics", "scorer_sign"]
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -140,10 +141,32 @@ def scorer_sign(name: str) -> int:
 
 def compute_metrics(task: str, y_true: ArrayLike | None, y_pred: ArrayLike,
                     proba: ArrayLike | None = None, classes: ArrayLike | None = None,
-                    X: Any = None) -> dict[str, float]:
+                    X: Any = None, positive: Any = None) -> dict[str, float]:
     """All defined metrics of `task`. For clustering, y_pred are the cluster labels, X is
-    required, and y_true (optional) adds ari/nmi."""
-    return task_named(task).score(y_true, y_pred, proba=proba, classes=classes, X=X)
+    required, and y_true (optional) adds ari/nmi. `positive`: a binary problem's positive label."""
+    return task_named(task).score(y_true, y_pred, proba=proba, classes=classes, X=X, positive=positive)
+
+
+def metric_of_predictions(name: str, y_true: Any, predictions: Any, classes: Any = None,
+                          positive: Any = None) -> float | None:
+    """One classification or regression metric from a model's outputs on rows: class
+    probabilities (columns aligned to `classes`; labels are their argmax, as soft voting predicts)
+    or labels when `classes` is given, values otherwise. None where undefined. What train scores
+    its cross-validation folds and ensembles with, without refitting."""
+    import numpy as np
+
+    if classes is None:
+        value = _regression_metric(name, np.asarray(y_true, dtype=float), np.asarray(predictions, dtype=float))
+    else:
+        y_true, classes = as_labels(y_true), np.asarray(classes)
+        predictions = np.asarray(predictions)
+        proba = predictions if predictions.ndim == 2 else None
+        labels = classes[np.argmax(proba, axis=1)] if proba is not None else predictions
+        if name in PROBA_METRICS:
+            value = None if proba is None else _proba_metric(name, y_true, proba, classes, positive)
+        else:
+            value = _label_metric(name, y_true, as_labels(labels), classes, positive)
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 # --------------------------------------------------------------------------- CV scorers
@@ -159,8 +182,9 @@ class MetricScorer:
     cross_validate keeps and search CV ranks last.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, positive: Any = None) -> None:
         self.name = name
+        self.positive = positive
         self.sign = scorer_sign(name)
 
     def __repr__(self) -> str:
@@ -177,16 +201,16 @@ class MetricScorer:
         elif self.name in PROBA_METRICS:
             y_true, classes = as_labels(y_true), estimator.classes_
             proba = _as_proba(estimator.predict_proba(X), len(y_true), classes)
-            value = _proba_metric(self.name, y_true, proba, classes)
+            value = _proba_metric(self.name, y_true, proba, classes, self.positive)
         else:
             value = _label_metric(self.name, as_labels(y_true), as_labels(estimator.predict(X)),
-                                  estimator.classes_)
+                                  estimator.classes_, self.positive)
         if value is None or not math.isfinite(value):
             return float("nan")
         return self.sign * float(value)
 
 
-def make_scorer_for(name: str) -> MetricScorer:
+def make_scorer_for(name: str, positive: Any = None) -> MetricScorer:
     """A scorer for cross_validate / GridSearchCV (`scoring=` or a value in its dict).
 
     Classification and regression metrics only. roc_auc, pr_auc and log_loss call
@@ -198,7 +222,7 @@ def make_scorer_for(name: str) -> MetricScorer:
         raise ValueError(f"{name!r} is a {owner.name} metric; CV scorers exist for "
                          "classification and regression metrics only")
     scorer_sign(name)                      # unknown name -> ValueError
-    return MetricScorer(name)
+    return MetricScorer(name, positive)
 
 
 # --------------------------------------------------------------------------- gates

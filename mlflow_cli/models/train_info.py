@@ -41,6 +41,15 @@ class TrainInfo:
     scoring_bundle: bool = False
     top_features: dict[str, float] = field(default_factory=dict)
     rating_model: dict[str, Any] | None = None   # recommendation: the model predicting ratings, beside the ranker
+    positive_class: Any = None            # binary classification: the class precision, recall and f1 are of
+    positive_source: str | None = None    # "config" (data.positive_class) or "minority" (of the training rows)
+
+    @property
+    def positive(self) -> Any:
+        """The positive class metrics use: as recorded, else (older versions) the second sorted class."""
+        if self.positive_class is not None:
+            return self.positive_class
+        return self.classes[1] if self.classes and len(self.classes) == 2 else None
 
     @classmethod
     def of(cls, manifest: dict[str, Any]) -> TrainInfo:
@@ -50,6 +59,7 @@ class TrainInfo:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        if out["rating_model"] is None:  # recommendation only: other manifests stay as they were
-            del out["rating_model"]
+        for key in ("rating_model", "positive_class", "positive_source"):
+            if out[key] is None:  # only where they apply: other manifests stay as they were
+                del out[key]
         return out

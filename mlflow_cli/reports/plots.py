@@ -50,7 +50,7 @@ _BLUE, _ORANGE, _GREY = "#1f77b4", "#d62728", "#7f7f7f"
 
 def make_plots(out_dir: Path, task: str, *, y_true=None, y_pred=None, proba=None, classes=None,
                importances: dict[str, float] | None = None, max_features: int = 20,
-               ranking: dict[str, Any] | None = None) -> dict[str, str]:
+               ranking: dict[str, Any] | None = None, positive: Any = None) -> dict[str, str]:
     """Draw the evaluation plots for `task` into `out_dir`; return {plot name: file name}.
 
     Each plot is drawn from what is given, so a stage passes what it has: the confusion
@@ -59,7 +59,9 @@ def make_plots(out_dir: Path, task: str, *, y_true=None, y_pred=None, proba=None
     `predict_proba` returns); regression plots need y_true and y_pred; cluster sizes
     need y_pred (the cluster labels); feature importance, for any task, needs
     `importances`; NDCG@k by user activity (recommendation) needs `ranking` ({"activity": training
-    interactions per test user, "ndcg": {model name: per-user NDCG}, "k", "bins"}). PNG bytes depend only on the inputs (fixed subsampling seed, no
+    interactions per test user, "ndcg": {model name: per-user NDCG}, "k", "bins"}). `positive` is a
+    binary problem's positive class (default classes[1]): its PR and calibration curves, its
+    outlined cell in the confusion matrix. PNG bytes depend only on the inputs (fixed subsampling seed, no
     timestamps), so re-running on the same data gives byte-identical files.
     """
     if task not in TASKS:
@@ -85,7 +87,7 @@ def make_plots(out_dir: Path, task: str, *, y_true=None, y_pred=None, proba=None
         _render(out_dir / file_name, draw, *args)
         written[name] = file_name
 
-    TASK_PLOTS[task](save, y_true, y_pred, proba, classes)
+    TASK_PLOTS[task](save, y_true, y_pred, proba, classes, positive)
     if ranking is not None and len(ranking["activity"]):
         save("ndcg_by_activity", _ndcg_by_activity, ranking)
     if importances and top_features(importances, max_features):
@@ -119,22 +121,22 @@ def _render(path: Path, draw, *args) -> None:
             fig.clear()              # release the artists now, not at the next GC
 
 
-def _regression_plots(save, y_true, y_pred, proba, classes) -> None:
+def _regression_plots(save, y_true, y_pred, proba, classes, positive=None) -> None:
     if y_true is not None and y_pred is not None:
         save("residuals", _residuals, y_true, y_pred)
         save("predicted_vs_actual", _predicted_vs_actual, y_true, y_pred)
 
 
-def _clustering_plots(save, y_true, y_pred, proba, classes) -> None:
+def _clustering_plots(save, y_true, y_pred, proba, classes, positive=None) -> None:
     if y_pred is not None:
         save("cluster_sizes", _cluster_sizes, y_pred)
 
 
-def _no_plots(save, y_true, y_pred, proba, classes) -> None:
+def _no_plots(save, y_true, y_pred, proba, classes, positive=None) -> None:
     """Tasks whose plots are not drawn yet (recommendation): feature importance only."""
 
 
-def _classification_plots(save, y_true, y_pred, proba, classes) -> None:
+def _classification_plots(save, y_true, y_pred, proba, classes, positive=None) -> None:
     import numpy as np
 
     if proba is not None and classes is None:
@@ -147,28 +149,33 @@ def _classification_plots(save, y_true, y_pred, proba, classes) -> None:
         if proba.shape != (len(y_true), len(classes)):
             raise ValueError(f"proba must have shape (n_rows, n_classes) = ({len(y_true)}, {len(classes)}). "
                              f"Got {proba.shape} instead.")
+    chosen = None
+    if classes is not None and len(classes) == 2:
+        from mlflow_cli.models.tasks.classification import positive_of
+
+        chosen = classes.index(positive_of(classes, positive))
     if y_true is not None and y_pred is not None:
-        save("confusion_matrix", _confusion_matrix, y_true, y_pred, classes)
+        save("confusion_matrix", _confusion_matrix, y_true, y_pred, classes, chosen)
     if y_true is None or proba is None:
         return
-    curves = _curve_classes(y_true, classes)
+    curves = _curve_classes(y_true, classes, chosen)
     if not curves:
         return                       # no class with both positives and negatives in y_true
     save("roc_curve", _roc_curve, y_true, proba, classes, curves)
     save("pr_curve", _pr_curve, y_true, proba, classes, curves)
-    if len(classes) == 2:
-        save("calibration_curve", _calibration_curve, y_true, proba, classes)
+    if chosen is not None:
+        save("calibration_curve", _calibration_curve, y_true, proba, classes, chosen)
 
 
-def _curve_classes(y_true, classes: list) -> list[int]:
-    """Column indexes of `proba` worth a curve: binary -> the positive class (classes[1]);
+def _curve_classes(y_true, classes: list, chosen: int | None = None) -> list[int]:
+    """Column indexes of `proba` worth a curve: binary -> the positive class (`chosen`);
     multiclass -> every class present in y_true. A curve needs positives and negatives."""
     present = set(y_true.tolist())
-    wanted = [1] if len(classes) == 2 else range(len(classes))
+    wanted = [chosen if chosen is not None else 1] if len(classes) == 2 else range(len(classes))
     return [i for i in wanted if classes[i] in present and len(present) > 1]
 
 
-def _confusion_matrix(fig, y_true, y_pred, classes: list | None):
+def _confusion_matrix(fig, y_true, y_pred, classes: list | None, chosen: int | None = None):
     import numpy as np
     from sklearn.metrics import confusion_matrix
 
@@ -206,7 +213,13 @@ def _confusion_matrix(fig, y_true, y_pred, classes: list | None):
                         color="white" if share[i, j] > 0.55 else "black")
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
-    ax.set_title(f"Confusion matrix ({len(y_true):,} rows)")
+    title = f"Confusion matrix ({len(y_true):,} rows)"
+    if chosen is not None:  # the positive class's true positives: the cell precision and recall are about
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(Rectangle((chosen - 0.5, chosen - 0.5), 1, 1, fill=False, lw=2.5, color="#d62728"))
+        title += f", positive class {short_label(labels[chosen], 20)} outlined"
+    ax.set_title(title)
 
 
 def _roc_curve(fig, y_true, proba, classes: list, curves: list[int]):
@@ -257,16 +270,16 @@ def _pr_curve(fig, y_true, proba, classes: list, curves: list[int]):
     ax.legend(loc="lower left")
 
 
-def _calibration_curve(fig, y_true, proba, classes: list):
+def _calibration_curve(fig, y_true, proba, classes: list, chosen: int = 1):
     from sklearn.calibration import calibration_curve
 
-    positive = y_true == classes[1]
-    observed, predicted = calibration_curve(positive, proba[:, 1], n_bins=10, strategy="uniform")
+    positive = y_true == classes[chosen]
+    observed, predicted = calibration_curve(positive, proba[:, chosen], n_bins=10, strategy="uniform")
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color=_GREY, label="Perfectly calibrated")
     ax.plot(predicted, observed, marker="o", ms=4, lw=1.8, color=_BLUE, label="Model")
     _unit_square(ax)
-    ax.set_xlabel(f"Mean predicted probability of {short_label(classes[1], 30)}")
+    ax.set_xlabel(f"Mean predicted probability of {short_label(classes[chosen], 30)}")
     ax.set_ylabel("Observed fraction of positives")
     ax.set_title("Calibration curve (10 bins)")
     ax.legend(loc="upper left")
@@ -282,7 +295,7 @@ def _curve_label(classes: list, i: int, curves: list[int], score: str) -> str | 
 
 def _curve_title(what: str, classes: list, curves: list[int], metric: str, scores: list[float]) -> str:
     if len(classes) == 2:
-        return f"{what} (positive class: {short_label(classes[1], 20)})"
+        return f"{what} (positive class: {short_label(classes[curves[0]], 20)})"
     return f"{what}, one-vs-rest (macro {metric} = {sum(scores) / len(scores):.3f})"
 
 

@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from mlflow_cli import __version__
 from mlflow_cli.core.config import Config, MlwConfig
 from mlflow_cli.core.errors import ConfigError
+from mlflow_cli.models.values import plain
 from mlflow_cli.core.store import open_store
 from mlflow_cli.serve.endpoints import INVOCATIONS, PREDICT, V2_INFER, Protocol
 from mlflow_cli.serve.memory import keep_freed_memory, settle_heap
@@ -298,7 +299,7 @@ def describe(model: ServedModel) -> dict[str, Any]:
     """What /metadata says about a model."""
     return {"name": model.project, "project": model.project, "version": model.version, "alias": model.alias,
             "task": model.task, "model": model.estimator_name, "target": model.target, "metric": model.metric,
-            "classes": model.classes, "inputs": model.schema["columns"],
+            "classes": model.classes, "positive_class": plain(model.scoring.positive), "inputs": model.schema["columns"],
             "id_columns": model.schema.get("id_columns") or [], "training_data": model.data_version,
             "evaluation": model.evaluation, "created": model.created, "loaded_at": model.loaded_at}
 

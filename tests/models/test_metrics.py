@@ -103,9 +103,9 @@ def test_metrics_catalogue_names_and_direction():
 
 
 @pytest.mark.parametrize("task, n_classes, expected", [
-    ("classification", 2, "f1"),
-    ("classification", 5, "f1_macro"),
-    ("classification", None, "f1"),
+    ("classification", 2, "roc_auc"),   # proper metrics of the probabilities, as FLAML chooses
+    ("classification", 5, "log_loss"),
+    ("classification", None, "log_loss"),
     ("regression", None, "rmse"),
     ("clustering", None, "silhouette"),
 ])

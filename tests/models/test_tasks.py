@@ -31,7 +31,7 @@ def test_the_catalogue_of_metrics_is_built_from_the_tasks():
         assert task.default_metric() in task.metrics and set(task.cv_report) <= set(task.metrics)
         assert AUTO_CANDIDATES[name] == list(task.auto_candidates)
         assert all(name in CATALOG[model].classes for model in task.auto_candidates)
-    assert default_metric("classification", 3) == "f1_macro" and default_metric("classification", 2) == "f1"
+    assert default_metric("classification", 3) == "log_loss" and default_metric("classification", 2) == "roc_auc"
     assert [t.default_split for t in tasks.TASKS.values()] == ["stratified", "random", "random", "random"]
     assert [t.supervised for t in tasks.TASKS.values()] == [True, True, False, False]
     assert [t.prediction for t in tasks.TASKS.values()] == ["label", "value", "cluster", "items"]

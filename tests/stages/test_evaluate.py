@@ -31,7 +31,8 @@ PROJECTS = {
     "churn": ("churn.csv", {"data": {"source": {"path": "churn.csv"}, "target": "churned",
                                      "id_columns": ["customer_id"]},
                             "prepare": {"split": {"test_size": 0.2, "seed": 42}},
-                            "train": {"task": "classification", "model": "logistic_regression"}}),
+                            # f1, not the default roc_auc: these tests compare label metrics
+                            "train": {"task": "classification", "model": "logistic_regression", "metric": "f1"}}),
     "iris": ("iris.csv", {"data": {"source": {"path": "iris.csv"}, "target": "species"},
                           "prepare": {"split": {"test_size": 0.3, "seed": 1}},
                           "train": {"task": "classification", "model": "logistic_regression",

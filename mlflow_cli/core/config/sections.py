@@ -75,6 +75,9 @@ class DataConfig(_Section):
     id_columns: list[str] = Field(default_factory=list,
                                   description="Row identifiers: never features; used to de-duplicate appended batches.")
     time_column: str | None = Field(None, description="When set, splits are time-ordered on this column.")
+    positive_class: str | int | float | bool | None = Field(
+        None, description="Binary classification: the class precision, recall, f1 and the PR curve are of "
+                          "(default: the minority class of the training rows).")
     user_column: str | None = Field(None, description="Recommendation: the column naming who interacted.")
     item_column: str | None = Field(None, description="Recommendation: the column naming the item interacted with.")
     rating_column: str | None = Field(None, description="Recommendation: explicit ratings; without it every row is "
@@ -256,13 +259,16 @@ class TrainConfig(_Section):
     model: str = Field("auto", description="A catalogue name (mlw models catalog), an importable class path "
                                            "(sklearn.svm.LinearSVC), or auto: compare candidates by cross-validation.")
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters, checked before fitting.")
-    metric: str | None = Field(None, description="Metric that picks the best model (auto, search); default: f1 "
-                                                 "(binary), f1_macro (multiclass), rmse, silhouette.")
+    metric: str | None = Field(None, description="Metric that picks the best model (auto, search); default: "
+                                                 "roc_auc (binary), log_loss (multiclass), rmse, silhouette.")
     cv: int = Field(0, ge=0, description="Cross-validation folds to report (0: none; auto uses at least 3).")
     search: SearchConfig | None = None
     candidates: list[str] | None = Field(None, description="Models that auto compares (default: linear, random "
-                                                           "forest, hist gradient boosting, xgboost).")
-    time_budget_s: float | None = Field(None, gt=0, description="auto stops trying candidates after this long.")
+                                                           "forest, hist gradient boosting, xgboost, and lightgbm "
+                                                           "and catboost when installed).")
+    time_budget_s: float | None = Field(None, ge=0, description="Seconds auto spends comparing and tuning "
+                                                                "candidates (default: 60 s per 5,000 rows, 15 s to "
+                                                                "10 min; $MLW_TIME_BUDGET_S); 0: defaults only.")
     class_weight: Literal["balanced"] | None = Field(None, description="Reweight classes (class_weight or sample "
                                                                        "weights, e.g. for XGBoost).")
     early_stopping_rounds: int | None = Field(20, ge=1, description="XGBoost: stop when the validation split "

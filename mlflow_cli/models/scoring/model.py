@@ -127,6 +127,13 @@ class ScoringModel:
         return self.kind.prediction if self.kind is not None else None
 
     @property
+    def positive(self) -> Any:
+        """A binary classifier's positive class (its train manifest's), else None."""
+        from mlflow_cli.models.train_info import TrainInfo
+
+        return TrainInfo.of(self.train.manifest).positive if self._labels else None
+
+    @property
     def classes(self) -> np.ndarray | None:
         """The classifier's classes (the order of `proba` columns); None for other tasks."""
         if not self._labels:

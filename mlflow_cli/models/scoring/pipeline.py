@@ -50,12 +50,10 @@ def single_threaded(model: Any) -> Any:
     """Set n_jobs=1 on the final estimator (and one it wraps) for scoring. Thread pools cost
     far more than they save on small requests (XGBoost: 0.5 ms for one row with one thread,
     30 ms with a pool on a busy 2-core machine), and a server is already parallel across
-    requests."""
-    estimator = final_estimator(model)
-    for candidate in (estimator, getattr(estimator, "estimator", None)):
-        if candidate is not None and hasattr(candidate, "get_params") and \
-                candidate.get_params(deep=False).get("n_jobs") not in (None, 1):  # unset: nothing to do (nor warn)
-            candidate.set_params(n_jobs=1)
+    requests. An ensemble's members too."""
+    from mlflow_cli.models.catalog import set_threads
+
+    set_threads(final_estimator(model), 1)
     return model
 
 

@@ -37,5 +37,6 @@ def score(model: ScoringModel, frame: Any, task: str, target: str | None) -> Sco
         return Scored(y_true, y_pred, metrics=compute_metrics(task, y_true, y_pred, X=features))
     scores = model.score(frame)
     classes = None if model.classes is None else list(model.classes) or None
-    metrics = compute_metrics(task, y_true, scores.predictions, proba=scores.proba, classes=classes)
+    metrics = compute_metrics(task, y_true, scores.predictions, proba=scores.proba, classes=classes,
+                              positive=model.positive)
     return Scored(y_true, scores.predictions, scores.proba, classes, metrics)

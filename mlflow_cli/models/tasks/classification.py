@@ -1,8 +1,9 @@
 """The classification task: class labels from a target of a few values, with probabilities.
 
-Conventions: the positive label of a binary problem is `classes[1]`, the second of the sorted
-classes (the estimator's `classes_` order); unsuffixed precision/recall/f1 are for that label,
-and on multiclass they are macro averages. A metric undefined for the data (roc_auc when y_true
+Conventions: the positive label of a binary problem is `positive` where a caller gives it (the
+model's `positive_class`: data.positive_class, else the minority class of its training rows), else
+`classes[1]`, the second of the sorted classes; unsuffixed precision/recall/f1 and pr_auc are for
+that label, and on multiclass they are macro averages. A metric undefined for the data (roc_auc when y_true
 holds one class) is left out. numpy and scikit-learn are imported inside functions.
 """
 
@@ -45,7 +46,24 @@ def _report_labels(classes, y_true, y_pred) -> list:
     return known + sorted(extra, key=lambda v: (str(type(v)), v))
 
 
-def _label_metric(name: str, y_true, y_pred, classes) -> float:
+def positive_of(classes, positive: Any = None) -> Any:
+    """The positive label of a binary problem: `positive` when it is one of `classes`, else classes[1]."""
+    if positive is not None and any(plain(c) == plain(positive) for c in classes):
+        return next(c for c in classes if plain(c) == plain(positive))
+    return classes[1]
+
+
+def minority_class(y: Any) -> Any:
+    """The rarer class of binary labels (a tie: the second sorted), the default positive class."""
+    import numpy as np
+
+    values, counts = np.unique(as_labels(y), return_counts=True)
+    if len(values) != 2:
+        return None
+    return plain(values[0] if counts[0] < counts[1] else values[1])
+
+
+def _label_metric(name: str, y_true, y_pred, classes, positive: Any = None) -> float:
     """One classification metric from predicted labels."""
     from sklearn import metrics as skm
 
@@ -58,11 +76,11 @@ def _label_metric(name: str, y_true, y_pred, classes) -> float:
     if not average and len(classes) == 2:
         # Same number as average="binary", pos_label=classes[1], but still defined when
         # y_true holds a label the model never saw (binary averaging would raise).
-        return score(y_true, y_pred, labels=[classes[1]], average=None, zero_division=0)[0]
+        return score(y_true, y_pred, labels=[positive_of(classes, positive)], average=None, zero_division=0)[0]
     return score(y_true, y_pred, average=average or "macro", zero_division=0)
 
 
-def _proba_metric(name: str, y_true, proba, classes) -> float | None:
+def _proba_metric(name: str, y_true, proba, classes, positive: Any = None) -> float | None:
     """One classification metric from predict_proba columns aligned to `classes`.
     None when the metric is undefined for this y_true."""
     import numpy as np
@@ -78,8 +96,9 @@ def _proba_metric(name: str, y_true, proba, classes) -> float | None:
     # Ranking metrics, one-vs-rest: each class scored needs positives and negatives in y_true.
     # A label the model never saw counts as a negative for every class.
     if len(classes) == 2:
-        onehot = (y_true == classes[1]).reshape(-1, 1)
-        proba = proba[:, 1:]
+        column = list(classes).index(positive_of(classes, positive))
+        onehot = (y_true == classes[column]).reshape(-1, 1)
+        proba = proba[:, column:column + 1]
     else:
         onehot = label_binarize(y_true, classes=classes)
     positives = onehot.sum(axis=0)
@@ -102,12 +121,12 @@ def _as_proba(proba, n_rows: int, classes):
 
 
 def classification_metrics(y_true: ArrayLike, y_pred: ArrayLike, proba: ArrayLike | None = None,
-                           classes: ArrayLike | None = None) -> dict[str, float]:
+                           classes: ArrayLike | None = None, positive: Any = None) -> dict[str, float]:
     """Every classification metric that is defined for this data.
 
     `classes` is the estimator's `classes_` (sorted); without it the sorted labels of
     y_true and y_pred are used. roc_auc, pr_auc and log_loss need `proba` and are left out
-    without it.
+    without it. `positive` is the binary positive label (default classes[1]).
     """
     y_true, y_pred = as_labels(y_true), as_labels(y_pred)
     classes = _resolve_classes(classes, y_true, y_pred)
@@ -118,9 +137,9 @@ def classification_metrics(y_true: ArrayLike, y_pred: ArrayLike, proba: ArrayLik
         warnings.simplefilter("ignore", UserWarning)    # sklearn's UndefinedMetricWarning & co
         for name in METRICS:
             if name not in PROBA_METRICS:
-                results[name] = _label_metric(name, y_true, y_pred, classes)
+                results[name] = _label_metric(name, y_true, y_pred, classes, positive)
             elif proba is not None:
-                results[name] = _proba_metric(name, y_true, proba, classes)
+                results[name] = _proba_metric(name, y_true, proba, classes, positive)
     return finite(results)
 
 
@@ -156,17 +175,20 @@ def per_class_report(y_true: ArrayLike, y_pred: ArrayLike, classes: ArrayLike | 
 
 
 def _selection_metric(n_classes: int | None) -> str:
-    """f1, or f1_macro with more than two classes (unsuffixed f1 is already macro on multiclass
-    data, so f1 is right when the number of classes is not known)."""
-    return "f1_macro" if n_classes is not None and n_classes > 2 else "f1"
+    """A proper metric of the probabilities, as FLAML chooses: roc_auc for two classes, log_loss
+    for more (and when the number of classes is not known)."""
+    return "roc_auc" if n_classes == 2 else "log_loss"
 
 
-def _score(y_true: Any, y_pred: Any, proba: Any = None, classes: Any = None, X: Any = None) -> dict[str, float]:
-    return classification_metrics(y_true, y_pred, proba=proba, classes=classes)
+def _score(y_true: Any, y_pred: Any, proba: Any = None, classes: Any = None, X: Any = None,
+           positive: Any = None) -> dict[str, float]:
+    return classification_metrics(y_true, y_pred, proba=proba, classes=classes, positive=positive)
 
 
 TASK = Task(name="classification", metrics=METRICS, lower_is_better=frozenset({"log_loss"}), supervised=True,
             labels=True, default_split="stratified", prediction="label",
             plots=("confusion_matrix", "roc_curve", "pr_curve", "calibration_curve"),
-            auto_candidates=("logistic_regression", "random_forest", "hist_gradient_boosting", "xgboost"), cv_report=("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"),
+            auto_candidates=("logistic_regression", "hist_gradient_boosting", "xgboost", "lightgbm", "random_forest",
+                             "catboost"),
+            cv_report=("accuracy", "balanced_accuracy", "f1", "f1_macro", "roc_auc", "log_loss"),
             selection_metric=_selection_metric, score=_score)

@@ -59,7 +59,8 @@ def clustering_metrics(X: Any, labels: ArrayLike, y_true: ArrayLike | None = Non
     return finite(results)
 
 
-def _score(y_true: Any, y_pred: Any, proba: Any = None, classes: Any = None, X: Any = None) -> dict[str, float]:
+def _score(y_true: Any, y_pred: Any, proba: Any = None, classes: Any = None, X: Any = None,
+           positive: Any = None) -> dict[str, float]:
     if X is None:
         raise ValueError("clustering metrics need X")
     return clustering_metrics(X, y_pred, y_true=y_true)

@@ -41,11 +41,13 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]
                         for name in METRICS})
 
 
-def _score(y_true: Any, y_pred: Any, proba: Any = None, classes: Any = None, X: Any = None) -> dict[str, float]:
+def _score(y_true: Any, y_pred: Any, proba: Any = None, classes: Any = None, X: Any = None,
+           positive: Any = None) -> dict[str, float]:
     return regression_metrics(y_true, y_pred)
 
 
 TASK = Task(name="regression", metrics=METRICS, lower_is_better=frozenset({"mse", "rmse", "mae", "mape", "median_ae"}),
             supervised=True, labels=False, default_split="random", prediction="value",
-            plots=("residuals", "predicted_vs_actual"), auto_candidates=("ridge", "random_forest", "hist_gradient_boosting", "xgboost"), cv_report=("rmse", "mae", "r2"),
+            plots=("residuals", "predicted_vs_actual"), auto_candidates=("ridge", "hist_gradient_boosting", "xgboost", "lightgbm", "random_forest", "catboost"),
+            cv_report=("rmse", "mae", "r2"),
             selection_metric=lambda n_classes: "rmse", score=_score)

@@ -21,7 +21,7 @@ class Task:
     auto_candidates: tuple[str, ...]           # catalogue models `model: auto` tries, in order
     cv_report: tuple[str, ...]                 # metrics train's cross-validation reports beside train.metric
     selection_metric: Callable[[int | None], str]  # the metric that picks models, given the number of classes
-    score: Callable[..., dict[str, float]]     # (y_true, y_pred, proba=, classes=, X=) -> every defined metric
+    score: Callable[..., dict[str, float]]     # (y_true, y_pred, proba=, classes=, X=, positive=) -> every defined metric
     interactions: bool = False                 # rows are (user, item[, rating]) interactions (recommendation)
 
     def default_metric(self, n_classes: int | None = None) -> str:

@@ -66,7 +66,7 @@ def evaluate(model: ScoringModel, *, task: str, target: str | None, metric: str,
         if champion_info.get("gate"):
             gates.append(champion_info["gate"])
     plots = make_plots(out_dir, task, y_true=test_scores.y_true, y_pred=test_scores.y_pred, proba=test_scores.proba,
-                       classes=test_scores.classes, importances=importances)
+                       classes=test_scores.classes, importances=importances, positive=model.positive)
     matrix = report = None
     if task_named(task).labels:
         matrix = confusion(test_scores.y_true, test_scores.y_pred, test_scores.classes)
@@ -76,6 +76,11 @@ def evaluate(model: ScoringModel, *, task: str, target: str | None, metric: str,
 
 
 def _overfit(metric: str, test: dict[str, float], train: dict[str, float], tolerance: float) -> dict[str, Any] | None:
+    """The train metric's relative gap between the training and the test rows. Log loss, unbounded
+    and near 0 on the training rows of any booster, is judged by roc_auc instead (relative gaps of
+    it are not comparable)."""
+    if metric == "log_loss" and "roc_auc" in test and "roc_auc" in train:
+        metric = "roc_auc"
     if metric not in test or metric not in train:
         return None
     better = GREATER_IS_BETTER[metric]

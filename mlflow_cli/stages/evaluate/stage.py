@@ -98,6 +98,8 @@ def run_evaluate(config: Config, *, model_version: str | None = None, force: boo
                 "gates": result.gates, "passed": result.passed, "champion": result.champion,
                 "overfit": result.overfit, "confusion": result.confusion, "per_class": result.per_class,
                 "plots": result.plots, "warnings": result.warnings}
+        if info_in.positive_class is not None:
+            info.update(positive_class=info_in.positive_class, positive_source=info_in.positive_source)
         info = jsonable(info)
         (writer.path / "metrics.json").write_text(json.dumps(
             {"test": result.metrics, "train": result.train_metrics, "gates": info["gates"],

@@ -180,9 +180,9 @@ def expected_confusion(proba: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def metrics_from_confusion(matrix: np.ndarray, binary: bool) -> dict[str, float]:
-    """accuracy, precision, recall and f1 (binary: of classes[1]; else their macro averages) of a
-    confusion matrix of counts, possibly expected ones (true x predicted)."""
+def metrics_from_confusion(matrix: np.ndarray, binary: bool, positive: int = 1) -> dict[str, float]:
+    """accuracy, precision, recall and f1 (binary: of the class at index `positive`; else their macro
+    averages) of a confusion matrix of counts, possibly expected ones (true x predicted)."""
     total = matrix.sum()
     if total <= 0:
         return {}
@@ -194,7 +194,7 @@ def metrics_from_confusion(matrix: np.ndarray, binary: bool) -> dict[str, float]
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     out = {"accuracy": float(tp.sum() / total)}
     if binary and len(tp) == 2:
-        out.update(precision=float(precision[1]), recall=float(recall[1]), f1=float(f1[1]))
+        out.update(precision=float(precision[positive]), recall=float(recall[positive]), f1=float(f1[positive]))
     else:
         out.update(precision_macro=float(precision.mean()), recall_macro=float(recall.mean()),
                    f1_macro=float(f1.mean()))

@@ -362,11 +362,14 @@ class Monitoring:
             else:
                 y_true = pd.to_numeric(y_true, errors="coerce").to_numpy(dtype=float)
                 y_pred = pd.to_numeric(y_pred, errors="coerce").to_numpy(dtype=float)
-            metrics = self.task.score(y_true, y_pred, proba=proba, classes=classes or None)
+            positive = self.info.positive
+            metrics = self.task.score(y_true, y_pred, proba=proba, classes=classes or None,
+                                      positive=None if positive is None else str(positive))
             out["metrics"] = performance_drop(metrics, self.evaluated, self.task.lower_is_better)
         if self.confusion is not None and self.task.labels:
             binary = len(self.info.classes or []) == 2
-            estimated = metrics_from_confusion(self.confusion, binary)
+            at = [str(c) for c in self.info.classes].index(str(self.info.positive)) if binary else 1
+            estimated = metrics_from_confusion(self.confusion, binary, at)
             out["estimated"] = performance_drop(estimated, self.evaluated, self.task.lower_is_better)
             out["estimated_rows"] = int(round(self.confusion.sum()))
         return out

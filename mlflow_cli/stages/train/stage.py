@@ -9,6 +9,7 @@ feature importances. Same config, data and seed give the same model.
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from mlflow_cli.core.store import Store, open_store
 from mlflow_cli.core.stage import Plan, ProgressFactory, StageResult, no_progress
 
 STAGE = "train"
+BUDGET_ENV = "MLW_TIME_BUDGET_S"  # stages/train/auto.py reads it
 FEATURE_NAMES_SHOWN = 200
 
 
@@ -26,6 +28,11 @@ def plan_train(config: Config, store: Store, *, source_version: str | None = Non
     used = {"train": config.section("train")["train"], "target": config.model.data.target}
     if config.model.data.interactions:
         used["k"] = config.model.evaluate.k  # model: auto compares rankers at k
+    if config.model.data.positive_class is not None:
+        used["positive_class"] = config.model.data.positive_class
+    budget = os.environ.get(BUDGET_ENV)
+    if budget and config.model.train.model == "auto" and config.model.train.time_budget_s is None:
+        used["budget"] = budget  # auto's default budget from the environment
     return Plan(STAGE, None, used, [prepare]).keyed(store, force)
 
 
@@ -54,7 +61,8 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
     valid = pd.read_parquet(prepare.file(valid_name)) if valid_name in prepare.manifest["outputs"] else None
     task = schema["task"]
     target = (schema.get("target") or {}).get("name")
-    outcome = Trainer(config.model.train, task, preprocessor, train, valid, target, progress).run()
+    outcome = Trainer(config.model.train, task, preprocessor, train, valid, target, progress,
+                      positive=config.model.data.positive_class).run()
 
     with store.writer(STAGE, started=started) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key
@@ -72,6 +80,7 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
         writer.info = TrainInfo(
             task=task, model=outcome.model_name, estimator=outcome.estimator, params=outcome.params,
             metric=outcome.metric, target=target, classes=outcome.classes, data=prepare.ref,
+            positive_class=outcome.positive_class, positive_source=outcome.positive_source,
             train_rows=len(train), valid_rows=0 if valid is None else len(valid),
             features_in=len(schema["columns"]), features_out=len(outcome.feature_names),
             feature_names=outcome.feature_names[:FEATURE_NAMES_SHOWN],  # all of them: features.json

@@ -22,11 +22,12 @@ from sklearn.pipeline import Pipeline
 from mlflow_cli.models.adapters import Densify, LabelEncodedClassifier
 from mlflow_cli.core.config import TrainConfig
 from mlflow_cli.core.errors import ConfigError, DataError, MlwError
-from mlflow_cli.models.catalog import build_estimator, class_path, is_xgboost, \
-    needs_dense, move_to_cpu, search_space, xgboost_device
+from mlflow_cli.models.catalog import build_estimator, class_path, encodes_labels, is_xgboost, \
+    needs_dense, move_to_cpu, search_space, set_threads, xgboost_device
 from mlflow_cli.models.tasks import task_named
 from mlflow_cli.stages.train.description import feature_names, importances_of, jsonable_params
 from mlflow_cli.models.metrics import check_metric_names, default_metric, make_scorer_for, plain, scorer_sign
+from mlflow_cli.models.tasks.classification import minority_class
 
 DENSE_CELL_LIMIT = 50_000_000
 
@@ -49,6 +50,8 @@ class TrainOutcome:
     best_iteration: int | None = None
     fit_seconds: float = 0.0
     device: str | None = None  # where XGBoost trained, when train.params.device asked for one
+    positive_class: Any = None  # binary classification: the class precision, recall and f1 are of
+    positive_source: str | None = None  # "config" (data.positive_class) or "minority"
     warnings: list[str] = field(default_factory=list)
 
 
@@ -56,7 +59,8 @@ class Trainer:
     """One training run: the config, the data, and the fitted preprocessing from prepare."""
 
     def __init__(self, cfg: TrainConfig, task: str, preprocessor: Any, train: pd.DataFrame,
-                 valid: pd.DataFrame | None, target: str | None, progress: Any = None) -> None:
+                 valid: pd.DataFrame | None, target: str | None, progress: Any = None,
+                 positive: Any = None) -> None:
         self.cfg, self.task, self.preprocessor = cfg, task, preprocessor
         self.kind = task_named(task)  # what the task means for training (models/tasks/)
         self.train, self.valid = train, valid
@@ -67,8 +71,37 @@ class Trainer:
         n_classes = int(self.y.nunique()) if self.kind.labels else None
         self.metric = cfg.metric or default_metric(task, n_classes)
         check_metric_names(task, [self.metric], "`train.metric`")
+        self.positive, self.positive_source = self._positive(positive, n_classes)
         self.warnings: list[str] = []
         self.device: str | None = None  # where XGBoost trains, when train.params.device names one
+
+    def _positive(self, given: Any, n_classes: int | None) -> tuple[Any, str | None]:
+        """data.positive_class, matched to the target's labels (1 in YAML names the label 1 or '1'),
+        else the minority class of the training rows; None unless the problem is binary."""
+        if n_classes != 2:
+            return None, None
+        labels = [plain(c) for c in sorted(self.y.dropna().unique())]
+        if given is None:
+            return minority_class(self.y), "minority"
+        found = next((c for c in labels if c == given and type(c) is type(given)), None)
+        if found is None and isinstance(given, bool):  # YAML reads an unquoted yes/no/true/false as a boolean
+            from mlflow_cli.data.tokens import BOOLEAN_TOKENS
+
+            spelt = [c for c in labels if BOOLEAN_TOKENS.get(str(c).strip().lower()) == float(given)]
+            found = spelt[0] if len(spelt) == 1 else None
+        if found is None:
+            found = next((c for c in labels if str(c) == str(given)), None)
+        if found is None:
+            said = f"{given} (YAML reads an unquoted yes, no, true or false as a boolean)" \
+                if isinstance(given, bool) else repr(given)
+            raise ConfigError(f"`data.positive_class` is {said}, which is not a class of the target "
+                              f"'{self.target}' (its classes: {', '.join(map(str, labels))}).",
+                              hint="Name one of the target's classes (quoted, e.g. \"yes\"), or remove "
+                                   "data.positive_class to use the minority class.")
+        return found, "config"
+
+    def progress_bar(self, label: str, total: float | None = None) -> Any:
+        return self.progress(label, total) if self.progress else nullcontext(None)
 
     # ----------------------------------------------------------------- public
 
@@ -98,11 +131,15 @@ class Trainer:
                                   f"with their defaults). Got {self.cfg.params}.",
                                   hint="Name a model in train.model to set its params, or tune the winner with "
                                        "train.search.")
-            name, leaderboard = self._auto()
-            cv = next((row["cv"] for row in leaderboard if row["model"] == name), None)
-        estimator = self._estimator(name, self.cfg.params)
+            from mlflow_cli.stages.train.auto import AutoSearch
+
+            choice = AutoSearch(self).run()
+            name, estimator, leaderboard, cv, members = (choice.name, choice.estimator, choice.leaderboard,
+                                                        choice.cv, choice.members)
+        else:
+            estimator, members = self._estimator(name, self.cfg.params), {}
         self._choose_device(estimator)
-        if self.cfg.search is not None:
+        if self.cfg.search is not None and not members:
             estimator, search = self._search(name, estimator)
         if self.cfg.cv >= 2 and self.kind.supervised and (cv is None or self.cfg.search is not None):
             cv = self._cross_validate(estimator, self.cfg.cv)
@@ -113,10 +150,13 @@ class Trainer:
                                            self.cfg.seed)
         fitted = model.named_steps["model"]
         inner = fitted.estimator if isinstance(fitted, LabelEncodedClassifier) else fitted
-        params = jsonable_params(inner)  # as trained: before move_to_cpu
+        params = {"voting": "soft", "members": members} if members else jsonable_params(inner)  # before move_to_cpu
         device = move_to_cpu(inner) or self.device
+        path = f"{type(fitted).__module__.rsplit('._', 1)[0]}.{type(fitted).__name__}" if members \
+            else class_path(name, self.task)
         return TrainOutcome(
-            model=model, model_name=name, estimator=class_path(name, self.task),
+            model=model, model_name=name, estimator=path, positive_class=self.positive,
+            positive_source=self.positive_source,
             params=params, metric=self.metric, device=device,
             classes=[plain(c) for c in getattr(fitted, "classes_", [])] or None,
             feature_names=feature_names(model), cv=cv, leaderboard=leaderboard, search=search,
@@ -168,39 +208,6 @@ class Trainer:
                                    "(logistic_regression, random_forest, hist_gradient_boosting, xgboost).")
         return {prefix + "sample_weight": compute_sample_weight("balanced", self.y)}
 
-    def _auto(self) -> tuple[str, list[dict[str, Any]]]:
-        """Compare candidates by cross-validation (within the time budget) and keep the best."""
-        candidates = self.cfg.candidates or list(self.kind.auto_candidates)
-        if not self.kind.supervised:
-            return candidates[0], [{"model": candidates[0], "score": None, "cv": None, "seconds": 0.0}]
-        folds = max(self.cfg.cv, 3)
-        budget = self.cfg.time_budget_s
-        started = time.perf_counter()
-        rows = []
-        for name in candidates:
-            if budget and rows and time.perf_counter() - started > budget:
-                rows.append({"model": name, "score": None, "cv": None, "seconds": 0.0,
-                             "skipped": f"time budget of {budget:g} s used up"})
-                continue
-            estimator = self._estimator(name, {})
-            if needs_dense(estimator) and self._too_big_to_densify():
-                rows.append({"model": name, "score": None, "cv": None, "seconds": 0.0,
-                             "skipped": "needs dense features; these are too large"})
-                continue
-            t0 = time.perf_counter()
-            cv = self._cross_validate(estimator, folds, label=f"auto: {name}")
-            rows.append({"model": name, "score": cv[self.metric]["mean"], "cv": cv,
-                         "seconds": round(time.perf_counter() - t0, 3)})
-        scored = [r for r in rows if r["score"] is not None]
-        if not scored:
-            raise DataError("model: auto could not evaluate any candidate.",
-                            hint="Name a model in train.model, or raise train.time_budget_s.")
-        sign = scorer_sign(self.metric)
-        scored.sort(key=lambda r: sign * r["score"], reverse=True)
-        for rank, row in enumerate(scored, 1):
-            row["rank"] = rank
-        return scored[0]["model"], scored + [r for r in rows if r["score"] is None]
-
     def _search(self, name: str, estimator: Any) -> tuple[Any, dict[str, Any]]:
         from sklearn.experimental import enable_halving_search_cv  # noqa: F401
         from sklearn.model_selection import (GridSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV,
@@ -214,7 +221,7 @@ class Trainer:
             else "model__"
         space = search_space(settings.space, settings.method, estimator, prefix)
         grid = settings.method == "grid" or all(isinstance(v, list) for v in space.values())
-        common = {"scoring": make_scorer_for(self.metric), "cv": self._splitter(settings.cv), "n_jobs": self.n_jobs,
+        common = {"scoring": make_scorer_for(self.metric, self.positive), "cv": self._splitter(settings.cv), "n_jobs": self.n_jobs,
                   "refit": False, "error_score": "raise"}
         if settings.method == "grid":
             searcher = GridSearchCV(pipeline, space, **common)
@@ -262,48 +269,37 @@ class Trainer:
         if needs_dense(estimator):
             steps.append(("densify", Densify()))
         model = clone(estimator)
-        if self.n_jobs != 1 and model.get_params(deep=False).get("n_jobs") not in (None, 1):
-            model.set_params(n_jobs=1)  # folds already run in parallel: nested threads only contend
-            # (only where n_jobs is in use: setting it where it is deprecated, LogisticRegression since
-            # scikit-learn 1.8, warns)
-        if self.kind.labels and is_xgboost(model):
+        if self.n_jobs != 1:
+            set_threads(model, 1)  # folds already run in parallel: nested threads only contend
+        if self.kind.labels and encodes_labels(model):
             model = LabelEncodedClassifier(model)
         steps.append(("model", model))
         return Pipeline(steps)
 
-    def _splitter(self, folds: int) -> Any:
-        from sklearn.model_selection import KFold, StratifiedKFold
+    def _splitter(self, folds: int, repeats: int = 1) -> Any:
+        """Shuffled, seeded k-fold splits (stratified for labels), `repeats` times over."""
+        from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
 
+        seed = self.cfg.seed
         if self.kind.labels:
             smallest = int(self.y.value_counts().min())
             if smallest < folds:
                 raise DataError(f"Cross-validation with {folds} folds needs at least {folds} rows of every class; "
                                 f"the rarest class has {smallest}.",
                                 hint="Lower train.cv (or train.search.cv), or gather more rows of the rare class.")
-            return StratifiedKFold(folds, shuffle=True, random_state=self.cfg.seed)
-        return KFold(folds, shuffle=True, random_state=self.cfg.seed)
+            if repeats > 1:
+                return RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+            return StratifiedKFold(folds, shuffle=True, random_state=seed)
+        if repeats > 1:
+            return RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+        return KFold(folds, shuffle=True, random_state=seed)
 
     def _cross_validate(self, estimator: Any, folds: int, label: str = "cross-validation") -> dict[str, dict[str, float]]:
-        from sklearn.model_selection import cross_validate
+        from mlflow_cli.stages.train.folds import Folds
 
-        names = [self.metric] + [m for m in self.kind.cv_report if m != self.metric]
-        if self.kind.labels and self.y.nunique() > 2:
-            names = [m for m in names if m not in ("f1", "precision", "recall")]
-        scoring = {m: make_scorer_for(m) for m in names}
-        with self._threads(label, total=folds) as bar:
-            scoring[self.metric] = _counting(scoring[self.metric], bar)
-            try:
-                scores = cross_validate(self._pipeline(estimator), self.train, self.y, cv=self._splitter(folds),
-                                        scoring=scoring, n_jobs=self.n_jobs, error_score="raise",
-                                        params=self._sample_weights(estimator, "model__"))
-            except ValueError as exc:
-                raise _fit_error(exc, f"Cross-validating {type(estimator).__name__}") from None
-        out = {}
-        for m in names:
-            values = scorer_sign(m) * scores[f"test_{m}"]
-            if np.all(np.isfinite(values)):
-                out[m] = {"mean": float(values.mean()), "std": float(values.std())}
-        return out
+        splits = Folds(self, folds)
+        with self.progress_bar(label, folds) as bar:
+            return splits.cv(splits.run(estimator, bar).predictions)
 
     @contextmanager
     def _threads(self, label: str, total: int | None = None) -> Iterator[Any]:
@@ -311,8 +307,7 @@ class Trainer:
         sees each finished fit. The estimators here release the GIL in their heavy loops."""
         from joblib import parallel_config
 
-        with parallel_config(backend="threading"), \
-                (self.progress(label, total) if self.progress else nullcontext(None)) as bar:
+        with parallel_config(backend="threading"), self.progress_bar(label, total) as bar:
             yield bar
 
     def _too_big_to_densify(self) -> bool:
@@ -342,8 +337,8 @@ class Trainer:
             fit_params.update(self._sample_weights(model))
             if is_xgboost(model):
                 self._early_stopping(model, preprocessor, steps, fit_params)
-                if self.kind.labels:
-                    model = LabelEncodedClassifier(model)
+            if self.kind.labels and encodes_labels(model):
+                model = LabelEncodedClassifier(model)
             self._fit(model, features, self.y, fit_params)
         steps.append(("model", model))
         inner = model.estimator if isinstance(model, LabelEncodedClassifier) else model
@@ -355,7 +350,7 @@ class Trainer:
         try:
             model.fit(features, y, **fit_params) if y is not None else model.fit(features)
         except ValueError as exc:
-            raise _fit_error(exc, f"Fitting {type(inner).__name__}") from None
+            raise fit_error(exc, f"Fitting {type(inner).__name__}") from None
 
     def _early_stopping(self, model: Any, preprocessor: Any, steps: list[tuple[str, Any]],
                         fit_params: dict[str, Any]) -> None:
@@ -374,7 +369,7 @@ class Trainer:
         return self.valid if self.valid is not None and not self.valid.empty else self.train
 
 
-def _fit_error(exc: ValueError, what: str) -> MlwError:
+def fit_error(exc: ValueError, what: str) -> MlwError:
     """A fit's ValueError as the user's mistake it reports: a bad param (exit 2) or bad data (exit 3).
     XGBoost checks its params only when fitting, with an XGBoostError (a ValueError)."""
     from sklearn.utils._param_validation import InvalidParameterError
