@@ -27,10 +27,7 @@ def importances_of(model: Pipeline, task: Task, rows: pd.DataFrame, target: str 
     `mlw monitor` weighs drifted columns."""
     fitted = model.named_steps["model"]
     names = feature_names(model)
-    native = getattr(fitted, "feature_importances_", None)
-    if native is None and hasattr(fitted, "coef_"):
-        coef = np.atleast_2d(np.asarray(fitted.coef_, dtype=float))
-        native = np.abs(coef).mean(axis=0)
+    native = _native(fitted)
     if native is not None and len(names) == len(native):
         values = [float(v) for v in native]
         return _top(dict(zip(names, values))), "native", column_shares(model, values)
@@ -44,6 +41,22 @@ def importances_of(model: Pipeline, task: Task, rows: pd.DataFrame, target: str 
                                     random_state=seed, scoring=make_scorer_for(metric))
     values = {c: float(v) for c, v in zip(columns, result.importances_mean)}
     return _top(values), "permutation", _normalised(values)
+
+
+def _native(fitted: Any) -> np.ndarray | None:
+    """A model's own importances: trees', |coefficients| (averaged over classes), or for a voting
+    ensemble its members' own, each scaled to sum to 1, weighted as the ensemble weighs them."""
+    members = getattr(fitted, "estimators_", None)
+    if hasattr(fitted, "voting") or type(fitted).__name__ == "VotingRegressor":
+        weights = fitted.weights if fitted.weights is not None else [1.0] * len(members)
+        parts = [_native(getattr(m, "steps", [[None, m]])[-1][1]) for m in members]
+        if any(p is None or not np.sum(p) > 0 for p in parts) or len({len(p) for p in parts}) != 1:
+            return None
+        return sum(w * p / np.sum(p) for w, p in zip(weights, parts)) / float(np.sum(weights))
+    native = getattr(fitted, "feature_importances_", None)
+    if native is None and hasattr(fitted, "coef_"):
+        native = np.abs(np.atleast_2d(np.asarray(fitted.coef_, dtype=float))).mean(axis=0)
+    return None if native is None else np.asarray(native, dtype=float)
 
 
 def column_shares(model: Pipeline, importances: list[float]) -> dict[str, float] | None:

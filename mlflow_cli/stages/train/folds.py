@@ -10,6 +10,7 @@ estimators here release the GIL in their heavy loops.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,7 @@ class Folds:
     def run(self, estimator: Any, bar: Any = None) -> FoldRun:
         """Fit `estimator` (in the trainer's Pipeline) on each fold; its held-out outputs."""
         from joblib import Parallel, delayed, parallel_config
+        from threadpoolctl import threadpool_limits
 
         trainer = self.trainer
         weights = trainer._sample_weights(estimator)
@@ -87,7 +89,10 @@ class Folds:
                 bar.advance(1)
             return output, seconds
 
-        with parallel_config(backend="threading"):
+        # Folds in parallel threads, each fit on one core: OpenMP (hist gradient boosting) and BLAS
+        # pools inside each would only contend with the other folds for the same cores.
+        limits = threadpool_limits(limits=1) if trainer.n_jobs != 1 else nullcontext()
+        with parallel_config(backend="threading"), limits:
             done = Parallel(n_jobs=trainer.n_jobs)(delayed(one)(a, b) for a, b in self.splits)
         return FoldRun([d[0] for d in done], float(np.mean([d[1] for d in done])))
 
