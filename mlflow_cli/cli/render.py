@@ -99,7 +99,7 @@ def positive_text(info: dict[str, Any]) -> str:
     return f"{info['positive_class']} (the minority class; set data.positive_class to choose)"
 
 
-def _leaderboard(info: dict[str, Any]) -> None:
+def leaderboard_table(info: dict[str, Any]) -> None:
     """model: auto's table: every candidate's best configuration (its tuned parameters, CV mean and
     std, trials, time) and the ensemble, ranked by the metric that chose."""
     metric = info["metric"]
@@ -127,7 +127,7 @@ def render_train(result: StageResult) -> None:
     def human() -> None:
         _headline(result, f"Trained {info['model']} ({info['task']}) on {info['train_rows']:,} rows of {info['data']}")
         if info.get("leaderboard"):
-            _leaderboard(info)
+            leaderboard_table(info)
         if info.get("search"):
             search = info["search"]
             console.print_table(f"search ({search['method']}, {search['candidates']} candidates): best "

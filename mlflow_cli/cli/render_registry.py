@@ -73,11 +73,15 @@ def render_run(run: dict[str, Any]) -> None:
         info = run["info"]
         rows = [["model", f"{run['model']} ({info.get('estimator')})"], ["task", run["task"]],
                 ["data", run["data"]], ["created", run["created"]], ["aliases", ", ".join(run["aliases"])]]
-        rows += [[f"param {k}", fmt(v)] for k, v in run["all_params"].items() if v is not None]
+        rows += [[f"param {k}", fmt(v)] for k, v in run["all_params"].items() if v is not None and k != "members"]
         rows += [[f"cv {k}", f"{fmt(v['mean'])} ± {fmt(v['std'])}"] for k, v in run["cv"].items()]
         rows += [[f"test {k}", fmt(v)] for k, v in run["test"].items()]
         rows += [[f"feature {k}", fmt(v)] for k, v in (info.get("top_features") or {}).items()]
         console.print_table(f"run train/{run['version']}", ["", ""], rows, header=False)
+        if info.get("leaderboard"):
+            from mlflow_cli.cli.render import leaderboard_table
+
+            leaderboard_table(info)
 
     console.emit(run, human)
 

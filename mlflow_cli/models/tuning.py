@@ -30,7 +30,11 @@ SPACES: dict[str, dict[str, tuple[str, float, float]]] = {
     "catboost": {"iterations": ("int_log", 100, 1000), "learning_rate": ("log", 0.01, 0.3), "depth": ("int", 3, 10),
                  "l2_leaf_reg": ("log", 1.0, 10.0)},
 }
-FIXED: dict[str, dict[str, Any]] = {"lightgbm": {"subsample_freq": 1}}  # subsample needs bagging switched on
+FIXED: dict[str, dict[str, Any]] = {
+    "lightgbm": {"subsample_freq": 1},  # subsample needs bagging switched on
+    "hist_gradient_boosting": {"early_stopping": True},  # max_iter is then a cap (10 % held out, 10 rounds)
+}
+TREES = ("n_estimators", "iterations", "max_iter")  # what a trial's cost grows with
 
 # Parameters that bound leaf sizes: no more than a tenth of the rows a fold trains on.
 _LEAF_SIZES = {"min_samples_leaf", "min_child_samples"}
@@ -55,6 +59,18 @@ def suggest(trial: Any, name: str, rows: int) -> dict[str, Any]:
         else:
             params[key] = trial.suggest_float(key, low, high, log=kind == "log")
     return params
+
+
+def trees_of(params: dict[str, Any], estimator: Any) -> float:
+    """What a configuration's fitting time grows with: its trees (boosting rounds) times their
+    leaves relative to 31 (max_leaf_nodes, num_leaves, or 2 ** depth); 100 for models without."""
+    values = {**estimator.get_params(deep=False), **params}
+    trees = next((values[k] for k in TREES if values.get(k) is not None), 100)
+    leaves = values.get("max_leaf_nodes") or values.get("num_leaves")
+    depth = values.get("max_depth") if "max_depth" in values else values.get("depth")
+    if not leaves and isinstance(depth, int) and depth > 0:
+        leaves = 2 ** min(depth, 10)
+    return float(trees) * (float(leaves) / 31 if leaves else 1.0)
 
 
 def default_budget(rows: int) -> float:

@@ -268,3 +268,15 @@ def test_a_numeric_positive_class_names_the_label_it_spells(mlw, tmp_path):
     assert info["positive_class"] == 1 and info["classes"] == [0, 1]
     without = _train(mlw, config, "data.positive_class=null")["info"]
     assert without["positive_class"] == 0  # the minority
+
+
+def test_runs_show_keeps_the_leaderboard(mlw, project):
+    config = project("breast_cancer")
+    trained = _train(mlw, config, FAST)
+    shown = mlw("runs", "show", trained["version"], "-c", config)
+    assert shown.exit_code == 0, shown.stderr
+    assert "model: auto, chosen by roc_auc by cross-validation" in shown.stdout
+    for row in trained["info"]["leaderboard"]:
+        assert row["model"] in shown.stdout
+    as_json = mlw("runs", "show", trained["version"], "-c", config, "--json").json()
+    assert as_json["info"]["leaderboard"] == trained["info"]["leaderboard"]

@@ -1,6 +1,6 @@
 """`model: auto`: every candidate's defaults on the same cross-validation folds, then a tuned search
 of the most promising families within `train.time_budget_s` (Optuna's TPE sampler, one study per
-family, taking turns), then a weighted soft-voting ensemble of the best of each family, kept
+family, the leader getting the most turns), then a weighted soft-voting ensemble of the best of each family, kept
 when it beats the single best on the same folds.
 
 Each configuration is scored from its out-of-fold predictions (folds.py), so an ensemble's CV
@@ -24,7 +24,7 @@ import numpy as np
 from mlflow_cli.core.errors import ConfigError, DataError, MlwError
 from mlflow_cli.models.catalog import installed, needs_dense
 from mlflow_cli.models.metrics import scorer_sign
-from mlflow_cli.models.tuning import default_budget, suggest, tunable
+from mlflow_cli.models.tuning import default_budget, suggest, trees_of, tunable
 from mlflow_cli.stages.train.folds import Folds
 
 if TYPE_CHECKING:
@@ -113,8 +113,10 @@ class AutoSearch:
         return done, skipped
 
     def _tuned(self, defaults: list[Evaluated], deadline: float) -> list[Evaluated]:
-        """Turns of one trial per family, the best families first, until the budget is spent. A
-        family drops out when its last trial took longer than the time left."""
+        """Rounds of trials, the best families first: in each round the family leading so far gets
+        two trials and the others one, until the budget is spent. A trial whose cost (its trees
+        times the family's measured seconds per tree) would not fit in the time left is not run;
+        a family drops out after three such in a row."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -123,30 +125,39 @@ class AutoSearch:
         families = [e.model for e in ranked][:TUNED_FAMILIES]
         studies = {name: optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(
             seed=self.trainer.cfg.seed + i, n_startup_trials=5)) for i, name in enumerate(families)}
-        last = {e.model: e.seconds for e in defaults}
+        per_tree = {e.model: e.seconds / trees_of({}, e.estimator) for e in defaults}
+        best = {e.model: self.sign * e.score for e in defaults}
+        too_long = dict.fromkeys(families, 0)
         tuned: list[Evaluated] = []
         active = list(families)
         while active:
-            for name in list(active):
-                left = deadline - time.perf_counter()
-                if last[name] > left:
-                    active.remove(name)
+            order = sorted(active, key=lambda n: best[n], reverse=True)
+            for name in [order[0], *order]:
+                if name not in active:
                     continue
                 study = studies[name]
                 trial = study.ask()
                 params = suggest(trial, name, self.folds.train_rows)
+                estimator = self.trainer._estimator(name, params)
+                if per_tree[name] * trees_of(params, estimator) > deadline - time.perf_counter():
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    too_long[name] += 1
+                    if too_long[name] >= 3 or deadline - time.perf_counter() <= 0:
+                        active.remove(name)
+                    continue
+                too_long[name] = 0
                 self._describe(f"auto: tuning {name} (trial {trial.number + 1})", deadline)
                 try:
-                    evaluated = self._evaluate(name, self.trainer._estimator(name, params), params,
-                                               trial.number + 1)
+                    evaluated = self._evaluate(name, estimator, params, trial.number + 1)
                 except MlwError:  # a point of the space the data cannot fit: the search goes on
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     continue
-                last[name] = evaluated.seconds
+                per_tree[name] = max(per_tree[name], evaluated.seconds / trees_of(params, estimator))
                 self._advance(evaluated.seconds)
                 if np.isfinite(evaluated.score):
                     study.tell(trial, self.sign * evaluated.score)
                     tuned.append(evaluated)
+                    best[name] = max(best[name], self.sign * evaluated.score)
                 else:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return tuned
