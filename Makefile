@@ -57,6 +57,8 @@ bench: install
 	$(BIN)/python bench/bench_retrain.py
 	$(BIN)/python bench/bench_reload.py
 	$(BIN)/python bench/bench_recommend.py
+	$(BIN)/python -m pip install --quiet -e ".[boost]"
+	$(BIN)/python bench/bench_auto.py
 
 clean:
 	rm -rf artifacts bench/out .pytest_cache
