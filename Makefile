@@ -44,8 +44,10 @@ movies: $(BIN)/python
 	$(BIN)/mlw models promote latest --alias production -c configs/movies.yaml
 	@echo "Serve it: $(BIN)/mlw serve -c configs/movies.yaml   (then open http://127.0.0.1:8000/)"
 
+# The suite in parallel workers (one per core, at most 4), each test file on one worker so that
+# a module's shared server or project is built once.
 test: install-dev services
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadfile
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e ".[recommend]"

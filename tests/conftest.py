@@ -20,6 +20,11 @@ from mlflow_cli.cli import app
 # model: auto compares its candidates' defaults only (3 folds, no tuning) unless a test sets
 # train.time_budget_s: the suite stays fast, and the same on every machine. mlw subprocesses inherit it.
 os.environ.setdefault("MLW_TIME_BUDGET_S", "0")
+# pytest-xdist's workers inherit COLUMNS=80 and LINES=24 from its terminal emulation; mlw's output
+# (in-process and in subprocesses) must be what a pipe gets without them, as in a plain pytest run.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
