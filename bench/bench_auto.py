@@ -6,8 +6,9 @@ iris, digits, diabetes), the shipped churn table, and two generated tables with 
 Friedman #1 regression, 10 features of which 5 matter, noise 1).
 
 Each dataset goes through `mlw ingest` + `mlw prepare` (a seeded 80/20 split, stratified for
-classes) and `mlw train` with `model: auto` and its default budget (60 s per 5,000 training rows,
-15 s at least). On the very same train and test rows:
+classes; datasets under 1,000 training rows on 5 splits, seeds 42-46, every score the mean over
+them, since their test sets of 30-114 rows alone would decide by noise) and `mlw train` with
+`model: auto` and its default budget (60 s per 5,000 training rows, 15 s at least). On the very same train and test rows:
 - (a) plain defaults, each fitted on prepare's preprocessing: LogisticRegression (Ridge for
   regression), RandomForest(200 trees) and XGBoost;
 - (b) FLAML's AutoML and AutoGluon's TabularPredictor on the raw rows, given mlw's budget, in the
@@ -19,11 +20,13 @@ Goals: auto >= the best plain default - 0.005 AUC (RMSE <= 1.01 x the best) on e
 average not worse than FLAML (mean AUC difference >= 0; mean RMSE ratio <= 1).
 
     .venv/bin/python bench/bench_auto.py [--only iris,wine] [--tools flaml,autogluon] [--no-competitors]
+        [--small-splits 5]
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import json
 import os
 import subprocess
@@ -39,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH, MLW, ROOT, ensure_out, machine  # noqa: E402
 
 SEED = 42
+SMALL_ROWS = 1000  # datasets with fewer training rows are scored on several splits (their test sets are tiny)
 COMPETITORS = ("flaml", "autogluon")
 COMPETITOR_PACKAGES = ["flaml[automl]>=2.3", "autogluon.tabular[lightgbm,catboost,xgboost]>=1.2"]  # no torch: no neural nets
 
@@ -73,12 +77,13 @@ def datasets() -> dict[str, tuple[pd.DataFrame, str, str, list[str]]]:
     return out
 
 
-def prepared(name: str, frame: pd.DataFrame, target: str, task: str, ids: list[str]) -> Path:
-    """The dataset's mlw project in bench/out/auto/<name>, ingested and prepared (cached by mlw)."""
-    folder = ensure_out() / "auto" / name
+def prepared(name: str, frame: pd.DataFrame, target: str, task: str, ids: list[str], seed: int) -> Path:
+    """The dataset's mlw project in bench/out/auto/<name>[-s<seed>], ingested and prepared with
+    that split seed (cached by mlw)."""
+    folder = ensure_out() / "auto" / (name if seed == SEED else f"{name}-s{seed}")
     folder.mkdir(parents=True, exist_ok=True)
     frame.to_csv(folder / "data.csv", index=False)
-    split = {"test_size": 0.2, "seed": SEED}
+    split = {"test_size": 0.2, "seed": seed}
     config = {"project": name, "artifacts": "artifacts",
               "data": {"source": {"path": "data.csv"}, "target": target, "id_columns": ids},
               "prepare": {"split": split},
@@ -188,11 +193,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated dataset names")
     parser.add_argument("--tools", default=",".join(COMPETITORS))
     parser.add_argument("--no-competitors", action="store_true")
+    parser.add_argument("--small-splits", type=int, default=5,
+                        help=f"seeded train/test splits for datasets under {SMALL_ROWS:,} training rows")
     args = parser.parse_args()
-    import joblib
-
-    from mlflow_cli.models.tuning import default_budget
-
     tools = [] if args.no_competitors else [t for t in args.tools.split(",") if t]
     python = competitor_python() if tools else None
     wanted = [n for n in args.only.split(",") if n]
@@ -201,36 +204,66 @@ def main() -> None:
     for name, (frame, target, task, ids) in datasets().items():
         if wanted and name not in wanted:
             continue
-        config = prepared(name, frame, target, task, ids)
-        prepare = latest(config, "prepare")
-        train, test = pd.read_parquet(prepare / "train.parquet"), pd.read_parquet(prepare / "test.parquet")
-        budget = default_budget(len(train))
-        started = time.perf_counter()
-        _mlw("train", "-c", config, "--force")
-        mlw_seconds = time.perf_counter() - started
-        version = latest(config, "train")
-        info = json.loads((version / "manifest.json").read_text())["info"]
-        model = joblib.load(version / "model.joblib")
-        y_true = test[target].to_numpy()
-        if task == "regression":
-            auto = scores(task, y_true, model.predict(test), None)
-        else:
-            auto = scores(task, y_true, model.predict_proba(test), [c for c in model.classes_])
-        auto.update(seconds=mlw_seconds, best=info["model"])
-        plain = plain_defaults(task, joblib.load(prepare / "preprocessor.joblib"), train, test, target)
-        job = {"train": str(prepare / "train.parquet"), "test": str(prepare / "test.parquet"), "target": target,
-               "task": task, "drop": ids, "budget": budget, "seed": SEED, "tools": tools}
-        others = competitors(python, tools, job, task, y_true) if tools else {}
-        row = {"dataset": name, "task": task, "train_rows": len(train), "test_rows": len(test), "budget_s": budget,
-               "auto": auto, "plain": plain, "competitors": others}
-        rows.append(row)
-        print(json.dumps(row, default=str), flush=True)
+        splits = args.small_splits if len(frame) * 0.8 < SMALL_ROWS else 1
+        runs = [one_split(name, frame, target, task, ids, SEED + i, tools, python) for i in range(splits)]
+        for run in runs:
+            print(json.dumps(run, default=str), flush=True)
+        rows.append(averaged(runs))
     report(rows)
     (ensure_out() / "bench_auto.json").write_text(json.dumps(rows, indent=2, default=str))
 
 
+def one_split(name: str, frame: pd.DataFrame, target: str, task: str, ids: list[str], seed: int,
+              tools: list[str], python: str | None) -> dict:
+    """auto, the plain defaults and the competitors on one seeded train/test split."""
+    import joblib
+
+    from mlflow_cli.models.tuning import default_budget
+
+    config = prepared(name, frame, target, task, ids, seed)
+    prepare = latest(config, "prepare")
+    train, test = pd.read_parquet(prepare / "train.parquet"), pd.read_parquet(prepare / "test.parquet")
+    budget = default_budget(len(train))
+    started = time.perf_counter()
+    _mlw("train", "-c", config, "--force")
+    mlw_seconds = time.perf_counter() - started
+    version = latest(config, "train")
+    info = json.loads((version / "manifest.json").read_text())["info"]
+    model = joblib.load(version / "model.joblib")
+    y_true = test[target].to_numpy()
+    if task == "regression":
+        auto = scores(task, y_true, model.predict(test), None)
+    else:
+        auto = scores(task, y_true, model.predict_proba(test), [c for c in model.classes_])
+    auto.update(seconds=mlw_seconds, best=info["model"])
+    plain = plain_defaults(task, joblib.load(prepare / "preprocessor.joblib"), train, test, target)
+    job = {"train": str(prepare / "train.parquet"), "test": str(prepare / "test.parquet"), "target": target,
+           "task": task, "drop": ids, "budget": budget, "seed": SEED, "tools": tools}
+    others = competitors(python, tools, job, task, y_true) if tools else {}
+    return {"dataset": name, "split_seed": seed, "task": task, "train_rows": len(train), "test_rows": len(test),
+            "budget_s": budget, "auto": auto, "plain": plain, "competitors": others}
+
+
+def averaged(runs: list[dict]) -> dict:
+    """One dataset's row: every tool's scores and seconds averaged over the splits (a tool that
+    failed on any split is 'failed'); the models auto kept, joined."""
+    def mean(results: list[dict]) -> dict:
+        if any("error" in r for r in results):
+            return {"error": next(r["error"] for r in results if "error" in r)}
+        keys = [k for k, v in results[0].items() if isinstance(v, (int, float))]
+        return {k: float(np.mean([r[k] for r in results])) for k in keys}
+
+    first = runs[0]
+    kept = Counter(r["auto"]["best"] for r in runs)
+    auto = {**mean([r["auto"] for r in runs]),
+            "best": ", ".join(m if n == 1 else f"{m} x{n}" for m, n in kept.most_common())}
+    plain = {k: mean([r["plain"][k] for r in runs]) for k in first["plain"]}
+    others = {k: mean([r["competitors"][k] for r in runs]) for k in first["competitors"]}
+    return {**first, "splits": len(runs), "auto": auto, "plain": plain, "competitors": others}
+
+
 def report(rows: list[dict]) -> None:
-    print("\n| dataset | rows (train/test) | budget | metric | auto (model) | best plain default | auto - best plain "
+    print("\n| dataset | rows (train/test) x splits | budget | metric | auto (model) | best plain default | auto - best plain "
           "| FLAML | AutoGluon | goal vs plain |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     flaml_diffs: dict[str, list[float]] = {"auc": [], "rmse": []}
@@ -253,7 +286,8 @@ def report(rows: list[dict]) -> None:
             cells.append(f"{result[metric]:.4f} ({result['seconds']:.0f} s)")
             if tool == "flaml":
                 flaml_diffs[metric].append(auto / result[metric] if metric == "rmse" else auto - result[metric])
-        print(f"| {row['dataset']} | {row['train_rows']}/{row['test_rows']} | {row['budget_s']:g} s | {metric} | "
+        print(f"| {row['dataset']} | {row['train_rows']}/{row['test_rows']} x {row['splits']} | {row['budget_s']:g} s "
+              f"| {metric} | "
               f"{auto:.4f} ({row['auto']['best']}, {row['auto']['seconds']:.0f} s) | {best:.4f} ({best_name}) | "
               f"{diff} | {' | '.join(cells)} | {'met' if met else 'NOT met'} |")
     print(f"\nauto vs the best plain default: {'met on every dataset' if met_all else 'NOT met everywhere'}")

@@ -146,6 +146,57 @@ def test_a_budget_tunes_the_best_families_within_it(mlw, project):
     assert info["cv"] == info["leaderboard"][0]["cv"]
 
 
+def test_the_search_shares_its_time_so_a_cheap_family_gets_more_trials(mlw, project):
+    """logistic regression's trials take a fraction of a random forest's: it gets more of them."""
+    info = _train(mlw, project("breast_cancer"), "train.time_budget_s=8",
+                  "train.candidates=[logistic_regression, random_forest]")["info"]
+    rows = {row["model"]: row for row in info["leaderboard"]}
+    assert rows["random_forest"]["trials"] >= 2  # the forest was tuned too
+    assert rows["logistic_regression"]["trials"] > rows["random_forest"]["trials"]
+
+
+def test_each_family_gets_its_share_of_the_time_the_leader_a_double_one():
+    """The scheduler on simulated trials of 0.1 s, 1 s and 3 s over 60 s: the leader (the 1 s
+    family) ends with twice the others' time, each within one trial of its share; taking turns
+    would have given the 3 s family most of the time."""
+    from mlflow_cli.stages.train.auto import LEADER_SHARE, next_family
+
+    cost = {"cheap": 0.1, "leader": 1.0, "dear": 3.0}
+    best = {"cheap": 0.90, "leader": 0.95, "dear": 0.93}
+    spent = dict.fromkeys(cost, 0.0)
+    trials = dict.fromkeys(cost, 0)
+    while sum(spent.values()) < 60:
+        name = next_family(list(cost), spent, best)
+        spent[name] += cost[name]
+        trials[name] += 1
+    share = sum(spent.values()) / (LEADER_SHARE + 2)
+    assert spent["leader"] == pytest.approx(LEADER_SHARE * share, abs=cost["dear"])
+    for name in ("cheap", "dear"):
+        assert spent[name] == pytest.approx(share, abs=cost["dear"])
+    assert trials["cheap"] > 4 * trials["leader"] > 4 * trials["dear"]
+
+
+def test_the_ensemble_chooses_among_each_familys_three_best_configurations():
+    """auto's ensemble pool: each family's three best configurations by score, the best keeping
+    the family's name and the others numbered; unscored configurations are left out."""
+    import numpy as np
+
+    from mlflow_cli.stages.train.auto import AutoSearch, Evaluated
+
+    def scored(model: str, rmse: float) -> Evaluated:
+        return Evaluated(model, {"rmse": rmse}, None, [np.zeros(3)], np.array([rmse]), {}, 0.1, 0.1)
+
+    search = object.__new__(AutoSearch)  # the pool needs only the metric's direction and the folds' shape
+    search.sign = -1.0
+    search.folds = type("Folds", (), {"prediction_ndim": 1})()
+    evaluated = [scored("lightgbm", v) for v in (3.0, 1.0, 2.0, 5.0, 4.0)] + \
+                [scored("ridge", 2.5), scored("ridge", float("nan"))]
+    pool = search._pool(evaluated)
+    assert {name: e.score for name, e in pool.items()} == \
+        {"lightgbm": 1.0, "lightgbm_2": 2.0, "ridge": 2.5, "lightgbm_3": 3.0}
+    assert list(pool) == ["lightgbm", "lightgbm_2", "ridge", "lightgbm_3"]  # best first
+
+
 def test_a_budget_of_0_compares_the_defaults_only(mlw, project):
     info = _train(mlw, project("iris"), "train.time_budget_s=0", FAST)["info"]
     assert all(row["trials"] == 1 and row["params"] == {} for row in info["leaderboard"]

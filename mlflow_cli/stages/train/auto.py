@@ -1,13 +1,13 @@
 """`model: auto`: every candidate's defaults on the same cross-validation folds, then a tuned search
 of the most promising families within `train.time_budget_s` (Optuna's TPE sampler, one study per
-family, the leader getting the most turns), then a weighted soft-voting ensemble of the best of each family, kept
-when it beats the single best on the same folds.
+family, the time shared among them, the leader's share double), then a weighted soft-voting
+ensemble of the best configurations, kept when it beats the single best on the same folds.
 
 Each configuration is scored from its out-of-fold predictions (folds.py), so an ensemble's CV
 score is computed from its members' predictions without refitting: soft voting averages
 probabilities (or values), fold by fold, exactly as the fitted VotingClassifier does. Members are
-chosen by Caruana's greedy ensemble selection with replacement (as AutoGluon does): the weights
-are how often each was picked.
+chosen by Caruana's greedy ensemble selection with replacement (as AutoGluon does) among each
+family's three best configurations: the weights are how often each was picked.
 
 Heavy (numpy, scikit-learn, Optuna): training.py imports it only for `model: auto`.
 """
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 BUDGET_ENV = "MLW_TIME_BUDGET_S"  # the default budget when the config gives none (CI: 0, the defaults only)
 # (stage.py keys the cache on it under the same name)
 TUNED_FAMILIES = 3                # the best families by their defaults get a tuned search
+LEADER_SHARE = 2                  # the leading family's share of the search's time, against 1 for the others
 ENSEMBLE_STEPS = 20               # greedy ensemble selection: picks, with replacement
+POOL_PER_FAMILY = 3               # ... among each family's best configurations
 ENSEMBLE = "ensemble"
 
 
@@ -54,6 +56,16 @@ class Evaluated:
     @property
     def score(self) -> float:
         return float(np.mean(self.scores)) if np.all(np.isfinite(self.scores)) else float("nan")
+
+
+@dataclass
+class Ensemble:
+    """Greedy ensemble selection's result: members by their pool names, weights summing to 1."""
+
+    members: dict[str, Evaluated]
+    weights: dict[str, float]
+    scores: np.ndarray
+    cv: dict[str, dict[str, float]]
 
 
 @dataclass
@@ -93,7 +105,7 @@ class AutoSearch:
                                 hint="Name a model in train.model, or raise train.time_budget_s.")
             tuned = self._tuned(defaults, deadline) if self.tune else []
         best = self._best_per_family(defaults + tuned)
-        ensemble = self._ensemble(best) if self.trainer.kind.supervised else None
+        ensemble = self._ensemble(self._pool(defaults + tuned)) if self.trainer.kind.supervised else None
         return self._choice(best, defaults + tuned, ensemble, skipped)
 
     def _defaults(self, started: float) -> tuple[list[Evaluated], list[dict[str, Any]]]:
@@ -113,10 +125,11 @@ class AutoSearch:
         return done, skipped
 
     def _tuned(self, defaults: list[Evaluated], deadline: float) -> list[Evaluated]:
-        """Rounds of trials, the best families first: in each round the family leading so far gets
-        two trials and the others one, until the budget is spent. A trial whose cost (its trees
-        times the family's measured seconds per tree) would not fit in the time left is not run;
-        a family drops out after three such in a row."""
+        """Trials of the best families until the budget is spent, shared by time: the next trial
+        goes to the family that has used the least of its share, and the one leading so far has
+        a double share (a cheap family gets more trials in the same seconds). A trial whose cost
+        (its trees times the family's measured seconds per tree) would not fit in the time left
+        is not run; a family drops out after three such in a row."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -125,41 +138,42 @@ class AutoSearch:
         families = [e.model for e in ranked][:TUNED_FAMILIES]
         studies = {name: optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(
             seed=self.trainer.cfg.seed + i, n_startup_trials=5)) for i, name in enumerate(families)}
-        per_tree = {e.model: e.seconds / trees_of({}, e.estimator) for e in defaults}
+        per_tree = {e.model: [e.seconds / trees_of({}, e.estimator)] for e in defaults}
         best = {e.model: self.sign * e.score for e in defaults}
+        spent = dict.fromkeys(families, 0.0)
         too_long = dict.fromkeys(families, 0)
         tuned: list[Evaluated] = []
         active = list(families)
         while active:
-            order = sorted(active, key=lambda n: best[n], reverse=True)
-            for name in [order[0], *order]:
-                if name not in active:
-                    continue
-                study = studies[name]
-                trial = study.ask()
-                params = suggest(trial, name, self.folds.train_rows)
-                estimator = self.trainer._estimator(name, params)
-                if per_tree[name] * trees_of(params, estimator) > deadline - time.perf_counter():
-                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                    too_long[name] += 1
-                    if too_long[name] >= 3 or deadline - time.perf_counter() <= 0:
-                        active.remove(name)
-                    continue
-                too_long[name] = 0
-                self._describe(f"auto: tuning {name} (trial {trial.number + 1})", deadline)
-                try:
-                    evaluated = self._evaluate(name, estimator, params, trial.number + 1)
-                except MlwError:  # a point of the space the data cannot fit: the search goes on
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    continue
-                per_tree[name] = max(per_tree[name], evaluated.seconds / trees_of(params, estimator))
-                self._advance(evaluated.seconds)
-                if np.isfinite(evaluated.score):
-                    study.tell(trial, self.sign * evaluated.score)
-                    tuned.append(evaluated)
-                    best[name] = max(best[name], self.sign * evaluated.score)
-                else:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            name = next_family(active, spent, best)
+            study = studies[name]
+            trial = study.ask()
+            params = suggest(trial, name, self.folds.train_rows)
+            estimator = self.trainer._estimator(name, params)
+            if float(np.median(per_tree[name])) * trees_of(params, estimator) > deadline - time.perf_counter():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                too_long[name] += 1
+                if too_long[name] >= 3 or deadline - time.perf_counter() <= 0:
+                    active.remove(name)
+                continue
+            too_long[name] = 0
+            self._describe(f"auto: tuning {name} (trial {trial.number + 1})", deadline)
+            t0 = time.perf_counter()
+            try:
+                evaluated = self._evaluate(name, estimator, params, trial.number + 1)
+            except MlwError:  # a point of the space the data cannot fit: the search goes on
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                spent[name] += time.perf_counter() - t0
+                continue
+            spent[name] += evaluated.seconds
+            per_tree[name].append(evaluated.seconds / trees_of(params, estimator))
+            self._advance(evaluated.seconds)
+            if np.isfinite(evaluated.score):
+                study.tell(trial, self.sign * evaluated.score)
+                tuned.append(evaluated)
+                best[name] = max(best[name], self.sign * evaluated.score)
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return tuned
 
     def _evaluate(self, name: str, estimator: Any, params: dict[str, Any], trial: int) -> Evaluated:
@@ -180,13 +194,24 @@ class AutoSearch:
                 best[e.model] = e
         return sorted(best.values(), key=lambda e: _key(self.sign * e.score), reverse=True)
 
-    def _ensemble(self, best: list[Evaluated]) -> tuple[dict[str, float], np.ndarray, dict[str, Any]] | None:
-        """Greedy ensemble selection over the best of each family: weights, fold scores and CV,
-        or None when no mix beats the single best."""
+    def _pool(self, evaluated: list[Evaluated]) -> dict[str, Evaluated]:
+        """The ensemble's candidates: each family's POOL_PER_FAMILY best configurations, named
+        'lightgbm', 'lightgbm_2', ... in the order of their scores (best first overall)."""
+        kept: dict[str, list[Evaluated]] = {}
+        for e in sorted(evaluated, key=lambda e: _key(self.sign * e.score), reverse=True):
+            if np.isfinite(e.score) and all(np.ndim(p) == self.folds.prediction_ndim for p in e.predictions) \
+                    and len(kept.setdefault(e.model, [])) < POOL_PER_FAMILY:
+                kept[e.model].append(e)
+        named = [(e.model if i == 0 else f"{e.model}_{i + 1}", e) for family in kept.values()
+                 for i, e in enumerate(family)]
+        return dict(sorted(named, key=lambda item: self.sign * item[1].score, reverse=True))
+
+    def _ensemble(self, candidates: dict[str, Evaluated]) -> Ensemble | None:
+        """Greedy ensemble selection over the pool: the members with their weights, fold scores
+        and CV, or None when no mix beats the single best."""
         if self.trainer._balanced():  # members balanced two ways (class_weight, sample weights) would not mix
             return None
-        pool = [e for e in best if np.isfinite(e.score) and all(np.ndim(p) == self.folds.prediction_ndim
-                                                                  for p in e.predictions)]
+        names, pool = list(candidates), list(candidates.values())
         if len(pool) < 2:
             return None
         counts = np.zeros(len(pool))
@@ -207,27 +232,25 @@ class AutoSearch:
         if np.count_nonzero(chosen_counts) < 2 or \
                 not self.sign * float(np.mean(chosen_scores)) > self.sign * pool[0].score + 1e-9:
             return None
-        weights = {pool[i].model: float(c / chosen_counts.sum()) for i, c in enumerate(chosen_counts) if c}
-        mixed = [sum(weights.get(e.model, 0.0) * e.predictions[f] for e in pool)
+        weights = {names[i]: float(c / chosen_counts.sum()) for i, c in enumerate(chosen_counts) if c}
+        mixed = [sum(w * candidates[name].predictions[f] for name, w in weights.items())
                  for f in range(len(pool[0].predictions))]
-        return weights, chosen_scores, self.folds.cv(mixed)
+        return Ensemble({name: candidates[name] for name in weights}, weights, chosen_scores, self.folds.cv(mixed))
 
-    def _choice(self, best: list[Evaluated], evaluated: list[Evaluated],
-                ensemble: tuple[dict[str, float], np.ndarray, dict[str, Any]] | None,
+    def _choice(self, best: list[Evaluated], evaluated: list[Evaluated], ensemble: Ensemble | None,
                 skipped: list[dict[str, Any]]) -> Choice:
         trials = {e.model: sum(1 for x in evaluated if x.model == e.model) for e in best}
         spent = {e.model: round(sum(x.seconds for x in evaluated if x.model == e.model), 3) for e in best}
         rows = [{"model": e.model, "score": e.score if np.isfinite(e.score) else None, "cv": e.cv,
                  "params": e.params, "trials": trials[e.model], "seconds": spent[e.model],
                  "fit_seconds": round(e.fit_seconds, 3)} for e in best]
-        by_name = {e.model: e for e in best}
         members: dict[str, dict[str, Any]] = {}
         if ensemble is not None:
-            weights, scores, cv = ensemble
-            members = {name: {"weight": round(w, 4), "params": by_name[name].params} for name, w in weights.items()}
-            rows.append({"model": ENSEMBLE, "score": float(np.mean(scores)), "cv": cv,
-                         "members": {name: m["weight"] for name, m in members.items()},
-                         "seconds": 0.0, "fit_seconds": round(sum(by_name[n].fit_seconds for n in weights), 3)})
+            members = {name: {"weight": round(w, 4), "params": ensemble.members[name].params}
+                       for name, w in ensemble.weights.items()}
+            rows.append({"model": ENSEMBLE, "score": float(np.mean(ensemble.scores)), "cv": ensemble.cv,
+                         "members": {name: m["weight"] for name, m in members.items()}, "seconds": 0.0,
+                         "fit_seconds": round(sum(e.fit_seconds for e in ensemble.members.values()), 3)})
         scored = sorted((r for r in rows if r["score"] is not None), key=lambda r: self.sign * r["score"],
                         reverse=True)
         for rank, row in enumerate(scored, 1):
@@ -238,8 +261,11 @@ class AutoSearch:
                             hint="Choose another train.metric, or name a model in train.model.")
         winner = scored[0]
         if winner["model"] == ENSEMBLE:
-            estimator = self._voting({name: (by_name[name].estimator, m["weight"]) for name, m in members.items()})
+            assert ensemble is not None
+            estimator = self._voting({name: (ensemble.members[name].estimator, m["weight"])
+                                      for name, m in members.items()})
             return Choice(ENSEMBLE, estimator, leaderboard, winner["cv"], members)
+        by_name = {e.model: e for e in best}
         return Choice(winner["model"], by_name[winner["model"]].estimator, leaderboard, winner["cv"])
 
     def _voting(self, members: dict[str, tuple[Any, float]]) -> Any:
@@ -268,6 +294,13 @@ class AutoSearch:
     def _advance(self, amount: float) -> None:
         if self.bar is not None:
             self.bar.advance(amount)
+
+
+def next_family(active: list[str], spent: dict[str, float], best: dict[str, float]) -> str:
+    """The family whose turn it is: the one that has used the least of its share of the search's
+    time, the leader (the highest `best`) having LEADER_SHARE shares and the others one."""
+    leader = max(active, key=lambda n: best[n])
+    return min(active, key=lambda n: spent[n] / (LEADER_SHARE if n == leader else 1))
 
 
 def budget_of(configured: float | None, rows: int) -> float:
