@@ -104,7 +104,7 @@ def _mlw(*args: object, env: dict[str, str] | None = None) -> str:
 
 
 def latest(config: Path, stage: str) -> Path:
-    root = config.parent / "artifacts" / config.parent.name / stage
+    root = config.parent / "artifacts" / yaml.safe_load(config.read_text())["project"] / stage
     return root / (root / "latest").read_text().strip()
 
 
