@@ -8,7 +8,8 @@ Friedman #1 regression, 10 features of which 5 matter, noise 1).
 Each dataset goes through `mlw ingest` + `mlw prepare` (a seeded 80/20 split, stratified for
 classes; datasets under 1,000 training rows on 5 splits, seeds 42-46, every score the mean over
 them, since their test sets of 30-114 rows alone would decide by noise) and `mlw train` with
-`model: auto` and its default budget (60 s per 5,000 training rows, 15 s at least). On the very same train and test rows:
+`model: auto` and its default budget (60 s per 5,000 training rows, 15 s at least). On the very
+same train and test rows:
 - (a) plain defaults, each fitted on prepare's preprocessing: LogisticRegression (Ridge for
   regression), RandomForest(200 trees) and XGBoost;
 - (b) FLAML's AutoML and AutoGluon's TabularPredictor on the raw rows, given mlw's budget, in the
@@ -26,12 +27,12 @@ average not worse than FLAML (mean AUC difference >= 0; mean RMSE ratio <= 1).
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import json
 import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np

@@ -260,8 +260,7 @@ class AutoSearch:
             raise DataError(f"model: auto could not score any candidate by {self.metric}.",
                             hint="Choose another train.metric, or name a model in train.model.")
         winner = scored[0]
-        if winner["model"] == ENSEMBLE:
-            assert ensemble is not None
+        if ensemble is not None and winner["model"] == ENSEMBLE:
             estimator = self._voting({name: (ensemble.members[name].estimator, m["weight"])
                                       for name, m in members.items()})
             return Choice(ENSEMBLE, estimator, leaderboard, winner["cv"], members)
