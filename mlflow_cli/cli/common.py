@@ -29,8 +29,14 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("json_out"):
             console.configure(json_mode=True)
+        from mlflow_cli import engine
+
+        engine.set_announcer(console.status)  # a cluster started for this command says where it is
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                engine.close_engines()  # no worker outlives the command, however it ends
         except MlwError as exc:
             if console.state.debug:
                 console.err.print_exception()

@@ -193,7 +193,7 @@ def test_load_config_duplicate_key_is_an_error(tmp_path: Path) -> None:
     ("projct: x\n",
      "Unknown key 'projct' in the top level (mlw.yaml:9). Did you mean 'project'? "
      "Allowed keys: project, artifacts, data, ingest, prepare, train, evaluate, serve, predict, monitor, retrain, "
-     "pipeline."),
+     "engine, pipeline."),
     ("train:\n  tsk: regression\n",
      "Unknown key 'tsk' in `train` (mlw.yaml:10). Did you mean 'task'? Allowed keys: task, model, params, metric, "
      "cv, search, candidates, time_budget_s, class_weight, early_stopping_rounds, rating_model, n_jobs, seed."),
@@ -518,7 +518,9 @@ def test_mlw_config_show_fills_defaults(tmp_path: Path, mlw) -> None:
     assert run.exit_code == 0, run.stderr
     shown = yaml.safe_load(run.stdout)
     assert list(shown) == ["project", "artifacts", "data", "ingest", "prepare", "train", "evaluate", "serve",
-                           "predict", "monitor", "retrain", "pipeline"]
+                           "predict", "monitor", "retrain", "engine", "pipeline"]
+    assert shown["engine"] == {"type": "local", "address": None, "n_workers": None, "threads_per_worker": None,
+                               "memory_limit": "auto", "partition_mb": 64.0}
     assert shown["project"] == "demo"
     assert shown["prepare"]["split"] == {"method": "auto", "test_size": 0.2, "valid_size": 0.0, "seed": 7,
                                          "stratify": None, "group_column": None, "last_n": None}

@@ -86,7 +86,11 @@ def test_writers_encode_text_by_dictionary_or_every_column_when_asked(tmp_path):
     assert isinstance(LocalEngine().writer(tmp_path / "o.csv", "csv"), PartWriter)
 
 
-def test_only_the_local_engine_exists_yet():
+def test_engine_named_gives_the_local_engine_and_engine_for_the_configured_one():
+    from mlflow_cli.core.config import EngineConfig
+    from mlflow_cli.engine import engine_for
+
     assert isinstance(engine_named("local"), LocalEngine)
-    with pytest.raises(ValueError, match="engine must be 'local'; got 'dask'"):
+    assert isinstance(engine_for(None), LocalEngine) and isinstance(engine_for(EngineConfig()), LocalEngine)
+    with pytest.raises(ValueError, match="use engine_for for 'dask'"):
         engine_named("dask")

@@ -9,10 +9,10 @@ template, never with what it expanded to.
 from mlflow_cli.core.config.loader import Config, KeyPath, json_schema, load_config
 from mlflow_cli.core.config.sections import (
     DEFAULT_CONFIG, FILE_TYPES, DataConfig, DriftConfig, EvaluateConfig, IngestConfig, MlwConfig, MonitorConfig,
-    PredictConfig, PrepareConfig, RetrainConfig,
+    PredictConfig, PrepareConfig, RetrainConfig, EngineConfig,
     ServeConfig, SourceConfig, SplitConfig, TrainConfig,
 )
 
 __all__ = ["Config", "KeyPath", "json_schema", "load_config", "DEFAULT_CONFIG", "FILE_TYPES", "DataConfig",
-           "DriftConfig", "EvaluateConfig", "IngestConfig", "MlwConfig", "MonitorConfig", "PredictConfig", "PrepareConfig", "RetrainConfig", "ServeConfig",
+           "DriftConfig", "EngineConfig", "EvaluateConfig", "IngestConfig", "MlwConfig", "MonitorConfig", "PredictConfig", "PrepareConfig", "RetrainConfig", "ServeConfig",
            "SourceConfig", "SplitConfig", "TrainConfig"]

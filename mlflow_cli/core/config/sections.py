@@ -374,6 +374,42 @@ class RetrainConfig(_Section):
         return check_window(value)
 
 
+MEMORY_LIMIT = r"^(auto|\d+(\.\d+)?\s*([KMGT]i?B|[kmgt]i?b)?)$"
+
+
+class EngineConfig(_Section):
+    """Where the tabular work runs: in this process (local), or on a Dask cluster (the `dask` extra)."""
+
+    type: Literal["local", "dask"] = Field("local", description="local: in this process; dask: on a Dask cluster "
+                                                               "(pip install 'mlw[dask]').")
+    address: str | None = Field(None, description="dask: a running scheduler (tcp://host:8786); without it, a "
+                                                  "local cluster is started for the command and closed after.")
+    n_workers: int | None = Field(None, ge=1, description="dask, local cluster: worker processes (default: one "
+                                                          "per core).")
+    threads_per_worker: int | None = Field(None, ge=1, description="dask, local cluster: threads in each worker "
+                                                                   "(default: 1).")
+    memory_limit: str = Field("auto", pattern=MEMORY_LIMIT,
+                              description="dask, local cluster: memory per worker ('2GB'; auto: the machine's "
+                                          "memory shared among the workers); beyond it a worker spills to disk.")
+    partition_mb: float = Field(64, ge=0.01, le=4096, description="dask: the size of the parts the data is cut "
+                                                              "into, in MB of the source.")
+
+    @model_validator(mode="after")
+    def _check_cluster(self) -> EngineConfig:
+        started_only = [k for k in ("n_workers", "threads_per_worker") if getattr(self, k) is not None]
+        if self.memory_limit != "auto":
+            started_only.append("memory_limit")
+        if self.type == "local" and (self.address or started_only):
+            raise ValueError(f"{', '.join(['address'] * bool(self.address) + started_only)} apply to type: dask; "
+                             f"set engine.type: dask, or remove them")
+        if self.address and started_only:
+            raise ValueError(f"{', '.join(started_only)} apply to the local cluster mlw starts, not to the "
+                             f"scheduler at engine.address, whose workers are set where they are started")
+        if self.address and not self.address.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
+            raise ValueError(f"address '{self.address}' is not a scheduler address; write it as tcp://host:8786")
+        return self
+
+
 class MlwConfig(_Section):
     """An mlw project: one file, a section per stage."""
 
@@ -388,6 +424,7 @@ class MlwConfig(_Section):
     predict: PredictConfig = Field(default_factory=PredictConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     pipeline: list[Literal["ingest", "prepare", "train", "evaluate"]] = Field(
         default_factory=lambda: ["ingest", "prepare", "train", "evaluate"],
         description="The stages `mlw run` chains, in order.")

@@ -142,23 +142,23 @@ class Monitoring:
     def _read_parts(self) -> Tally:
         """The source's or batch's rows folded, in one pass, or one per group of columns (a
         Parquet file of large row groups: current.column_groups)."""
-        from mlflow_cli.engine import engine_named
+        from mlflow_cli.engine import engine_for
 
+        engine = engine_for(self.config.model.engine)
         source = self.current.readable()
         size = total_bytes(source) if source.type != "sql" else None
         grouping = self._column_groups(source)
         groups = grouping.groups if grouping is not None else [None]
         passes = []
         with self.progress(f"Reading {self.current.label}", size, unit="bytes") as bar:
-            def facts(part: Any) -> Any:  # one part alone (the engine's rule)
-                return self._facts(self._in_window(part.table.to_pandas()), part.first_row, sample=True)
+            facts = PartFacts(self, self.current)  # one part alone (the engine's rule), sent to workers
 
             def advance(amount: float) -> None:
                 bar.advance(amount / len(groups))
 
             for columns in groups:
                 tally = Tally(self.schema, self.cfg.score_rows)
-                for found in engine_named("local").map_parts(facts, self.current.parts(advance, columns)):
+                for found in engine.map_parts(facts, self.current.parts(advance, columns)):
                     tally.add(found)
                 passes.append(tally)
         if grouping is None:
@@ -176,19 +176,6 @@ class Monitoring:
             return column_groups(str(source_files(source)[0]), wanted, self.id_columns, shared)
         except (OSError, ValueError):  # not a Parquet file: reading it says so
             return None
-
-    def _in_window(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The rows whose time column lies in [since, until) (a --window run over a source), else all."""
-        column = self.current.time_column
-        if column is None:
-            return frame
-        stamps = time_values(require_time_column(frame, column, self.current.label))
-        keep = stamps.notna()
-        if self.current.since is not None:
-            keep &= stamps >= self.current.since
-        if self.current.until is not None:
-            keep &= stamps < self.current.until
-        return frame[keep.to_numpy()]
 
     def _read_log(self, tally: Tally) -> tuple[Health, list[dict[str, Any]]]:
         from mlflow_cli.data.prediction_log import LogScan, log_files, read_log
@@ -409,3 +396,34 @@ class Monitoring:
 def _drift_flag(entry: dict[str, Any] | None) -> int | None:
     """1 when a drift verdict says drift, 0 when not, None when it was not measured."""
     return None if entry is None else int(entry["verdict"] == "drift")
+
+
+class PartFacts:
+    """What a part of the current data says (current.py: part_facts), for the rows in the run's
+    time window: the function the engine maps over the parts. It holds plain values only, so a
+    Dask engine can send it to its workers."""
+
+    def __init__(self, run: Any, current: Any) -> None:
+        self.schema, self.target, self.categorical = run.schema, run.target, run.categorical
+        self.id_columns, self.seed = run.id_columns, run.cfg.seed
+        columns = list(self.schema["columns"]) + [self.target] + self.id_columns
+        self.sample_columns = [c for c in dict.fromkeys(columns) if c]
+        self.time_column, self.since, self.until = current.time_column, current.since, current.until
+        self.label = current.label
+
+    def __call__(self, part: Any) -> Any:
+        return part_facts(self.in_window(part.table.to_pandas()), self.schema, target=self.target,
+                          categorical_target=self.categorical, id_columns=self.id_columns,
+                          sample_columns=self.sample_columns, seed=self.seed, first_row=part.first_row)
+
+    def in_window(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows whose time column lies in [since, until) (a --window run over a source), else all."""
+        if self.time_column is None:
+            return frame
+        stamps = time_values(require_time_column(frame, self.time_column, self.label))
+        keep = stamps.notna()
+        if self.since is not None:
+            keep &= stamps >= self.since
+        if self.until is not None:
+            keep &= stamps < self.until
+        return frame[keep.to_numpy()]

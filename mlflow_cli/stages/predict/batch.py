@@ -126,9 +126,9 @@ class BatchJob:
         return tally
 
     def _pass(self, out: Path, out_kind: str, rejects_out: Path | None, column_types: dict[str, Any]) -> Tally:
-        from mlflow_cli.engine import engine_named
+        from mlflow_cli.engine import engine_for
 
-        engine = engine_named("local")
+        engine = engine_for(self.config.model.engine)
         tally = Tally()
         sink = engine.writer(out, out_kind)
         reject_sink = engine.writer(rejects_out, self.rejects_kind or "csv") if rejects_out is not None else None

@@ -55,11 +55,14 @@ def run_prepare(config: Config, *, source_version: str | None = None, force: boo
     prepared.split()
     pipeline = prepared.fit()
 
+    from mlflow_cli.engine import rows_per_part
+
+    group = rows_per_part(prepared.frame, config.model.engine.partition_mb)  # a Dask worker reads one each
     with store.writer(STAGE, started=started) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key
         writer.add_input(ingest)
         for name, rows in prepared.splits.items():
-            prepared.frame.iloc[rows].to_parquet(writer.path / f"{name}.parquet", index=False)
+            prepared.frame.iloc[rows].to_parquet(writer.path / f"{name}.parquet", index=False, row_group_size=group)
         joblib.dump(pipeline, writer.path / "preprocessor.joblib")
         (writer.path / "schema.json").write_text(json.dumps(prepared.schema(), indent=2, default=str))
         writer.info = prepared.summary(ingest, pipeline)

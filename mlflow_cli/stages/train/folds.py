@@ -71,47 +71,24 @@ class Folds:
 
         trainer = self.trainer
         weights = trainer._sample_weights(estimator)
-        X, y = trainer.train, self.y
-
-        def one(train_rows: np.ndarray, held_out: np.ndarray) -> tuple[Any, float]:
-            pipeline = trainer._pipeline(estimator)
-            fit_params = {f"model__{k}": v[train_rows] for k, v in weights.items()}
-            started = time.perf_counter()
-            try:
-                pipeline.fit(X.iloc[train_rows], y.iloc[train_rows], **fit_params)
-            except ValueError as exc:
-                from mlflow_cli.stages.train.training import fit_error
-
-                raise fit_error(exc, f"Cross-validating {type(estimator).__name__}") from None
-            seconds = time.perf_counter() - started
-            output = self._outputs(pipeline, X.iloc[held_out])
-            if bar is not None:
-                bar.advance(1)
-            return output, seconds
+        template = trainer._pipeline(estimator)
+        X, y, classes = trainer.train, self.y, self.classes
+        name = type(estimator).__name__
 
         # Folds in parallel threads, each fit on one core: OpenMP (hist gradient boosting) and BLAS
-        # pools inside each would only contend with the other folds for the same cores.
-        limits = threadpool_limits(limits=1) if trainer.n_jobs != 1 else nullcontext()
-        with parallel_config(backend="threading"), limits:
-            done = Parallel(n_jobs=trainer.n_jobs)(delayed(one)(a, b) for a, b in self.splits)
+        # pools inside each would only contend with the other folds for the same cores. On a Dask
+        # engine, joblib's dask backend fits each fold on a worker (the function below takes what it
+        # needs as arguments, so the frame is sent once, not inside each task).
+        limits = threadpool_limits(limits=1) if trainer.n_jobs != 1 and not trainer.distributed else nullcontext()
+        done = []
+        with parallel_config(backend=trainer.joblib_backend()), limits:
+            fits = Parallel(n_jobs=trainer.n_jobs, return_as="generator")(
+                delayed(_fit_fold)(template, X, y, a, b, weights, classes, name) for a, b in self.splits)
+            for output in fits:
+                done.append(output)
+                if bar is not None:
+                    bar.advance(1)
         return FoldRun([d[0] for d in done], float(np.mean([d[1] for d in done])))
-
-    def _outputs(self, pipeline: Any, rows: Any) -> Any:
-        """Probabilities in the columns of every class (a fold may lack one), or labels for a
-        classifier without them, or values."""
-        if self.classes is None:
-            return np.asarray(pipeline.predict(rows), dtype=float)
-        if not hasattr(pipeline, "predict_proba"):
-            return np.asarray(pipeline.predict(rows))
-        proba = np.asarray(pipeline.predict_proba(rows), dtype=float)
-        proba /= proba.sum(axis=1, keepdims=True)  # float32 boosters' rows sum to 1 only roughly
-        fitted = list(pipeline.classes_)
-        if fitted == list(self.classes):
-            return proba
-        full = np.zeros((len(rows), len(self.classes)))
-        for j, label in enumerate(fitted):
-            full[:, int(np.flatnonzero(self.classes == label)[0])] = proba[:, j]
-        return full
 
     def scores(self, predictions: list[Any], name: str) -> np.ndarray:
         """`name` on each fold (NaN where undefined)."""
@@ -128,3 +105,40 @@ class Folds:
             if np.all(np.isfinite(values)):
                 out[name] = {"mean": float(values.mean()), "std": float(values.std())}
         return out
+
+
+def _fit_fold(template: Any, X: Any, y: Any, train_rows: np.ndarray, held_out: np.ndarray,
+              weights: dict[str, Any], classes: np.ndarray | None, name: str) -> tuple[Any, float]:
+    """One fold: a clone of the unfitted Pipeline fitted on `train_rows`, its outputs on `held_out`
+    and the seconds the fit took. Touches nothing but its arguments (it may run on a Dask worker)."""
+    from sklearn.base import clone
+
+    pipeline = clone(template)
+    fit_params = {f"model__{k}": v[train_rows] for k, v in weights.items()}
+    started = time.perf_counter()
+    try:
+        pipeline.fit(X.iloc[train_rows], y.iloc[train_rows], **fit_params)
+    except ValueError as exc:
+        from mlflow_cli.stages.train.training import fit_error
+
+        raise fit_error(exc, f"Cross-validating {name}") from None
+    seconds = time.perf_counter() - started
+    return fold_outputs(pipeline, X.iloc[held_out], classes), seconds
+
+
+def fold_outputs(pipeline: Any, rows: Any, classes: np.ndarray | None) -> Any:
+    """Probabilities in the columns of every class (a fold may lack one), or labels for a
+    classifier without them, or values."""
+    if classes is None:
+        return np.asarray(pipeline.predict(rows), dtype=float)
+    if not hasattr(pipeline, "predict_proba"):
+        return np.asarray(pipeline.predict(rows))
+    proba = np.asarray(pipeline.predict_proba(rows), dtype=float)
+    proba /= proba.sum(axis=1, keepdims=True)  # float32 boosters' rows sum to 1 only roughly
+    fitted = list(pipeline.classes_)
+    if fitted == list(classes):
+        return proba
+    full = np.zeros((len(rows), len(classes)))
+    for j, label in enumerate(fitted):
+        full[:, int(np.flatnonzero(classes == label)[0])] = proba[:, j]
+    return full

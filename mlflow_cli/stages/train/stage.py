@@ -30,6 +30,8 @@ def plan_train(config: Config, store: Store, *, source_version: str | None = Non
         used["k"] = config.model.evaluate.k  # model: auto compares rankers at k
     if config.model.data.positive_class is not None:
         used["positive_class"] = config.model.data.positive_class
+    if config.model.engine.type != "local":
+        used["engine"] = config.model.engine.type  # distributed XGBoost is not bit-identical to a local fit
     budget = os.environ.get(BUDGET_ENV)
     if budget and config.model.train.model == "auto" and config.model.train.time_budget_s is None:
         used["budget"] = budget  # auto's default budget from the environment
@@ -61,8 +63,13 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
     valid = pd.read_parquet(prepare.file(valid_name)) if valid_name in prepare.manifest["outputs"] else None
     task = schema["task"]
     target = (schema.get("target") or {}).get("name")
+    from mlflow_cli.engine import engine_for
+
+    paths = {name.removesuffix(".parquet"): prepare.file(name) for name in ("train.parquet", valid_name)
+             if name in prepare.manifest["outputs"]}
     outcome = Trainer(config.model.train, task, preprocessor, train, valid, target, progress,
-                      positive=config.model.data.positive_class).run()
+                      positive=config.model.data.positive_class, engine=engine_for(config.model.engine),
+                      split_paths=paths).run()
 
     with store.writer(STAGE, started=started) as writer:
         writer.config, writer.cache_key = plan.config, plan.cache_key

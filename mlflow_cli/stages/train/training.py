@@ -60,8 +60,13 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, task: str, preprocessor: Any, train: pd.DataFrame,
                  valid: pd.DataFrame | None, target: str | None, progress: Any = None,
-                 positive: Any = None) -> None:
+                 positive: Any = None, engine: Any = None, split_paths: dict[str, Any] | None = None) -> None:
+        """`engine`: where folds, searches and XGBoost run (engine/; None: this process);
+        `split_paths`: the prepared splits' files (train, valid), which a Dask engine's workers read."""
         self.cfg, self.task, self.preprocessor = cfg, task, preprocessor
+        self.engine = engine
+        self.distributed = engine is not None and engine.name == "dask"
+        self.split_paths = split_paths or {}
         self.kind = task_named(task)  # what the task means for training (models/tasks/)
         self.train, self.valid = train, valid
         self.target = target if self.kind.supervised else None
@@ -237,7 +242,8 @@ class Trainer:
         fits = _candidate_count(space, settings) * settings.cv if settings.method != "halving" else None
         try:
             with self._threads(f"search ({settings.method}): {name}", total=fits) as bar:
-                searcher.scoring = _counting(searcher.scoring, bar)
+                if not self.distributed:  # a scorer sent to a Dask worker cannot reach this bar
+                    searcher.scoring = _counting(searcher.scoring, bar)
                 searcher.fit(self.train, self.y, **self._sample_weights(estimator, "model__"))
         except ValueError as exc:
             raise ConfigError(f"Hyperparameter search failed: {exc}",
@@ -307,8 +313,13 @@ class Trainer:
         sees each finished fit. The estimators here release the GIL in their heavy loops."""
         from joblib import parallel_config
 
-        with parallel_config(backend="threading"), self.progress_bar(label, total) as bar:
+        with parallel_config(backend=self.joblib_backend()), self.progress_bar(label, total) as bar:
             yield bar
+
+    def joblib_backend(self) -> str:
+        """joblib's backend for folds and searches: threads here, or the Dask engine's cluster
+        (joblib's dask backend sends each fit to a worker, the data scattered once)."""
+        return "dask" if self.distributed else "threading"
 
     def _too_big_to_densify(self) -> bool:
         sample = self.preprocessor.transform(self.train.head(100))
@@ -317,6 +328,12 @@ class Trainer:
     # ----------------------------------------------------------------- final model
 
     def _fit_final(self, estimator: Any) -> tuple[Pipeline, int | None]:
+        if self.distributed and self.kind.supervised and not _has_target_encoder(self.preprocessor):
+            if is_xgboost(estimator) and "train" in self.split_paths and self.device is None:
+                return self._fit_on_cluster(estimator)
+            self.warnings.append(f"{type(estimator).__name__} cannot train on partitioned data: it was fitted in "
+                                 f"this process on the {len(self.train):,} training rows (on the Dask engine only "
+                                 f"XGBoost trains on the cluster; cross-validation and searches ran there).")
         preprocessor = self.preprocessor
         if _has_target_encoder(preprocessor):
             # TargetEncoder's fit_transform cross-fits; transform(X) on its own training rows would leak.
@@ -344,6 +361,33 @@ class Trainer:
         inner = model.estimator if isinstance(model, LabelEncodedClassifier) else model
         best = getattr(inner, "best_iteration", None) if "eval_set" in fit_params else None
         return Pipeline(steps), (int(best) if best is not None else None)
+
+    def _fit_on_cluster(self, estimator: Any) -> tuple[Pipeline, int | None]:
+        """XGBoost on the Dask engine's workers (stages/train/distributed.py), saved as the same
+        Pipeline a local fit saves."""
+        from sklearn.preprocessing import LabelEncoder
+
+        from mlflow_cli.stages.train.distributed import fit_xgboost
+
+        encoder = LabelEncoder().fit(np.asarray(self.y)) if self.kind.labels else None
+        classes = encoder.classes_ if encoder is not None else None
+        weights = None
+        if self._sample_weights(estimator):  # balanced: each class's weight, applied where the rows are
+            from sklearn.utils.class_weight import compute_class_weight
+
+            weights = dict(zip(classes, compute_class_weight("balanced", classes=classes, y=np.asarray(self.y))))
+        rounds = self.cfg.early_stopping_rounds if self.valid is not None and not self.valid.empty else None
+        try:
+            fitted = fit_xgboost(self.engine, estimator, self.preprocessor, self.split_paths["train"], self.target,
+                                 self.train.head(50), classes, weights, self.split_paths.get("valid"), rounds)
+        except ValueError as exc:
+            raise fit_error(exc, f"Fitting {type(estimator).__name__} on the cluster") from None
+        model: Any = fitted
+        if encoder is not None:
+            model = LabelEncodedClassifier(fitted)
+            model.encoder_, model.classes_ = encoder, classes
+        best = getattr(fitted, "best_iteration", None) if rounds else None
+        return Pipeline([("preprocess", self.preprocessor), ("model", model)]), (int(best) if best is not None else None)
 
     def _fit(self, model: Any, features: Any, y: Any, fit_params: dict[str, Any]) -> None:
         inner = model.estimator if isinstance(model, LabelEncodedClassifier) else model
