@@ -25,6 +25,7 @@ from mlflow_cli.engine.local import LocalEngine, Part, PartWriter
 __all__ = ["LocalEngine", "Part", "PartWriter", "close_engines", "engine_for", "engine_named", "rows_per_part",
            "set_announcer"]
 
+SIZE_SAMPLE_ROWS = 10_000
 _open: dict[str, Any] = {}
 _announce: list[Callable[[str], None]] = []
 
@@ -54,10 +55,10 @@ def engine_for(settings: Any = None) -> Any:
 def rows_per_part(frame: Any, partition_mb: int) -> int:
     """Rows of `frame` (pandas) in about `partition_mb` MB of memory: the row groups prepare
     writes, which a Dask engine's workers read one each."""
-    rows = len(frame)
-    if rows == 0:
+    if len(frame) == 0:
         return 1
-    per_row = max(1.0, float(frame.memory_usage(deep=True, index=False).sum()) / rows)
+    sample = frame.head(SIZE_SAMPLE_ROWS)  # text columns' deep size is a walk over every value
+    per_row = max(1.0, float(sample.memory_usage(deep=True, index=False).sum()) / len(sample))
     return max(1000, int(partition_mb * (1 << 20) / per_row))
 
 

@@ -33,7 +33,6 @@ class DaskEngine(LocalEngine):
         self.settings = settings
         self.client: Any = None
         self.cluster: Any = None
-        self.dashboard: str | None = None
 
     def start(self, announce: Callable[[str], None] | None = None) -> DaskEngine:
         """Start the local cluster, or connect to engine.address; say where its dashboard is."""
@@ -45,6 +44,7 @@ class DaskEngine(LocalEngine):
         for name in ("distributed", "bokeh", "tornado"):
             logging.getLogger(name).setLevel(logging.CRITICAL)  # workers' chatter is not the user's output
         settings = self.settings
+        dashboard = _has_bokeh()
         if settings.address:
             try:
                 self.client = distributed.Client(settings.address, timeout=CONNECT_TIMEOUT_S, set_as_default=True)
@@ -60,12 +60,11 @@ class DaskEngine(LocalEngine):
             with quiet_stdout():  # the workers' stdout, for their lifetime
                 self.cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=threads, memory_limit=settings.memory_limit,
-                    processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0" if _has_bokeh() else None,
+                    processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0" if dashboard else None,
                     silence_logs=logging.CRITICAL)
             self.client = distributed.Client(self.cluster, set_as_default=True)
             what = f"Dask: a local cluster of {workers} workers x {threads} threads"
-        link = self.client.dashboard_link if _has_bokeh() else None
-        self.dashboard = link
+        link = self.client.dashboard_link if dashboard else None
         if announce is not None:
             announce(what + (f", dashboard {link}" if link else ""))
         return self

@@ -167,6 +167,18 @@ def test_predict_and_monitor_on_the_workers_give_what_one_process_gives(both):
     assert a["info"]["rows"] == b["info"]["rows"] == ROWS
 
 
+def test_a_model_that_cannot_train_on_parts_is_fitted_here_with_a_warning(both):
+    _, _, dask, _ = both
+    done = run_mlw("train", "-c", dask, "--set", "train.model=logistic_regression", "--set", "train.params={}",
+                   "--set", "train.cv=2")
+    assert done.exit_code == 0, done.stderr
+    assert "LogisticRegression cannot train on partitioned data" in done.stderr
+    assert "fitted in this process on the 24,000 training rows" in done.stderr
+    assert "Dask: a local cluster" in done.stderr  # its two folds went to the workers
+    info = json.loads((_version(dask, "train") / "manifest.json").read_text())["info"]
+    assert info["cv"]["roc_auc"]["mean"] > 0.8
+
+
 def test_no_worker_outlives_a_command_that_succeeds_or_fails(both):
     folder, _, dask, runs = both
     assert runs["dask_left"] == []  # the module's mlw run

@@ -133,12 +133,6 @@ class Monitoring:
 
     # ----------------------------------------------------------------- reading
 
-    def _facts(self, frame: pd.DataFrame, first_row: int, sample: bool) -> Any:
-        columns = list(self.schema["columns"]) + [self.target] + self.id_columns if sample else []
-        return part_facts(frame, self.schema, target=self.target, categorical_target=self.categorical,
-                          id_columns=self.id_columns, sample_columns=[c for c in dict.fromkeys(columns) if c],
-                          seed=self.cfg.seed, first_row=first_row)
-
     def _read_parts(self) -> Tally:
         """The source's or batch's rows folded, in one pass, or one per group of columns (a
         Parquet file of large row groups: current.column_groups)."""
@@ -193,7 +187,7 @@ class Monitoring:
                 if not chunk.rows:
                     continue
                 inputs = pd.DataFrame.from_records([r.get("inputs") or {} for r in chunk.rows])
-                tally.add(self._facts(inputs, first, sample=False))
+                tally.add(PartFacts(self, self.current).of(inputs, first, sample=False))
                 first += len(chunk.rows)
                 predicted = [r.get("prediction") for r in chunk.rows]
                 self._add_predictions(predicted)
@@ -412,9 +406,13 @@ class PartFacts:
         self.label = current.label
 
     def __call__(self, part: Any) -> Any:
-        return part_facts(self.in_window(part.table.to_pandas()), self.schema, target=self.target,
-                          categorical_target=self.categorical, id_columns=self.id_columns,
-                          sample_columns=self.sample_columns, seed=self.seed, first_row=part.first_row)
+        return self.of(self.in_window(part.table.to_pandas()), part.first_row, sample=True)
+
+    def of(self, frame: pd.DataFrame, first_row: int, sample: bool) -> Any:
+        """The facts of these rows; `sample`: also draw from them the rows the model scores."""
+        return part_facts(frame, self.schema, target=self.target, categorical_target=self.categorical,
+                          id_columns=self.id_columns, sample_columns=self.sample_columns if sample else [],
+                          seed=self.seed, first_row=first_row)
 
     def in_window(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows whose time column lies in [since, until) (a --window run over a source), else all."""

@@ -99,6 +99,8 @@ def _read_group(path: str, group: int, preprocessor: Any, target: str, classes: 
         y = labels.astype(np.float64)
     else:
         y = np.searchsorted(classes, labels).astype(np.int32)  # LabelEncoder's own rule: classes sorted
-    w = np.array([class_weights[label] for label in labels], dtype=np.float64) if class_weights \
-        else np.ones(len(labels))
+    if class_weights and classes is not None:  # by class code, not a lookup per row
+        w = np.array([class_weights[label] for label in classes], dtype=np.float64)[y]
+    else:
+        w = np.ones(len(labels))
     return x, y, w

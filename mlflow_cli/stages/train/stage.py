@@ -63,12 +63,10 @@ def run_train(config: Config, *, source_version: str | None = None, force: bool 
     valid = pd.read_parquet(prepare.file(valid_name)) if valid_name in prepare.manifest["outputs"] else None
     task = schema["task"]
     target = (schema.get("target") or {}).get("name")
-    from mlflow_cli.engine import engine_for
-
     paths = {name.removesuffix(".parquet"): prepare.file(name) for name in ("train.parquet", valid_name)
              if name in prepare.manifest["outputs"]}
     outcome = Trainer(config.model.train, task, preprocessor, train, valid, target, progress,
-                      positive=config.model.data.positive_class, engine=engine_for(config.model.engine),
+                      positive=config.model.data.positive_class, engine=config.model.engine,
                       split_paths=paths).run()
 
     with store.writer(STAGE, started=started) as writer:

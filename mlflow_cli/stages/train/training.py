@@ -8,6 +8,7 @@ Heavy (pandas, scikit-learn, maybe XGBoost): the stage module imports it only to
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -61,11 +62,12 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, task: str, preprocessor: Any, train: pd.DataFrame,
                  valid: pd.DataFrame | None, target: str | None, progress: Any = None,
                  positive: Any = None, engine: Any = None, split_paths: dict[str, Any] | None = None) -> None:
-        """`engine`: where folds, searches and XGBoost run (engine/; None: this process);
-        `split_paths`: the prepared splits' files (train, valid), which a Dask engine's workers read."""
+        """`engine`: the config's engine section, where folds, searches and XGBoost run (None: this
+        process); a cluster is started only when work goes to it. `split_paths`: the prepared
+        splits' files (train, valid), which a Dask engine's workers read."""
         self.cfg, self.task, self.preprocessor = cfg, task, preprocessor
-        self.engine = engine
-        self.distributed = engine is not None and engine.name == "dask"
+        self.engine_settings = engine
+        self.distributed = engine is not None and engine.type == "dask"
         self.split_paths = split_paths or {}
         self.kind = task_named(task)  # what the task means for training (models/tasks/)
         self.train, self.valid = train, valid
@@ -318,8 +320,17 @@ class Trainer:
 
     def joblib_backend(self) -> str:
         """joblib's backend for folds and searches: threads here, or the Dask engine's cluster
-        (joblib's dask backend sends each fit to a worker, the data scattered once)."""
-        return "dask" if self.distributed else "threading"
+        (joblib's dask backend sends each fit to a worker); the cluster is started now."""
+        if not self.distributed:
+            return "threading"
+        self.engine  # noqa: B018 (started, and its client the default one joblib's backend finds)
+        return "dask"
+
+    @functools.cached_property
+    def engine(self) -> Any:
+        from mlflow_cli.engine import engine_for
+
+        return engine_for(self.engine_settings)
 
     def _too_big_to_densify(self) -> bool:
         sample = self.preprocessor.transform(self.train.head(100))
@@ -333,7 +344,7 @@ class Trainer:
                 return self._fit_on_cluster(estimator)
             self.warnings.append(f"{type(estimator).__name__} cannot train on partitioned data: it was fitted in "
                                  f"this process on the {len(self.train):,} training rows (on the Dask engine only "
-                                 f"XGBoost trains on the cluster; cross-validation and searches ran there).")
+                                 f"XGBoost trains on the cluster).")
         preprocessor = self.preprocessor
         if _has_target_encoder(preprocessor):
             # TargetEncoder's fit_transform cross-fits; transform(X) on its own training rows would leak.
